@@ -1,0 +1,1 @@
+"""The agent: runs on one device, builds pruned variants, measures them, writes results."""

@@ -1,0 +1,112 @@
+"""A summary of this machine, and its stable ``device_class`` string.
+
+Light on purpose: no torch import (a board running the light agent may not have it);
+the GPU is read through NVML where the library is there.
+"""
+from __future__ import annotations
+
+import os
+import platform
+import re
+import socket
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+
+def cpu_model() -> str:
+    """The CPU's marketing name, from /proc/cpuinfo (x86 'model name', ARM 'Hardware'/'Model')."""
+    try:
+        text = Path("/proc/cpuinfo").read_text(errors="replace")
+    except OSError:
+        text = ""
+    for key in ("model name", "Hardware", "Model", "cpu model"):
+        match = re.search(rf"^{key}\s*:\s*(.+)$", text, re.MULTILINE)
+        if match:
+            return match.group(1).strip()
+    return platform.processor() or "unknown"
+
+
+def gpus() -> tuple[list[dict[str, Any]], str | None]:
+    """GPUs seen by NVML, and why none could be read (None when NVML answered)."""
+    try:
+        import pynvml
+    except ImportError:
+        return [], "nvidia-ml-py is not installed"
+    try:
+        pynvml.nvmlInit()
+    except pynvml.NVMLError as exc:
+        return [], f"NVML: {exc}"
+    try:
+        found = []
+        for index in range(pynvml.nvmlDeviceGetCount()):
+            handle = pynvml.nvmlDeviceGetHandleByIndex(index)
+            name = pynvml.nvmlDeviceGetName(handle)
+            found.append({
+                "index": index,
+                "name": name.decode() if isinstance(name, bytes) else name,
+                "memory_mb": pynvml.nvmlDeviceGetMemoryInfo(handle).total / 2**20,
+            })
+        return found, None
+    finally:
+        pynvml.nvmlShutdown()
+
+
+_CPU_PATTERNS = (  # (regex on the model name, slug template): most specific first
+    (r"xeon.*?(\w*\d{4}\w*)", "xeon-{0}"),
+    (r"ryzen\s*\d\s+(?:pro\s+)?(\w*\d{4}\w*)", "ryzen-{0}"),
+    (r"epyc\s+(\w*\d\w*)", "epyc-{0}"),
+    (r"core\(tm\)\s+(i\d-\w+)", "{0}"),
+    (r"(cortex-\w+)", "{0}"),
+)
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+
+
+def cpu_slug(model: str) -> str:
+    """A short stable name for a CPU: 'xeon-6140', 'ryzen-5800x', 'i7-9750h'."""
+    low = model.lower()
+    for pattern, template in _CPU_PATTERNS:
+        match = re.search(pattern, low)
+        if match:
+            return _slug(template.format(*match.groups()))
+    cleaned = re.sub(r"\(r\)|\(tm\)|cpu|processor|@.*$|\d+-core", " ", low)
+    return _slug(cleaned)[:32] or "cpu"
+
+
+def gpu_slug(name: str) -> str:
+    """'Tesla P40' -> 'p40', 'NVIDIA GeForce RTX 3060' -> 'rtx-3060'."""
+    low = re.sub(r"nvidia|geforce|tesla|quadro|laptop gpu", " ", name.lower())
+    return _slug(low) or "gpu"
+
+
+def device_class(arch: str, cpu: str, gpu_names: list[str]) -> str:
+    """Stable hardware class, e.g. ``x86_64-xeon-6140-p40`` or ``x86_64-i7-9750h-cpu``."""
+    gpu = gpu_slug(gpu_names[0]) if gpu_names else "cpu"
+    return f"{re.sub(r'[^a-z0-9_]+', '-', arch.lower())}-{cpu_slug(cpu)}-{gpu}"
+
+
+def machine_info() -> dict[str, Any]:
+    """What ``agent info --json`` prints and every result row's host fields come from."""
+    found, gpu_error = gpus()
+    cpu = cpu_model()
+    arch = platform.machine()
+    memory = psutil.virtual_memory().total
+    return {
+        "host": socket.gethostname(),
+        "device_class": device_class(arch, cpu, [g["name"] for g in found]),
+        "arch": arch,
+        "cpu_model": cpu,
+        "cores_physical": psutil.cpu_count(logical=False),
+        "cores_logical": psutil.cpu_count(logical=True),
+        "cpus_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+        "mem_total_gb": round(memory / 2**30, 2),
+        "device_mem_gb": round((found[0]["memory_mb"] / 1024) if found else memory / 2**30, 2),
+        "gpus": found,
+        "gpu_probe_error": gpu_error,
+        "os": f"{platform.system()} {platform.release()}",
+        "python": platform.python_version(),
+    }

@@ -1,0 +1,15 @@
+"""The names a sweep file may use: the vocabulary agent and collector agree on.
+
+The agent's registries map these names to implementations (and refuse any other
+name); the collector validates a sweep against them without importing torch.
+"""
+from __future__ import annotations
+
+MODELS = ("lenet5", "alexnet", "vgg16", "resnet18", "resnet50", "googlenet", "mobilenet_v2")
+METHODS = ("l1_unstructured", "random_unstructured", "ln_structured_mask", "structured")
+DATASETS = ("digits", "mnist", "fashion_mnist", "cifar10", "imagefolder", "synthetic")
+FILE_DATASETS = ("mnist", "fashion_mnist", "cifar10", "imagefolder")  # need ``root:``
+BACKENDS = ("torch",)
+SCHEDULES = ("one_shot", "iterative")
+INPUT_SIZES = {"small": 32, "imagenet": 224}  # small = CIFAR-style stem
+DEVICES = ("auto", "cpu", "cuda")

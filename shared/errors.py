@@ -1,0 +1,34 @@
+"""The one exception type for user mistakes: the CLI turns it into one line and exit code 2."""
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+
+class UserError(Exception):
+    """A mistake in the user's input: a file, a field, a value, and what would be valid.
+
+    ``str(error)`` is the whole message the user sees, e.g.
+    ``sweep.yml: models[1]: unknown model 'resnet19' (valid: alexnet, lenet5, ...)``.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        source: str | None = None,
+        field: str | None = None,
+        valid: Iterable[object] | None = None,
+    ) -> None:
+        self.source = source
+        self.field = field
+        self.valid = tuple(valid) if valid is not None else None
+        parts = [p for p in (source, field) if p]
+        text = message
+        if self.valid is not None:
+            text += f" (valid: {', '.join(str(v) for v in self.valid)})"
+        super().__init__(": ".join([*parts, text]))
+
+
+def unknown_name(kind: str, name: object, valid: Iterable[str], **where: str | None) -> UserError:
+    """The standard error for a name that is not in a registry."""
+    return UserError(f"unknown {kind} {name!r}", valid=sorted(valid), **where)

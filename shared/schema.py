@@ -1,0 +1,158 @@
+"""The result row: one row a trial, defined once and used by agent, collector, analysis, report.
+
+Every column carries its unit in its name. A row is a plain ``dict`` on the wire
+(one JSON object a line); :func:`make_row` builds and checks one.
+
+Format history (bump ``SCHEMA_VERSION`` and add a step to :data:`MIGRATIONS`):
+  1  first version.
+"""
+from __future__ import annotations
+
+import enum
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+SCHEMA_VERSION = 1
+
+
+class Status(str, enum.Enum):
+    """How a trial ended. Anything but ``ok`` carries its reason in ``error``."""
+
+    OK = "ok"
+    OOM = "oom"
+    TIMEOUT = "timeout"
+    CRASH = "crash"
+    ERROR = "error"
+    SKIPPED = "skipped"
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: type
+    doc: str
+    required: bool = False  # required columns may never be null
+
+
+def _c(name: str, type_: type, doc: str, required: bool = False) -> Column:
+    return Column(name, type_, doc, required)
+
+
+COLUMNS: tuple[Column, ...] = (
+    # identity
+    _c("schema_version", int, "version of this schema", True),
+    _c("run_id", str, "one run of one sweep into one output folder", True),
+    _c("host", str, "host name the trial ran on", True),
+    _c("device_class", str, "stable hardware class, e.g. x86_64-xeon-6140-p40", True),
+    _c("trial_key", str, "stable hash of everything that defines the trial", True),
+    _c("variant_key", str, "stable hash of the pruned variant (model, data, method, ratio, ...)", True),
+    _c("started_at", str, "ISO 8601 UTC time the trial started", True),
+    _c("agent_version", str, "edgeprune version that wrote the row", True),
+    # variant: what was built
+    _c("sweep", str, "sweep name"),
+    _c("model", str, "model name from the catalog", True),
+    _c("dataset", str, "dataset name from the catalog", True),
+    _c("input_size", int, "input height = width in pixels", True),
+    _c("num_classes", int, "classes of the dataset"),
+    _c("method", str, "pruning method name", True),
+    _c("method_options", str, "the method's options as canonical JSON"),
+    _c("schedule", str, "one_shot or iterative", True),
+    _c("schedule_steps", int, "pruning steps (1 for one_shot)"),
+    _c("finetune_epochs", int, "fine-tuning epochs after each pruning step"),
+    _c("seed", int, "seed of data split, training and random pruning"),
+    _c("target_ratio", float, "requested pruning ratio in [0, 1)", True),
+    _c("sparsity", float, "achieved: 1 - params_nonzero / unpruned params"),
+    _c("params_reported", int, "what parameters() numel says"),
+    _c("params_nonzero", int, "parameters that are not exactly zero"),
+    _c("params_actual", int, "parameters physically present after real removal"),
+    _c("macs", int, "multiply-accumulates per sample, dense (Torch-Pruning's counter)"),
+    _c("macs_effective", int, "MACs per sample counting only nonzero conv/linear weights"),
+    _c("model_bytes", int, "size of the saved state dict in bytes"),
+    _c("model_bytes_compressed", int, "size of the state dict, zip-deflated, in bytes"),
+    _c("accuracy_top1", float, "top-1 accuracy on the evaluation split, 0..1"),
+    _c("accuracy_top5", float, "top-5 accuracy where the dataset has more than 5 classes, 0..1"),
+    _c("build_s", float, "seconds spent pruning and fine-tuning this variant"),
+    # trial: how it was measured
+    _c("backend", str, "inference backend", True),
+    _c("device", str, "device the trial ran on, e.g. cpu or cuda:0", True),
+    _c("batch_size", int, "samples a forward pass", True),
+    _c("threads", int, "intra-op threads of the backend"),
+    _c("status", str, "ok, oom, timeout, crash, error or skipped", True),
+    _c("is_oom", bool, "the trial ran out of memory", True),
+    _c("error", str, "why the trial did not end ok (tail of the message)"),
+    _c("latency_p50_ms", float, "median latency of one batch, ms"),
+    _c("latency_p90_ms", float, "90th percentile latency, ms"),
+    _c("latency_p99_ms", float, "99th percentile latency, ms"),
+    _c("latency_mean_ms", float, "mean latency, ms"),
+    _c("latency_std_ms", float, "sample standard deviation of latency, ms"),
+    _c("latency_min_ms", float, "fastest batch, ms"),
+    _c("latency_cv", float, "coefficient of variation, std / mean"),
+    _c("noisy", bool, "latency_cv above the noise threshold"),
+    _c("n_samples", int, "timed repetitions"),
+    _c("warmup_s", float, "seconds of warm-up before timing"),
+    _c("timed_s", float, "seconds inside the timed region"),
+    _c("throughput_sps", float, "samples a second: batch_size / mean latency"),
+    _c("peak_rss_mb", float, "peak resident memory of the measuring process, MiB"),
+    _c("peak_gpu_mem_mb", float, "peak GPU memory allocated by the backend, MiB"),
+)
+
+COLUMN_NAMES: tuple[str, ...] = tuple(c.name for c in COLUMNS)
+_BY_NAME: dict[str, Column] = {c.name: c for c in COLUMNS}
+STATUSES: tuple[str, ...] = tuple(s.value for s in Status)
+
+
+class SchemaError(ValueError):
+    """A row that does not fit the schema: a bug or a foreign file, never a user typo."""
+
+
+def _check_value(column: Column, value: Any) -> Any:
+    if value is None:
+        if column.required:
+            raise SchemaError(f"column {column.name!r} may not be null")
+        return None
+    if column.type is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise SchemaError(f"column {column.name!r} wants a number, got {value!r}")
+        value = float(value)
+        return None if math.isnan(value) else value  # NaN is not JSON; null means missing
+    if column.type is int and (isinstance(value, bool) or not isinstance(value, int)):
+        raise SchemaError(f"column {column.name!r} wants an integer, got {value!r}")
+    if column.type is not int and not isinstance(value, column.type):
+        raise SchemaError(f"column {column.name!r} wants {column.type.__name__}, got {value!r}")
+    return value
+
+
+def make_row(values: Mapping[str, Any]) -> dict[str, Any]:
+    """A complete row in column order: checks names and types, fills missing columns with null."""
+    unknown = set(values) - set(_BY_NAME)
+    if unknown:
+        raise SchemaError(f"unknown columns: {', '.join(sorted(unknown))}")
+    row = {"schema_version": SCHEMA_VERSION, **values}
+    if row["schema_version"] != SCHEMA_VERSION:
+        raise SchemaError(f"row has schema_version {row['schema_version']}, expected {SCHEMA_VERSION}")
+    row = {c.name: _check_value(c, row.get(c.name)) for c in COLUMNS}
+    if row["status"] not in STATUSES:
+        raise SchemaError(f"status {row['status']!r} is not one of {', '.join(STATUSES)}")
+    return row
+
+
+# version -> function turning a row of that version into one of version + 1
+MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
+
+
+def upgrade_row(row: Mapping[str, Any]) -> dict[str, Any]:
+    """Bring a row written by any known older version up to this one, then check it."""
+    data = dict(row)
+    version = data.get("schema_version")
+    if not isinstance(version, int) or version > SCHEMA_VERSION:
+        raise SchemaError(
+            f"row has schema_version {version!r}; this edgeprune reads up to {SCHEMA_VERSION}"
+        )
+    while version < SCHEMA_VERSION:
+        if version not in MIGRATIONS:
+            raise SchemaError(f"no migration from schema_version {version}")
+        data = MIGRATIONS[version](data)
+        version = data["schema_version"]
+    return make_row(data)

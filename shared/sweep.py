@@ -1,0 +1,239 @@
+"""The sweep file: what to build and measure, loaded from YAML and checked field by field.
+
+Every mistake becomes one :class:`UserError` naming the file, the field and the valid values.
+Method options are checked by the agent's pruning registry, which knows each method's options.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from shared import catalog
+from shared.errors import UserError, unknown_name
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    name: str = "digits"
+    root: str | None = None
+    eval_samples: int | None = None  # cap on the evaluation split (deterministic subset)
+    train_samples: int | None = None  # cap on the training split
+    num_classes: int = 10  # synthetic only
+    samples: int = 512  # synthetic only
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    name: str
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ScheduleSpec:
+    kind: str = "one_shot"
+    steps: int = 1
+    finetune_epochs: int = 1
+    finetune_lr: float = 0.01
+
+
+@dataclass(frozen=True)
+class TrainSpec:
+    """How the base model is made when no local weights are given."""
+
+    epochs: int = 3
+    lr: float = 0.05
+    batch_size: int = 64
+    weights: Mapping[str, str] = field(default_factory=dict)  # model -> local file
+
+
+@dataclass(frozen=True)
+class TimingSpec:
+    warmup_s: float = 0.2
+    min_reps: int = 10
+    min_time_s: float = 0.5
+    max_time_s: float = 5.0
+    noisy_cv: float = 0.10  # pyperf warns at std >= 10% of the mean
+
+
+@dataclass(frozen=True)
+class Sweep:
+    name: str
+    dataset: DatasetSpec
+    models: tuple[str, ...]
+    methods: tuple[MethodSpec, ...]
+    ratios: tuple[float, ...]
+    schedule: ScheduleSpec
+    batch_sizes: tuple[int, ...]
+    backends: tuple[str, ...] = ("torch",)
+    devices: tuple[str, ...] = ("auto",)
+    input_size: str = "small"
+    threads: int | None = None  # None: the backend's default (all cores)
+    seed: int = 0
+    train: TrainSpec = TrainSpec()
+    timing: TimingSpec = TimingSpec()
+    source: str = "<sweep>"  # the file it came from, for messages
+
+    @property
+    def input_pixels(self) -> int:
+        return catalog.INPUT_SIZES[self.input_size]
+
+
+class _Reader:
+    """Walks a parsed YAML document, turning every problem into a UserError with its path."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+
+    def fail(self, where: str, message: str, valid: Sequence[object] | None = None) -> UserError:
+        return UserError(message, source=self.source, field=where, valid=valid)
+
+    def mapping(self, value: Any, where: str, allowed: Sequence[str]) -> Mapping[str, Any]:
+        if value is None:
+            return {}
+        if not isinstance(value, Mapping):
+            raise self.fail(where, f"expected a mapping, got {type(value).__name__}")
+        for key in value:
+            if key not in allowed:
+                raise unknown_name("key", key, allowed, source=self.source, field=where or None)
+        return value
+
+    def number(self, value: Any, where: str, kind: type, low: float | None = None,
+               high: float | None = None, high_open: bool = False) -> Any:
+        ok_type = (int,) if kind is int else (int, float)
+        if isinstance(value, bool) or not isinstance(value, ok_type):
+            raise self.fail(where, f"expected {'an integer' if kind is int else 'a number'}, got {value!r}")
+        too_high = high is not None and (value >= high if high_open else value > high)
+        if (low is not None and value < low) or too_high:
+            bound = f"{high})" if high_open else f"{high}]"
+            raise self.fail(where, f"{value!r} is outside [{low}, {bound if high is not None else 'inf)'}")
+        return kind(value)
+
+    def choice(self, value: Any, where: str, valid: Sequence[str], kind: str) -> str:
+        if not isinstance(value, str) or value not in valid:
+            raise unknown_name(kind, value, valid, source=self.source, field=where)
+        return value
+
+    def items(self, value: Any, where: str, *, allow_empty: bool = False) -> list[Any]:
+        if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+            value = [value]
+        if not isinstance(value, list) or (not value and not allow_empty):
+            raise self.fail(where, "expected a non-empty list")
+        if len({repr(v) for v in value}) != len(value):
+            raise self.fail(where, "lists the same entry twice")
+        return value
+
+    def nested(self, cls: type, value: Any, where: str, checks: Mapping[str, Any]) -> Any:
+        """Fill dataclass ``cls`` from a mapping; ``checks`` maps a key to a reader of its value."""
+        data = self.mapping(value, where, list(checks))
+        return cls(**{k: checks[k](v, f"{where}.{k}") for k, v in data.items()})
+
+
+def _method(r: _Reader, value: Any, where: str) -> MethodSpec:
+    if isinstance(value, str):
+        return MethodSpec(r.choice(value, where, catalog.METHODS, "method"))
+    if isinstance(value, Mapping):
+        if "name" not in value:
+            raise r.fail(where, "a method mapping needs name:", valid=catalog.METHODS)
+        options = {k: v for k, v in value.items() if k != "name"}
+        return MethodSpec(r.choice(value["name"], f"{where}.name", catalog.METHODS, "method"), options)
+    raise r.fail(where, f"expected a method name or a mapping with name:, got {value!r}")
+
+
+def _dataset(r: _Reader, value: Any, where: str) -> DatasetSpec:
+    pos = lambda v, w: r.number(v, w, int, low=1)  # noqa: E731
+    spec = r.nested(DatasetSpec, value, where, {
+        "name": lambda v, w: r.choice(v, w, catalog.DATASETS, "dataset"),
+        "root": lambda v, w: str(v),
+        "eval_samples": pos, "train_samples": pos,
+        "num_classes": lambda v, w: r.number(v, w, int, low=2),
+        "samples": pos,
+    })
+    if spec.name in catalog.FILE_DATASETS:
+        if not spec.root:
+            raise r.fail(f"{where}.root", f"dataset {spec.name!r} reads local files and needs root:")
+        root = Path(spec.root).expanduser()
+        if not root.is_absolute():  # relative to the sweep file, so a sweep travels with its data
+            root = Path(r.source).resolve().parent / root
+        if not root.is_dir():
+            raise r.fail(f"{where}.root", f"folder {str(root)!r} does not exist")
+        spec = DatasetSpec(**{**spec.__dict__, "root": str(root)})
+    return spec
+
+
+def _schedule(r: _Reader, value: Any, where: str) -> ScheduleSpec:
+    spec = r.nested(ScheduleSpec, value, where, {
+        "kind": lambda v, w: r.choice(v, w, catalog.SCHEDULES, "schedule kind"),
+        "steps": lambda v, w: r.number(v, w, int, low=1),
+        "finetune_epochs": lambda v, w: r.number(v, w, int, low=0),
+        "finetune_lr": lambda v, w: r.number(v, w, float, low=0),
+    })
+    if spec.kind == "one_shot" and spec.steps != 1:
+        raise r.fail(f"{where}.steps", "one_shot has exactly 1 step; use kind: iterative")
+    return spec
+
+
+def parse_sweep(data: Any, source: str = "<sweep>") -> Sweep:
+    """Check a parsed YAML document and return the Sweep it describes."""
+    r = _Reader(source)
+    top = r.mapping(data, "", [f.name for f in Sweep.__dataclass_fields__.values() if f.name != "source"])
+    for key in ("name", "models", "methods", "ratios", "batch_sizes"):
+        if key not in top:
+            raise r.fail(key, "missing (required)")
+    name = top["name"]
+    if not isinstance(name, str) or not name.strip():
+        raise r.fail("name", "expected a non-empty string")
+    return Sweep(
+        name=name,
+        dataset=_dataset(r, top.get("dataset", {"name": "digits"}), "dataset"),
+        models=tuple(r.choice(v, f"models[{i}]", catalog.MODELS, "model")
+                     for i, v in enumerate(r.items(top["models"], "models"))),
+        methods=tuple(_method(r, v, f"methods[{i}]") for i, v in enumerate(r.items(top["methods"], "methods"))),
+        ratios=tuple(r.number(v, f"ratios[{i}]", float, low=0.0, high=1.0, high_open=True)
+                     for i, v in enumerate(r.items(top["ratios"], "ratios"))),
+        schedule=_schedule(r, top.get("schedule"), "schedule"),
+        batch_sizes=tuple(r.number(v, f"batch_sizes[{i}]", int, low=1)
+                          for i, v in enumerate(r.items(top["batch_sizes"], "batch_sizes"))),
+        backends=tuple(r.choice(v, f"backends[{i}]", catalog.BACKENDS, "backend")
+                       for i, v in enumerate(r.items(top.get("backends", ["torch"]), "backends"))),
+        devices=tuple(r.choice(v, f"devices[{i}]", catalog.DEVICES, "device")
+                      for i, v in enumerate(r.items(top.get("devices", ["auto"]), "devices"))),
+        input_size=r.choice(top.get("input_size", "small"), "input_size", list(catalog.INPUT_SIZES), "input size"),
+        threads=None if top.get("threads") is None else r.number(top["threads"], "threads", int, low=1),
+        seed=r.number(top.get("seed", 0), "seed", int, low=0),
+        train=r.nested(TrainSpec, top.get("train"), "train", {
+            "epochs": lambda v, w: r.number(v, w, int, low=0),
+            "lr": lambda v, w: r.number(v, w, float, low=0),
+            "batch_size": lambda v, w: r.number(v, w, int, low=1),
+            "weights": lambda v, w: {r.choice(k, f"{w}.{k}", catalog.MODELS, "model"): str(p)
+                                     for k, p in r.mapping(v, w, catalog.MODELS).items()},
+        }),
+        timing=r.nested(TimingSpec, top.get("timing"), "timing", {
+            "warmup_s": lambda v, w: r.number(v, w, float, low=0),
+            "min_reps": lambda v, w: r.number(v, w, int, low=2),
+            "min_time_s": lambda v, w: r.number(v, w, float, low=0),
+            "max_time_s": lambda v, w: r.number(v, w, float, low=0),
+            "noisy_cv": lambda v, w: r.number(v, w, float, low=0),
+        }),
+        source=source,
+    )
+
+
+def load_sweep(path: str | Path) -> Sweep:
+    """Read and check a sweep file; any problem is a one-line UserError."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise UserError(f"cannot read sweep file: {exc.strerror or exc}", source=str(path)) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else None
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise UserError(f"malformed YAML: {problem}", source=str(path), field=where) from None
+    return parse_sweep(data, source=str(path))
