@@ -63,7 +63,7 @@ COLUMNS: tuple[Column, ...] = (
     _c("finetune_epochs", int, "fine-tuning epochs after each pruning step"),
     _c("seed", int, "seed of data split, training and random pruning"),
     _c("target_ratio", float, "requested pruning ratio in [0, 1)", True),
-    _c("sparsity", float, "achieved: 1 - params_nonzero / unpruned params"),
+    _c("sparsity", float, "achieved: share of the base model's nonzero parameters removed"),
     _c("params_reported", int, "what parameters() numel says"),
     _c("params_nonzero", int, "parameters that are not exactly zero"),
     _c("params_actual", int, "parameters physically present after real removal"),

@@ -1,0 +1,69 @@
+"""``agent run``: the standalone sweep on this device."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import (BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn,
+                           TimeElapsedColumn, TimeRemainingColumn)
+
+from agent.summary import status_line, summary_table
+from shared.sweep import load_sweep
+
+
+def add_parser(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "run", help="build and measure every variant of a sweep on this device",
+        description="Build every pruned variant of the sweep (training and caching the base model "
+                    "if needed), measure it at every batch size, and append one row a trial to "
+                    "OUT/results.jsonl (synced at once). Rerunning into the same OUT resumes: "
+                    "completed trials are skipped. OUT/results.csv is written at the end.")
+    parser.add_argument("--sweep", required=True, type=Path, metavar="FILE",
+                        help="sweep YAML file (default sweep: deploy/sweep.quick.yml)")
+    parser.add_argument("--out", type=Path, metavar="DIR",
+                        help="output folder (default: results/<sweep name>)")
+    parser.add_argument("--cache-dir", type=Path, metavar="DIR",
+                        help="where trained base models are cached "
+                             "(default: $EDGEPRUNE_CACHE or ~/.cache/edgeprune)")
+    parser.set_defaults(execute=execute)
+
+
+class RichProgress:
+    """The runner's progress, drawn as a rich progress bar; unusual outcomes are logged."""
+
+    def __init__(self, progress: Progress) -> None:
+        self._progress = progress
+        self._task = progress.add_task("starting", total=None)
+
+    def start(self, total: int, done: int) -> None:
+        self._progress.update(self._task, total=total, completed=done)
+
+    def stage(self, text: str) -> None:
+        self._progress.update(self._task, description=text)
+
+    def row(self, row: dict[str, Any]) -> None:
+        self._progress.advance(self._task)
+        if row["status"] != "ok":
+            self._progress.console.print(status_line(row), markup=False, highlight=False, soft_wrap=True)
+
+
+def execute(args: argparse.Namespace) -> int:
+    # Imported here so that `agent --help` and `agent info` stay fast (torch takes seconds).
+    from agent.basemodel import default_cache_dir
+    from agent.runner import SweepRunner
+
+    sweep = load_sweep(args.sweep)
+    out = args.out or Path("results") / sweep.name
+    console = Console(highlight=False)
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn())
+    with Progress(*columns, console=console, transient=False) as bar:
+        runner = SweepRunner(sweep, out, args.cache_dir or default_cache_dir(), RichProgress(bar))
+        summary = runner.run()
+    console.print(summary_table(list(runner.out.results.rows())))
+    counts = ", ".join(f"{n} {status}" for status, n in sorted(summary.statuses.items())) or "nothing new"
+    console.print(f"{summary.total} trials ({summary.already_done} already done; this run: {counts})")
+    console.print(f"results: {runner.out.results.path}  csv: {runner.out.results_csv}")
+    return 0

@@ -1,0 +1,29 @@
+"""Time one model on one backend and device: the agent's measurement, used by the runner
+and by the benchmarks that compare it with other timers."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from agent.backends import Backend
+from agent.memory import peak_rss_mb, reset_peak_rss
+from agent.timing import LatencyStats, time_calls
+from shared.sweep import TimingSpec
+
+
+@dataclass(frozen=True)
+class Measurement:
+    stats: LatencyStats
+    threads: int
+    peak_rss_mb: float
+    peak_gpu_mem_mb: float | None
+
+
+def measure_model(backend: Backend, model: object, input_shape: tuple[int, ...], device: str,
+                  threads: int | None, timing: TimingSpec) -> Measurement:
+    """Prepare, warm up and time; peak memory covers preparation and timing only."""
+    reset_peak_rss()
+    backend.reset_peak_memory(device)
+    prepared = backend.prepare(model, input_shape, device, threads)
+    with prepared.session():
+        stats = time_calls(prepared.call, timing)
+    return Measurement(stats, prepared.threads, peak_rss_mb(), backend.peak_memory_mb(device))

@@ -1,0 +1,60 @@
+"""The output folder of a run: its files, and the run identity that survives a resume."""
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from shared.errors import UserError
+from shared.resultlog import ResultLog
+
+
+def utc_now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+@dataclass(frozen=True)
+class OutputFolder:
+    root: Path
+
+    @property
+    def results(self) -> ResultLog:
+        return ResultLog(self.root / "results.jsonl")
+
+    @property
+    def results_csv(self) -> Path:
+        return self.root / "results.csv"
+
+    @property
+    def samples(self) -> Path:  # raw latency samples, one line a trial
+        return self.root / "samples.jsonl"
+
+    @property
+    def layers(self) -> Path:  # per-layer sparsity, one line a variant
+        return self.root / "layers.jsonl"
+
+    def open(self, sweep_name: str, machine: dict[str, Any]) -> str:
+        """Create (or reopen) the folder; the run id of a first run is kept for every resume."""
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            probe = self.root / f".write-test-{os.getpid()}"
+            probe.write_text("")
+            probe.unlink()
+        except OSError as exc:
+            raise UserError(f"cannot write to output folder {str(self.root)!r}: {exc.strerror or exc}",
+                            field="--out") from None
+        run_file = self.root / "run.json"
+        if run_file.exists():
+            run = json.loads(run_file.read_text())
+        else:
+            run = {"run_id": f"{utc_now()[:10]}-{uuid.uuid4().hex[:8]}", "sweep": sweep_name,
+                   "created_at": utc_now()}
+            tmp = run_file.with_suffix(".tmp")
+            tmp.write_text(json.dumps(run, indent=2) + "\n")
+            tmp.replace(run_file)
+        (self.root / "machine.json").write_text(json.dumps(machine, indent=2) + "\n")
+        return str(run["run_id"])

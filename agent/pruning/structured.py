@@ -1,0 +1,78 @@
+"""Real channel removal with Torch-Pruning: the model physically shrinks."""
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+import torch_pruning as tp
+from torch import nn
+
+from agent.pruning.base import Option, PruningMethod, eval_mode, register
+from agent.pruning.schedule import cumulative_ratios
+
+IMPORTANCE_NORM = {"l1": 1, "l2": 2}  # option value -> p of MagnitudeImportance
+
+
+def geometric_scheduler(ratio: float, steps: int) -> list[float]:
+    """Torch-Pruning's scheduler interface: the cumulative ratio before step 1 and after each."""
+    return [0.0, *cumulative_ratios(ratio, steps)]
+
+
+@register
+class Structured(PruningMethod):
+    """Removes whole channels with Torch-Pruning's MetaPruner and its dependency graph.
+
+    The ratio is a per-layer CHANNEL ratio (Torch-Pruning's ``pruning_ratio``), not a
+    parameter ratio: a conv's weight shrinks in both its output and its input channels, so
+    0.5 removes about 75% of a conv net's parameters and MACs. Coupled layers are pruned
+    together, as the dependency graph requires: residual additions (ResNet), concatenations
+    (GoogLeNet's inception branches), depthwise convs (MobileNetV2, groups == channels).
+    Every Conv2d and Linear except ``head`` is prunable; the head keeps its outputs.
+
+    Options: ``importance`` ``l1`` (default) or ``l2``, the norm ranking channels;
+    ``global_pruning`` (default false) ranks channels across layers instead of within each.
+    """
+
+    name = "structured"
+    options = {
+        "importance": Option("l1", choices=tuple(IMPORTANCE_NORM)),
+        "global_pruning": Option(False, kind=bool),
+    }
+
+    def __init__(
+        self,
+        model: nn.Module,
+        layers: list[tuple[str, nn.Module]],
+        head: nn.Module,
+        example_inputs: torch.Tensor,
+        steps: int,
+        target_ratio: float,
+        seed: int,
+        options: Mapping[str, Any],
+    ) -> None:
+        super().__init__(model, layers, head, example_inputs, steps, target_ratio, seed, options)
+        self.schedule = geometric_scheduler(target_ratio, steps)
+        # Torch-Pruning traces the model with a forward pass; in train mode that pass would
+        # update BatchNorm running statistics and apply dropout
+        with eval_mode(model):
+            self.pruner = tp.pruner.MetaPruner(
+                model,
+                example_inputs,
+                importance=tp.importance.MagnitudeImportance(p=IMPORTANCE_NORM[self.option_values["importance"]]),
+                pruning_ratio=target_ratio,
+                global_pruning=self.option_values["global_pruning"],
+                ignored_layers=[head],
+                iterative_steps=steps,
+                iterative_pruning_ratio_scheduler=geometric_scheduler,
+            )
+
+    def step(self, cumulative_ratio: float) -> None:
+        # MetaPruner follows its own schedule; refuse to silently prune to another ratio
+        expected = self.schedule[self.steps_done + 1]
+        if not math.isclose(cumulative_ratio, expected, rel_tol=1e-9, abs_tol=1e-12):
+            raise ValueError(f"step {self.steps_done + 1} of the schedule prunes to {expected}, "
+                             f"not {cumulative_ratio}")
+        self.pruner.step()
+        self.steps_done += 1

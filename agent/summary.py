@@ -1,0 +1,45 @@
+"""Tables and lines that describe results for a person (the CLI prints them)."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from rich.table import Table
+
+
+def status_line(row: dict[str, Any]) -> str:
+    """One line for a trial that did not end ok."""
+    reason = (row.get("error") or "").splitlines()[-1:] or [""]
+    return (f"{row['status'].upper():8} {row['model']} {row['method']} r={row['target_ratio']:g} "
+            f"batch {row['batch_size']}: {reason[0][:160]}")
+
+
+def _fmt(value: Any, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def summary_table(rows: Sequence[dict[str, Any]]) -> Table:
+    """One line a variant: achieved sparsity, sizes, accuracy and p50 latency per batch size."""
+    batches = sorted({r["batch_size"] for r in rows})
+    table = Table(title="variants (p50 latency in ms per batch size)")
+    for name in ("model", "method", "ratio", "sparsity", "params", "MACs", "acc"):
+        table.add_column(name, justify="left" if name in ("model", "method") else "right")
+    for batch in batches:
+        table.add_column(f"b{batch}", justify="right")
+    variants: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        variants.setdefault(row["variant_key"], []).append(row)
+    for group in variants.values():
+        first = group[0]
+        by_batch = {r["batch_size"]: r for r in group}
+        cells = []
+        for batch in batches:
+            r = by_batch.get(batch)
+            cells.append("" if r is None else _fmt(r["latency_p50_ms"], ".2f") if r["status"] == "ok"
+                         else r["status"])
+        table.add_row(
+            first["model"], first["method"], f"{first['target_ratio']:g}", _fmt(first["sparsity"], ".2f"),
+            _fmt(first["params_actual"], ",d"), _fmt(first["macs"], ".3g"),
+            _fmt(first["accuracy_top1"], ".3f"), *cells,
+        )
+    return table

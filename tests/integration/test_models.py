@@ -1,0 +1,107 @@
+"""The model zoo: every model builds, runs at both input sizes, and exposes the right layers."""
+from __future__ import annotations
+
+from functools import cache
+
+import pytest
+import torch
+from torch import nn
+
+from agent.models import MODELS, build_model, classifier_head, prunable_layers
+from shared import catalog
+from shared.errors import UserError
+
+NUM_CLASSES = 7  # not 10 or 1000, so a head left at a default size is caught
+
+# (convs, prunable linears) per model: every conv, every linear but the head
+LAYER_COUNTS = {
+    "lenet5": (2, 2),
+    "alexnet": (5, 2),
+    "vgg16": (13, 2),
+    "resnet18": (20, 0),  # stem + 8 blocks x 2 + 3 downsample
+    "resnet50": (53, 0),  # stem + 16 blocks x 3 + 4 downsample
+    "googlenet": (57, 0),  # 3 stem convs + 9 inception blocks x 6
+    "mobilenet_v2": (52, 0),
+}
+
+
+@cache
+def small_model(name: str, channels: int) -> nn.Module:
+    """Built once per module run: GoogLeNet and VGG take about a second each to initialise."""
+    torch.manual_seed(0)
+    return build_model(name, NUM_CLASSES, channels, 32).eval()
+
+
+def test_registry_covers_the_catalog() -> None:
+    assert sorted(MODELS.names()) == sorted(catalog.MODELS)
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+@pytest.mark.parametrize("name", catalog.MODELS)
+@torch.no_grad()
+def test_small_model_forwards(name: str, channels: int) -> None:
+    model = small_model(name, channels)
+    assert model(torch.randn(2, channels, 32, 32)).shape == (2, NUM_CLASSES)
+
+
+@pytest.mark.parametrize(("name", "channels"), [("lenet5", 1), ("resnet18", 3), ("alexnet", 1)])
+@torch.no_grad()
+def test_imagenet_size_model_forwards(name: str, channels: int) -> None:
+    model = build_model(name, NUM_CLASSES, channels, 224).eval()
+    assert model(torch.randn(1, channels, 224, 224)).shape == (1, NUM_CLASSES)
+
+
+def test_small_resnet_keeps_resolution_in_the_stem() -> None:
+    model = small_model("resnet18", 3)
+    assert model.conv1.kernel_size == (3, 3) and model.conv1.stride == (1, 1)
+    assert model.conv1.bias is None
+    assert isinstance(model.maxpool, nn.Identity)
+
+
+def test_imagenet_size_keeps_the_torchvision_stem() -> None:
+    model = build_model("resnet18", NUM_CLASSES, 1, 224)
+    assert model.conv1.kernel_size == (7, 7) and model.conv1.in_channels == 1
+
+
+@pytest.mark.parametrize("name", catalog.MODELS)
+@torch.no_grad()
+def test_classifier_head_produces_the_logits(name: str) -> None:
+    model = small_model(name, 3)
+    head = classifier_head(model)
+    assert isinstance(head, nn.Linear) and head.out_features == NUM_CLASSES
+    seen: list[torch.Tensor] = []
+    hook = head.register_forward_hook(lambda _m, _i, out: seen.append(out))
+    try:
+        logits = model(torch.randn(2, 3, 32, 32))
+    finally:
+        hook.remove()
+    assert len(seen) == 1 and torch.equal(seen[0], logits)
+
+
+@pytest.mark.parametrize("name", catalog.MODELS)
+def test_prunable_layers_are_every_conv_and_linear_but_the_head(name: str) -> None:
+    model = small_model(name, 3)
+    layers = prunable_layers(model)
+    head = classifier_head(model)
+    modules = [m for _, m in layers]
+    assert all(m is not head for m in modules)
+    expected = [(n, m) for n, m in model.named_modules()
+                if isinstance(m, (nn.Conv2d, nn.Linear)) and m is not head]
+    assert [n for n, _ in layers] == [n for n, _ in expected]  # module order, qualified names
+    convs = sum(isinstance(m, nn.Conv2d) for m in modules)
+    linears = sum(isinstance(m, nn.Linear) for m in modules)
+    assert (convs, linears) == LAYER_COUNTS[name]
+
+
+def test_prunable_layers_reach_beyond_names_with_layer() -> None:
+    # the seed paper pruned only modules named "*layer*": ResNet's stem and downsample count too
+    names = [n for n, _ in prunable_layers(small_model("resnet18", 3))]
+    assert "conv1" in names and "layer2.0.downsample.0" in names
+
+
+def test_unknown_model_lists_the_valid_names() -> None:
+    with pytest.raises(UserError) as caught:
+        build_model("resnet19", 10, 3, 32)
+    message = str(caught.value)
+    assert "resnet19" in message
+    assert all(name in message for name in catalog.MODELS)
