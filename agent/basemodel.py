@@ -26,8 +26,6 @@ def default_cache_dir() -> Path:
 
 def _load_weights(model: nn.Module, path: Path, sweep: Sweep, name: str) -> None:
     where = {"source": sweep.source, "field": f"train.weights.{name}"}
-    if not path.is_file():
-        raise UserError(f"weights file {str(path)!r} does not exist", **where)
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # a foreign file: anything it raises is the user's to fix
@@ -45,11 +43,8 @@ def base_model(variant: Variant, sweep: Sweep, data: DataBundle, device: torch.d
     """The base model of ``variant`` and whether it came from the cache (or a weights file)."""
     model = build_model(variant.model, data.num_classes, data.in_channels, variant.input_size)
     weights = sweep.train.weights.get(variant.model)
-    if weights:
-        path = Path(weights).expanduser()
-        if not path.is_absolute():
-            path = Path(sweep.source).resolve().parent / path
-        _load_weights(model, path, sweep, variant.model)
+    if weights:  # an absolute path: the sweep loader resolved and checked it
+        _load_weights(model, Path(weights), sweep, variant.model)
         return model.eval(), True
     if not data.has_labels:  # synthetic data: latency only, training would mean nothing
         return model.eval(), False

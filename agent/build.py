@@ -44,7 +44,7 @@ def build_variant(variant: Variant, method: MethodSpec, base: nn.Module, base_no
     def finetune(m: nn.Module) -> None:
         if data.has_labels:
             train(m, data.train, epochs=variant.finetune_epochs, lr=variant.finetune_lr,
-                  batch_size=variant.train_batch_size, seed=variant.seed, device=device)
+                  batch_size=variant.finetune_batch_size, seed=variant.seed, device=device)
 
     example = torch.randn(input_shape(data, variant, 1)).to(device)
     pruned = prune_model(

@@ -25,6 +25,7 @@ from agent.measure import measure_model
 from agent.memory import peak_rss_mb
 from agent.outdir import OutputFolder, utc_now
 from agent.pruning import check_method_options
+from shared.errors import UserError
 from shared.plan import Trial, Variant, trials, variants
 from shared.resultlog import append_jsonl
 from shared.schema import Status
@@ -106,6 +107,8 @@ class SweepRunner:
                     base = (variant.model, module, sum(int(p.count_nonzero()) for p in module.parameters()))
                 built = build_variant(variant, self.methods[variant.method], base[1], base[2], data,
                                       self.build_device)
+            except UserError:
+                raise  # the user's input is wrong (e.g. a weights file that does not fit): stop
             except Exception as exc:  # a variant that cannot be built is data, not the end
                 for trial in pending:
                     self._record(summary, {**context, **self._trial_columns(trial),

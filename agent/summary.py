@@ -8,10 +8,12 @@ from rich.table import Table
 
 
 def status_line(row: dict[str, Any]) -> str:
-    """One line for a trial that did not end ok."""
+    """One line for a finished trial: its p50 when ok, else its status and the reason."""
+    what = f"{row['model']} {row['method']} r={row['target_ratio']:g} batch {row['batch_size']}"
+    if row["status"] == "ok":
+        return f"ok       {what}: p50 {row['latency_p50_ms']:.3f} ms"
     reason = (row.get("error") or "").splitlines()[-1:] or [""]
-    return (f"{row['status'].upper():8} {row['model']} {row['method']} r={row['target_ratio']:g} "
-            f"batch {row['batch_size']}: {reason[0][:160]}")
+    return f"{row['status'].upper():8} {what}: {reason[0][:160]}"
 
 
 def _fmt(value: Any, spec: str) -> str:

@@ -37,6 +37,7 @@ class Variant:
     schedule_steps: int
     finetune_epochs: int
     finetune_lr: float
+    finetune_batch_size: int
     seed: int
     train_epochs: int
     train_lr: float
@@ -93,7 +94,8 @@ def variants(sweep: Sweep) -> Iterator[Variant]:
                     method=method.name, method_options=dict(method.options), target_ratio=ratio,
                     schedule=sweep.schedule.kind, schedule_steps=sweep.schedule.steps,
                     finetune_epochs=sweep.schedule.finetune_epochs,
-                    finetune_lr=sweep.schedule.finetune_lr, seed=sweep.seed,
+                    finetune_lr=sweep.schedule.finetune_lr,
+                    finetune_batch_size=sweep.schedule.finetune_batch_size, seed=sweep.seed,
                     train_epochs=sweep.train.epochs, train_lr=sweep.train.lr,
                     train_batch_size=sweep.train.batch_size,
                     train_samples=sweep.dataset.train_samples,

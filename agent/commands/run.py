@@ -12,6 +12,8 @@ from rich.progress import (BarColumn, MofNCompleteColumn, Progress, SpinnerColum
 from agent.summary import status_line, summary_table
 from shared.sweep import load_sweep
 
+DEFAULT_SWEEP = Path(__file__).parents[2] / "shared" / "sweeps" / "quick.yml"
+
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
@@ -20,8 +22,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
                     "if needed), measure it at every batch size, and append one row a trial to "
                     "OUT/results.jsonl (synced at once). Rerunning into the same OUT resumes: "
                     "completed trials are skipped. OUT/results.csv is written at the end.")
-    parser.add_argument("--sweep", required=True, type=Path, metavar="FILE",
-                        help="sweep YAML file (default sweep: deploy/sweep.quick.yml)")
+    parser.add_argument("--sweep", type=Path, metavar="FILE", default=DEFAULT_SWEEP,
+                        help="sweep YAML file (default: the quick sweep, deploy/sweep.quick.yml)")
     parser.add_argument("--out", type=Path, metavar="DIR",
                         help="output folder (default: results/<sweep name>)")
     parser.add_argument("--cache-dir", type=Path, metavar="DIR",
@@ -31,11 +33,16 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 
 class RichProgress:
-    """The runner's progress, drawn as a rich progress bar; unusual outcomes are logged."""
+    """The runner's progress, drawn as a rich progress bar; unusual outcomes are logged.
+
+    Where the output is not a terminal (a CI log, a file), a live bar draws nothing until
+    the end, so every finished trial is logged as one line instead.
+    """
 
     def __init__(self, progress: Progress) -> None:
         self._progress = progress
         self._task = progress.add_task("starting", total=None)
+        self._log_rows = not progress.console.is_terminal
 
     def start(self, total: int, done: int) -> None:
         self._progress.update(self._task, total=total, completed=done)
@@ -45,8 +52,10 @@ class RichProgress:
 
     def row(self, row: dict[str, Any]) -> None:
         self._progress.advance(self._task)
-        if row["status"] != "ok":
-            self._progress.console.print(status_line(row), markup=False, highlight=False, soft_wrap=True)
+        task = self._progress.tasks[self._task]
+        if row["status"] != "ok" or self._log_rows:
+            line = f"[{task.completed:.0f}/{task.total:.0f}] {status_line(row)}"
+            self._progress.console.print(line, markup=False, highlight=False, soft_wrap=True)
 
 
 def execute(args: argparse.Namespace) -> int:

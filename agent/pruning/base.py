@@ -77,6 +77,10 @@ class PruningMethod(ABC):
         # named apart from the class attribute ``options``, which declares them
         self.option_values = type(self).resolve_options(options)
         self.steps_done = 0
+        self.setup()
+
+    def setup(self) -> None:
+        """Prepare what every step needs, once (e.g. a dependency graph); options are resolved."""
 
     @classmethod
     def resolve_options(cls, given: Mapping[str, Any], *, source: str | None = None,

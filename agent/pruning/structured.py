@@ -2,12 +2,8 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
-from typing import Any
 
-import torch
 import torch_pruning as tp
-from torch import nn
 
 from agent.pruning.base import Option, PruningMethod, eval_mode, register
 from agent.pruning.schedule import cumulative_ratios
@@ -41,30 +37,19 @@ class Structured(PruningMethod):
         "global_pruning": Option(False, kind=bool),
     }
 
-    def __init__(
-        self,
-        model: nn.Module,
-        layers: list[tuple[str, nn.Module]],
-        head: nn.Module,
-        example_inputs: torch.Tensor,
-        steps: int,
-        target_ratio: float,
-        seed: int,
-        options: Mapping[str, Any],
-    ) -> None:
-        super().__init__(model, layers, head, example_inputs, steps, target_ratio, seed, options)
-        self.schedule = geometric_scheduler(target_ratio, steps)
+    def setup(self) -> None:
+        self.schedule = geometric_scheduler(self.target_ratio, self.steps)
         # Torch-Pruning traces the model with a forward pass; in train mode that pass would
         # update BatchNorm running statistics and apply dropout
-        with eval_mode(model):
+        with eval_mode(self.model):
             self.pruner = tp.pruner.MetaPruner(
-                model,
-                example_inputs,
+                self.model,
+                self.example_inputs,
                 importance=tp.importance.MagnitudeImportance(p=IMPORTANCE_NORM[self.option_values["importance"]]),
-                pruning_ratio=target_ratio,
+                pruning_ratio=self.target_ratio,
                 global_pruning=self.option_values["global_pruning"],
-                ignored_layers=[head],
-                iterative_steps=steps,
+                ignored_layers=[self.head],
+                iterative_steps=self.steps,
                 iterative_pruning_ratio_scheduler=geometric_scheduler,
             )
 
