@@ -49,8 +49,8 @@ class Case:
         return (self.batch, 1, 32, 32)
 
 
-def agent_p50(case: Case, model: torch.nn.Module) -> float:
-    result = measure_model(BACKENDS.get("torch")(), model, case.shape, "cpu", None, TIMING)
+def agent_p50(case: Case, model: torch.nn.Module, threads: int | None = None) -> float:
+    result = measure_model(BACKENDS.get("torch")(), model, case.shape, "cpu", threads, TIMING)
     return result.stats.columns(case.batch, 0.1)["latency_p50_ms"]
 
 
@@ -73,9 +73,9 @@ def p1(case: Case, rounds: int) -> tuple[float, float, float]:
     return a, t, a / t
 
 
-def p2(case: Case, runs: int) -> tuple[list[float], float]:
+def p2(case: Case, runs: int, threads: int | None) -> tuple[list[float], float]:
     code = ("import json,sys; sys.path.insert(0,'benchmarks'); from bench_latency import *; "
-            f"c=Case({case.model_name!r},{case.batch}); print(json.dumps(agent_p50(c, c.model())))")
+            f"c=Case({case.model_name!r},{case.batch}); print(json.dumps(agent_p50(c, c.model(), {threads})))")
     p50s = [json.loads(subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
                                       text=True).stdout) for _ in range(runs)]
     return p50s, statistics.stdev(p50s) / statistics.mean(p50s)
@@ -85,7 +85,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds for P1")
     parser.add_argument("--runs", type=int, default=5, help="agent processes for P2")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="intra-op threads for both timers (default: torch's, all cores)")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     info = machine_info()
     console = Console()
     console.print(f"machine: {info['cpu_model']}, {info['cores_logical']} cores, {info['mem_total_gb']} GB, "
@@ -96,7 +100,7 @@ def main() -> None:
     for name, batch in CASES:
         case = Case(name, batch)
         a, t, ratio = p1(case, args.rounds)
-        p50s, cv = p2(case, args.runs)
+        p50s, cv = p2(case, args.runs, args.threads)
         table.add_row(name, str(batch), f"{a:.3f}", f"{t:.3f}", f"{ratio:.3f}",
                       " ".join(f"{v:.2f}" for v in p50s), f"{cv:.2%}")
     console.print(table)
