@@ -11,8 +11,10 @@ from __future__ import annotations
 import enum
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
+
+from shared.columns import Column, _c
+from shared.telemetry_columns import TELEMETRY_COLUMNS
 
 SCHEMA_VERSION = 1
 
@@ -28,16 +30,6 @@ class Status(str, enum.Enum):
     SKIPPED = "skipped"
 
 
-@dataclass(frozen=True)
-class Column:
-    name: str
-    type: type
-    doc: str
-    required: bool = False  # required columns may never be null
-
-
-def _c(name: str, type_: type, doc: str, required: bool = False) -> Column:
-    return Column(name, type_, doc, required)
 
 
 COLUMNS: tuple[Column, ...] = (
@@ -98,6 +90,8 @@ COLUMNS: tuple[Column, ...] = (
     _c("peak_gpu_mem_mb", float, "peak GPU memory allocated by the backend, MiB"),
 )
 
+# telemetry (isolation, caps, perf, GPU, system sampler) is defined beside, in its own module
+COLUMNS = COLUMNS + TELEMETRY_COLUMNS
 COLUMN_NAMES: tuple[str, ...] = tuple(c.name for c in COLUMNS)
 _BY_NAME: dict[str, Column] = {c.name: c for c in COLUMNS}
 STATUSES: tuple[str, ...] = tuple(s.value for s in Status)
