@@ -37,6 +37,13 @@ class OutputFolder:
     def layers(self) -> Path:  # per-layer sparsity, one line a variant
         return self.root / "layers.jsonl"
 
+    @property
+    def work(self) -> Path:
+        """Scratch space of a running sweep: the model handed to workers, their stderr."""
+        path = self.root / ".work"
+        path.mkdir(exist_ok=True)
+        return path
+
     def open(self, sweep_name: str, machine: dict[str, Any]) -> str:
         """Create (or reopen) the folder; the run id of a first run is kept for every resume."""
         try:

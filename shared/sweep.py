@@ -78,6 +78,8 @@ class Sweep:
     seed: int = 0
     train: TrainSpec = TrainSpec()
     timing: TimingSpec = TimingSpec()
+    trial_timeout_s: float = 600.0  # a worker with no result for this long is killed
+    continue_after_oom: bool = False  # run the larger batches of a ladder after an OOM
     source: str = "<sweep>"  # the file it came from, for messages
 
     @property
@@ -232,8 +234,16 @@ def parse_sweep(data: Any, source: str = "<sweep>") -> Sweep:
             "max_time_s": lambda v, w: r.number(v, w, float, low=0),
             "noisy_cv": lambda v, w: r.number(v, w, float, low=0),
         }),
+        trial_timeout_s=r.number(top.get("trial_timeout_s", 600.0), "trial_timeout_s", float, low=0.001),
+        continue_after_oom=_flag(r, top.get("continue_after_oom", False), "continue_after_oom"),
         source=source,
     )
+
+
+def _flag(r: _Reader, value: Any, where: str) -> bool:
+    if not isinstance(value, bool):
+        raise r.fail(where, f"expected true or false, got {value!r}")
+    return value
 
 
 def load_sweep(path: str | Path) -> Sweep:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,7 @@ from rich.progress import (BarColumn, MofNCompleteColumn, Progress, SpinnerColum
                            TimeElapsedColumn, TimeRemainingColumn)
 
 from agent.summary import status_line, summary_table
+from shared.errors import UserError
 from shared.sweep import load_sweep
 
 DEFAULT_SWEEP = Path(__file__).parents[2] / "shared" / "sweeps" / "quick.yml"
@@ -29,6 +31,13 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--cache-dir", type=Path, metavar="DIR",
                         help="where trained base models are cached "
                              "(default: $EDGEPRUNE_CACHE or ~/.cache/edgeprune)")
+    parser.add_argument("--mem-limit", metavar="SIZE",
+                        help="cap each measuring worker's memory, e.g. 2GiB, to emulate a smaller "
+                             "device (a cgroup where the agent may make one, else RLIMIT_AS); "
+                             "the runtime the worker shares with the agent counts towards it")
+    parser.add_argument("--trial-timeout", type=float, metavar="SECONDS",
+                        help="kill a worker with no result for this long (default: the sweep's "
+                             "trial_timeout_s, 600)")
     parser.set_defaults(execute=execute)
 
 
@@ -61,15 +70,21 @@ class RichProgress:
 def execute(args: argparse.Namespace) -> int:
     # Imported here so that `agent --help` and `agent info` stay fast (torch takes seconds).
     from agent.basemodel import default_cache_dir
+    from agent.memlimit import parse_size
     from agent.runner import SweepRunner
 
     sweep = load_sweep(args.sweep)
+    if args.trial_timeout is not None:
+        if args.trial_timeout <= 0:
+            raise UserError("must be a positive number of seconds", field="--trial-timeout")
+        sweep = dataclasses.replace(sweep, trial_timeout_s=args.trial_timeout)
+    mem_limit = parse_size(args.mem_limit) if args.mem_limit else None
     out = args.out or Path("results") / sweep.name
     console = Console(highlight=False)
     columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn())
     with Progress(*columns, console=console, transient=False) as bar:
-        runner = SweepRunner(sweep, out, args.cache_dir or default_cache_dir(), RichProgress(bar))
+        runner = SweepRunner(sweep, out, args.cache_dir or default_cache_dir(), RichProgress(bar), mem_limit)
         summary = runner.run()
     console.print(summary_table(list(runner.out.results.rows())))
     counts = ", ".join(f"{n} {status}" for status, n in sorted(summary.statuses.items())) or "nothing new"

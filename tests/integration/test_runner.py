@@ -6,7 +6,6 @@ from pathlib import Path
 import pytest
 import torch
 
-from agent.backends.torch_backend import TorchBackend
 from agent.models import build_model
 from agent.runner import SweepRunner
 from shared.errors import UserError
@@ -20,23 +19,6 @@ def run(tmp_path: Path, data: dict, cache: Path) -> list[dict]:
     runner = SweepRunner(parse_sweep(data, str(tmp_path / "s.yml")), tmp_path / "out", cache)
     runner.run()
     return list(runner.out.results.rows())
-
-
-def test_an_oom_is_a_row_and_the_next_trial_runs(tmp_path: Path, private_cache: Path,
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    real_prepare = TorchBackend.prepare
-
-    def prepare(self, model, shape, device, threads):  # a unit of our own logic: the OOM path
-        if shape[0] == 4:
-            raise RuntimeError("[enforce fail at alloc_cpu.cpp:117] DefaultCPUAllocator: can't allocate memory")
-        return real_prepare(self, model, shape, device, threads)
-
-    monkeypatch.setattr(TorchBackend, "prepare", prepare)
-    rows = run(tmp_path, {**ONE_METHOD, "batch_sizes": [1, 4, 2]}, private_cache)
-    by_batch = {r["batch_size"]: r for r in rows}
-    assert by_batch[4]["status"] == "oom" and by_batch[4]["is_oom"] is True
-    assert "can't allocate memory" in by_batch[4]["error"]
-    assert by_batch[1]["status"] == by_batch[2]["status"] == "ok"
 
 
 def test_a_variant_that_fails_to_build_is_error_rows(tmp_path: Path, private_cache: Path,

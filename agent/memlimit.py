@@ -1,0 +1,119 @@
+"""Cap a worker's memory, to emulate a smaller device on a bigger machine.
+
+In order of preference: a memory cgroup of its own (cgroup v2 ``memory.max`` or v1
+``memory.limit_in_bytes``, created under the agent's own group, which root may do), else
+``RLIMIT_AS`` (a last resort: it counts virtual memory, and a CUDA build of torch maps a
+lot of it). The cgroup also tells, after a SIGKILL, whether the kernel's OOM killer did it
+(``oom_kill`` in v2 ``memory.events`` or v1 ``memory.oom_control``) and the group's peak.
+
+Workers are forked from a server that has imported torch: those pages are shared and stay
+charged to the server. So that the cap still means "a device with SIZE memory", the
+worker's own limit is SIZE minus the RSS it already has when it starts (the runtime).
+"""
+from __future__ import annotations
+
+import os
+import re
+import resource
+from dataclasses import dataclass
+from pathlib import Path
+
+from shared.errors import UserError
+
+_UNITS = {"": 1, "b": 1, "k": 2**10, "kb": 10**3, "kib": 2**10, "m": 2**20, "mb": 10**6,
+          "mib": 2**20, "g": 2**30, "gb": 10**9, "gib": 2**30, "t": 2**40, "tb": 10**12, "tib": 2**40}
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+
+
+def parse_size(text: str) -> int:
+    """'2GiB', '512MiB', '1.5G', '4GB', '300000000' -> bytes."""
+    match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([a-zA-Z]*)\s*", text)
+    unit = match.group(2).lower() if match else None
+    if not match or unit not in _UNITS or float(match.group(1)) <= 0:
+        raise UserError(f"cannot read memory size {text!r} (e.g. 2GiB, 512MiB, 4GB)", field="--mem-limit")
+    return int(float(match.group(1)) * _UNITS[unit])
+
+
+@dataclass(frozen=True)
+class TrialGroup:
+    """A memory cgroup for one worker, made by the parent, joined by the worker."""
+
+    path: Path
+    version: int  # 1 or 2
+
+    @property
+    def _limit_file(self) -> Path:
+        return self.path / ("memory.max" if self.version == 2 else "memory.limit_in_bytes")
+
+    def join_and_limit(self, limit_bytes: int) -> None:
+        """Run in the worker: set the cap, then move this process into the group."""
+        self._limit_file.write_text(str(limit_bytes))
+        swap = self.path / ("memory.swap.max" if self.version == 2 else "memory.memsw.limit_in_bytes")
+        if swap.exists():  # no escape into swap: the cap must end in an OOM, not in thrashing
+            swap.write_text("0" if self.version == 2 else str(limit_bytes))
+        (self.path / "cgroup.procs").write_text(str(os.getpid()))
+
+    def oom_kills(self) -> int | None:
+        name = "memory.events" if self.version == 2 else "memory.oom_control"
+        try:
+            match = re.search(r"^oom_kill (\d+)$", (self.path / name).read_text(), re.MULTILINE)
+        except OSError:
+            return None
+        return int(match.group(1)) if match else None
+
+    def peak_mb(self) -> float | None:
+        name = "memory.peak" if self.version == 2 else "memory.max_usage_in_bytes"
+        try:
+            return int((self.path / name).read_text()) / 2**20
+        except (OSError, ValueError):
+            return None
+
+    def remove(self) -> None:
+        try:
+            self.path.rmdir()  # only once the worker is gone
+        except OSError:
+            pass
+
+
+def own_memory_cgroup() -> tuple[Path, int] | None:
+    """This process's memory cgroup folder and the cgroup version, or None."""
+    try:
+        lines = Path("/proc/self/cgroup").read_text().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        _, controllers, path = line.split(":", 2)
+        if "memory" in controllers.split(","):
+            return CGROUP_ROOT / "memory" / path.lstrip("/"), 1
+    for line in lines:
+        if line.startswith("0::"):
+            return CGROUP_ROOT / line[3:].lstrip("/"), 2
+    return None
+
+
+def make_trial_group(name: str) -> tuple[TrialGroup | None, str | None]:
+    """A fresh child group under our own, or None and why not (then RLIMIT_AS is used)."""
+    found = own_memory_cgroup()
+    if found is None:
+        return None, "no memory cgroup in /proc/self/cgroup"
+    parent, version = found
+    if version == 2 and "memory" not in (parent / "cgroup.subtree_control").read_text(errors="replace"):
+        return None, f"cgroup v2 memory controller not enabled for children of {parent}"
+    path = parent / name
+    try:
+        path.mkdir(exist_ok=True)
+    except OSError as exc:
+        return None, f"cannot create {path}: {exc.strerror or exc}"
+    return TrialGroup(path, version), None
+
+
+def current_rss_bytes() -> int:
+    match = re.search(r"VmRSS:\s+(\d+)\s+kB", Path("/proc/self/status").read_text())
+    return int(match.group(1)) * 1024 if match else 0
+
+
+def limit_address_space(allowance_bytes: int) -> None:
+    """The fallback: what is mapped now plus the allowance."""
+    match = re.search(r"VmSize:\s+(\d+)\s+kB", Path("/proc/self/status").read_text())
+    mapped = int(match.group(1)) * 1024 if match else 0
+    resource.setrlimit(resource.RLIMIT_AS, (mapped + allowance_bytes, mapped + allowance_bytes))

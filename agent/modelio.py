@@ -1,0 +1,43 @@
+"""Save a (possibly structurally pruned) model and load it back without trusting pickles.
+
+Torch-Pruning's ``tp.state_dict`` keeps the pruned shapes, so the pruned architecture
+reloads onto a fresh model of the same name. ``torch.load`` runs with ``weights_only=True``
+and only the layer classes of that model allowlisted, so a file from another host can
+carry weights and shapes, never code.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch_pruning as tp
+from torch import nn
+
+from agent.models import build_model
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What is needed to rebuild the architecture before the weights are loaded."""
+
+    name: str
+    num_classes: int
+    in_channels: int
+    input_size: int
+
+
+def save_model(model: nn.Module, path: Path) -> None:
+    """Write atomically, so a reader never sees half a file."""
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    torch.save(tp.state_dict(model), tmp)
+    tmp.replace(path)
+
+
+def load_model(path: Path, spec: ModelSpec) -> nn.Module:
+    model = build_model(spec.name, spec.num_classes, spec.in_channels, spec.input_size)
+    allowed = list({type(module) for module in model.modules()})
+    with torch.serialization.safe_globals(allowed):
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    tp.load_state_dict(model, state_dict=state)
+    return model.eval()

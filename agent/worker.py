@@ -1,0 +1,286 @@
+"""Measure trials in isolated worker processes (manager and workers, as pyperf does).
+
+Workers are forked from a ``forkserver`` that has imported torch but never run an op: a
+fork costs tens of milliseconds instead of a fresh interpreter's seconds, and is safe
+even though the agent itself trains models (GNU OpenMP, which torch uses, hangs in a
+child forked from a process that already ran parallel regions).
+
+One worker measures the trials of one variant on one backend and device, batch sizes
+ascending, and sends one message a trial over a pipe. The parent owns the time limit
+and kills the worker's whole process group; an out-of-memory, a crash or a timeout ends
+only that worker, and becomes a row:
+
+- ``MemoryError`` / CUDA OOM / torch's CPU allocation failure, caught in the worker -> oom
+- killed by SIGKILL and the worker's cgroup counted an OOM kill (or no cgroup to ask) -> oom
+- killed by any other signal -> crash; over the time limit -> timeout; an exception -> error
+
+After an OOM the larger batches of the ladder are recorded as skipped (``after_oom``)
+unless the sweep asks to run them anyway.
+"""
+from __future__ import annotations
+
+import faulthandler
+import multiprocessing
+import os
+import signal
+import sys
+import time
+import traceback
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from agent import memlimit
+from agent.backends import BACKENDS
+from agent.measure import measure_model
+from agent.modelio import ModelSpec, load_model
+from agent.outdir import utc_now
+from shared.schema import Status
+from shared.sweep import TimingSpec
+
+ERROR_TAIL_CHARS = 2000
+# Test-only: make the worker fail on purpose, e.g. "crash@8" (SIGSEGV before batch 8) or
+# "hang@8" (never return). Read only in the worker; the agent never sets it.
+FAULT_ENV = "EDGEPRUNE_TEST_FAULT"
+
+
+@dataclass(frozen=True)
+class TrialSpec:
+    key: str
+    batch_size: int
+    input_shape: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class WorkerJob:
+    """Everything a worker needs; picklable, sent to the forked child."""
+
+    model_path: str
+    model: ModelSpec
+    backend: str
+    device: str
+    threads: int | None
+    timing: TimingSpec
+    trials: tuple[TrialSpec, ...]
+    stop_after_oom: bool
+    mem_limit_bytes: int | None
+    cgroup: memlimit.TrialGroup | None
+    stderr_path: str
+
+
+def error_text(exc: BaseException) -> str:
+    text = "".join(traceback.format_exception_only(exc)).strip()
+    return text[-ERROR_TAIL_CHARS:]
+
+
+# ---------------------------------------------------------------- the worker (child) side
+
+def _apply_memory_cap(job: WorkerJob) -> str | None:
+    """Cap this process before it loads anything; returns how (cgroup-v1/-v2, rlimit)."""
+    if job.mem_limit_bytes is None:
+        return None
+    own = job.mem_limit_bytes - memlimit.current_rss_bytes()  # the shared runtime counts too
+    if own <= 0:
+        raise MemoryError(f"the runtime alone ({memlimit.current_rss_bytes() / 2**20:.0f} MiB) "
+                          f"exceeds the memory limit")
+    if job.cgroup is not None:
+        job.cgroup.join_and_limit(own)
+        return f"cgroup-v{job.cgroup.version}"
+    memlimit.limit_address_space(own)
+    return "rlimit-as"
+
+
+def _test_fault(batch_size: int) -> None:
+    fault = os.environ.get(FAULT_ENV, "")
+    kind, _, batch = fault.partition("@")
+    if batch and int(batch) == batch_size:
+        if kind == "crash":
+            os.kill(os.getpid(), signal.SIGSEGV)
+        if kind == "hang":
+            while True:
+                time.sleep(60)
+
+
+def _measure_one(job: WorkerJob, backend: Any, model: Any, trial: TrialSpec) -> dict[str, Any]:
+    started = {"started_at": utc_now()}
+    try:
+        result = measure_model(backend, model, trial.input_shape, job.device, job.threads, job.timing)
+    except Exception as exc:  # a failed trial is a row, and the worker may go on
+        oom = backend.is_oom(exc)
+        return {**started, "status": (Status.OOM if oom else Status.ERROR).value, "is_oom": oom,
+                "error": error_text(exc)}
+    return {**started, **result.stats.columns(trial.batch_size, job.timing.noisy_cv), "threads": result.threads,
+            "status": Status.OK.value, "is_oom": False, "peak_rss_mb": result.peak_rss_mb,
+            "peak_gpu_mem_mb": result.peak_gpu_mem_mb, "samples_ms": list(result.stats.samples_ms)}
+
+
+def worker_main(conn: Any, job: WorkerJob) -> None:
+    """The child: its own process group, stderr to a file, the cap, then the trials."""
+    os.setsid()  # a group of its own, so the parent can kill it and anything it started
+    with open(job.stderr_path, "ab", buffering=0) as err:
+        os.dup2(err.fileno(), 2)
+    sys.stderr = os.fdopen(2, "w", buffering=1)
+    faulthandler.enable(sys.stderr)  # a segfault leaves its Python stack in the tail
+    backend = BACKENDS.get(job.backend)()
+    try:
+        conn.send(("capped", _apply_memory_cap(job)))
+        model = load_model(Path(job.model_path), job.model)
+    except Exception as exc:  # no model to measure: the same ending for every trial
+        oom = backend.is_oom(exc)
+        conn.send(("failed", {"status": (Status.OOM if oom else Status.ERROR).value, "is_oom": oom,
+                              "error": f"before the first trial: {error_text(exc)}"}))
+        return
+    for trial in job.trials:
+        conn.send(("start", trial.key))
+        _test_fault(trial.batch_size)
+        columns = _measure_one(job, backend, model, trial)
+        conn.send(("done", trial.key, columns))
+        if columns["is_oom"] and job.stop_after_oom:
+            break
+    conn.send(("end",))
+
+
+# ---------------------------------------------------------------- the manager (parent) side
+
+@dataclass
+class Outcome:
+    """One finished trial: its key and the columns the worker (or its death) produced."""
+
+    key: str
+    columns: dict[str, Any]
+
+
+class WorkerPool:
+    """Starts workers from one forkserver and turns each ending into rows."""
+
+    def __init__(self, work_dir: Path, trial_timeout_s: float, mem_limit_bytes: int | None) -> None:
+        self.work_dir = work_dir
+        self.trial_timeout_s = trial_timeout_s
+        self.mem_limit_bytes = mem_limit_bytes
+        self._ctx = multiprocessing.get_context("forkserver")
+        # the server imports torch and the backends once; it never runs an op
+        self._ctx.set_forkserver_preload(["agent.worker"])
+        self._started = 0
+
+    def measure(self, job: WorkerJob) -> Iterator[Outcome]:
+        """Every trial of ``job`` ends as one Outcome, in ladder order, whatever happens."""
+        pending = list(job.trials)
+        while pending:
+            finished = list(self._run_worker(job, tuple(pending)))
+            yield from finished
+            done = {o.key for o in finished}
+            pending = [t for t in pending if t.key not in done]
+            oom = any(o.columns.get("is_oom") for o in finished)
+            if oom and job.stop_after_oom:
+                for trial in pending:
+                    yield Outcome(trial.key, {"status": Status.SKIPPED.value, "is_oom": False,
+                                              "error": "after_oom: a smaller batch ran out of memory"})
+                return
+
+    def _run_worker(self, job: WorkerJob, trials: tuple[TrialSpec, ...]) -> Iterator[Outcome]:
+        self._started += 1
+        name = f"edgeprune-{os.getpid()}-{self._started}"
+        group, _why_not = memlimit.make_trial_group(name) if self.mem_limit_bytes else (None, None)
+        stderr_path = self.work_dir / f"{name}.stderr"
+        job = WorkerJob(**{**job.__dict__, "trials": trials, "cgroup": group,
+                           "mem_limit_bytes": self.mem_limit_bytes, "stderr_path": str(stderr_path)})
+        parent_conn, child_conn = self._ctx.Pipe(duplex=False)
+        process = self._ctx.Process(target=worker_main, args=(child_conn, job), daemon=True)
+        process.start()
+        child_conn.close()
+        try:
+            yield from _Watch(process, parent_conn, trials, self.trial_timeout_s, group,
+                              stderr_path).outcomes()
+        finally:
+            _kill_group(process)
+            process.join(5)
+            if group is not None:
+                group.remove()
+            stderr_path.unlink(missing_ok=True)
+
+
+def _kill_group(process: multiprocessing.process.BaseProcess) -> None:
+    if process.pid is None or process.exitcode is not None:
+        return
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        process.kill()
+
+
+class _Watch:
+    """Reads one worker's messages until it ends, dies or runs out of time."""
+
+    def __init__(self, process: Any, conn: Any, trials: tuple[TrialSpec, ...], timeout_s: float,
+                 group: memlimit.TrialGroup | None, stderr_path: Path) -> None:
+        self.process, self.conn, self.trials = process, conn, trials
+        self.timeout_s, self.group, self.stderr_path = timeout_s, group, stderr_path
+        self.current: str | None = None  # the trial the worker is on
+        self.cap: str | None = None
+
+    def outcomes(self) -> Iterator[Outcome]:
+        deadline = time.monotonic() + self.timeout_s  # loading the model counts too
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0 or not self.conn.poll(left):  # poll is also True at EOF (a death)
+                yield from self._timed_out()
+                return
+            try:
+                message = self.conn.recv()
+            except (EOFError, OSError):
+                yield from self._died()
+                return
+            if message[0] == "capped":
+                self.cap = message[1]
+            elif message[0] == "start":
+                self.current, deadline = message[1], time.monotonic() + self.timeout_s
+            elif message[0] == "done":
+                self.current = None
+                yield Outcome(message[1], {**message[2], "mem_cap_method": self.cap})
+            elif message[0] == "failed":
+                for key in self._victims():
+                    yield Outcome(key, {**message[1], "mem_cap_method": self.cap})
+                return
+            else:  # "end"
+                return
+
+    def _victims(self) -> list[str]:
+        """The trial that was running, or, if none had started, every trial of the worker."""
+        return [self.current] if self.current else [t.key for t in self.trials]
+
+    def _timed_out(self) -> Iterator[Outcome]:
+        _kill_group(self.process)
+        self.process.join(5)
+        reason = f"timeout: no result within {self.timeout_s:g} s; the worker was killed"
+        for key in self._victims():
+            yield Outcome(key, {"status": Status.TIMEOUT.value, "is_oom": False,
+                                "error": self._with_tail(reason)})
+
+    def _died(self) -> Iterator[Outcome]:
+        self.process.join(5)
+        status, reason = self._classify(self.process.exitcode)
+        for key in self._victims():
+            yield Outcome(key, {"status": status.value, "is_oom": status is Status.OOM,
+                                "error": self._with_tail(reason), "mem_cap_method": self.cap})
+
+    def _classify(self, exitcode: int | None) -> tuple[Status, str]:
+        if exitcode is None or exitcode >= 0:
+            return Status.ERROR, f"the worker exited with code {exitcode} before finishing"
+        sig = signal.Signals(-exitcode)
+        if sig is signal.SIGKILL:
+            kills = self.group.oom_kills() if self.group else None
+            if kills:
+                return Status.OOM, f"killed by the kernel's OOM killer (cgroup oom_kill {kills})"
+            if kills is None:
+                return Status.OOM, "killed by SIGKILL; no cgroup to confirm, most likely the OOM killer"
+            return Status.CRASH, "killed by SIGKILL, not by the OOM killer"
+        return Status.CRASH, f"killed by signal {sig.name}"
+
+    def _with_tail(self, reason: str) -> str:
+        """The reason, then the end of what the worker wrote to stderr."""
+        try:
+            tail = self.stderr_path.read_text(errors="replace").strip()[-ERROR_TAIL_CHARS:]
+        except OSError:
+            tail = ""
+        return f"{reason}\n{tail}" if tail else reason
