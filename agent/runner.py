@@ -7,6 +7,7 @@ measuring becomes a row with its status and reason, and the sweep goes on.
 from __future__ import annotations
 
 import json
+import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -53,6 +54,10 @@ class RunSummary:
     total: int
     already_done: int
     statuses: Counter[str] = field(default_factory=Counter)
+    build_wall_s: float = 0.0  # pruning, fine-tuning, counting, evaluating
+    measure_wall_s: float = 0.0  # handing variants to workers until their last row
+    timed_s: float = 0.0  # inside the timed regions (the repetitions themselves)
+    warmup_s: float = 0.0
 
 
 class SweepRunner:
@@ -89,6 +94,7 @@ class SweepRunner:
             if not pending:
                 continue
             context = self._context(run_id, variant)
+            started = time.perf_counter()
             try:
                 self.progress.stage(f"{variant.label}: building")
                 built = self._build(variant)
@@ -100,11 +106,17 @@ class SweepRunner:
                                            "status": Status.ERROR.value, "is_oom": False,
                                            "error": f"build failed: {error_text(exc)}"})
                 continue
+            finally:
+                summary.build_wall_s += time.perf_counter() - started
             append_jsonl(self.out.layers, {"run_id": run_id, "variant_key": variant.key,
                                            "model": variant.model, "method": variant.method,
                                            "target_ratio": variant.target_ratio, "layers": built.layers})
+            started = time.perf_counter()
             for columns in self._measure_variant(pool, variant, built, pending):
-                self._record(summary, {**context, **built.columns, **columns})
+                row = self._record(summary, {**context, **built.columns, **columns})
+                summary.timed_s += row["timed_s"] or 0.0
+                summary.warmup_s += row["warmup_s"] or 0.0
+            summary.measure_wall_s += time.perf_counter() - started
         self.out.results.write_csv(self.out.results_csv)
         return summary
 
@@ -184,10 +196,11 @@ class SweepRunner:
         return {"trial_key": trial.key, "started_at": utc_now(), "backend": trial.backend,
                 "device": trial.device, "batch_size": trial.batch_size, "threads": trial.threads}
 
-    def _record(self, summary: RunSummary, values: dict[str, Any]) -> None:
+    def _record(self, summary: RunSummary, values: dict[str, Any]) -> dict[str, Any]:
         row = self.out.results.append(values)
         summary.statuses[row["status"]] += 1
         self.progress.row(row)
+        return row
 
 
 def _by_backend_and_device(trials: list[Trial]) -> dict[tuple[str, str], list[Trial]]:

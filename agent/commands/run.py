@@ -89,5 +89,9 @@ def execute(args: argparse.Namespace) -> int:
     console.print(summary_table(list(runner.out.results.rows())))
     counts = ", ".join(f"{n} {status}" for status, n in sorted(summary.statuses.items())) or "nothing new"
     console.print(f"{summary.total} trials ({summary.already_done} already done; this run: {counts})")
+    if summary.timed_s > 0:
+        console.print(f"building: {summary.build_wall_s:.0f} s; measuring: {summary.measure_wall_s:.1f} s "
+                      f"for {summary.timed_s:.1f} s inside timed regions "
+                      f"(+{summary.warmup_s:.1f} s warm-up, ratio {summary.measure_wall_s / summary.timed_s:.2f})")
     console.print(f"results: {runner.out.results.path}  csv: {runner.out.results_csv}")
     return 0
