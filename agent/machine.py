@@ -5,7 +5,6 @@ the GPU is read through NVML where the library is there.
 """
 from __future__ import annotations
 
-import os
 import platform
 import re
 import socket
@@ -90,23 +89,19 @@ def device_class(arch: str, cpu: str, gpu_names: list[str]) -> str:
 
 
 def machine_info() -> dict[str, Any]:
-    """What ``agent info --json`` prints and every result row's host fields come from."""
-    found, gpu_error = gpus()
-    cpu = cpu_model()
-    arch = platform.machine()
-    memory = psutil.virtual_memory().total
-    return {
-        "host": socket.gethostname(),
-        "device_class": device_class(arch, cpu, [g["name"] for g in found]),
-        "arch": arch,
-        "cpu_model": cpu,
-        "cores_physical": psutil.cpu_count(logical=False),
-        "cores_logical": psutil.cpu_count(logical=True),
-        "cpus_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
-        "mem_total_gb": round(memory / 2**30, 2),
-        "device_mem_gb": round((found[0]["memory_mb"] / 1024) if found else memory / 2**30, 2),
-        "gpus": found,
-        "gpu_probe_error": gpu_error,
-        "os": f"{platform.system()} {platform.release()}",
-        "python": platform.python_version(),
-    }
+    """What ``agent info --json`` prints and every result row's host fields come from: the
+    hardware fingerprint (``agent.fingerprint``), whose ``probe_errors`` says why a key is null."""
+    from agent.fingerprint import collect_fingerprint  # it builds on the helpers above
+
+    info = collect_fingerprint()
+    # the keys every row and results folder rely on, even where their collector failed
+    info.setdefault("host", socket.gethostname())
+    info.setdefault("arch", platform.machine())
+    info.setdefault("cpu_model", cpu_model())
+    info.setdefault("gpus", [])
+    info.setdefault("gpu_probe_error", None)
+    info.setdefault("mem_total_gb", round(psutil.virtual_memory().total / 2**30, 2))
+    info.setdefault("device_class", device_class(info["arch"], info["cpu_model"],
+                                                 [g["name"] for g in info["gpus"]]))
+    info.setdefault("device_mem_gb", info["mem_total_gb"])
+    return info

@@ -2,6 +2,9 @@
 and by the benchmarks that compare it with other timers."""
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
 from agent.backends import Backend
@@ -19,11 +22,14 @@ class Measurement:
 
 
 def measure_model(backend: Backend, model: object, input_shape: tuple[int, ...], device: str,
-                  threads: int | None, timing: TimingSpec) -> Measurement:
-    """Prepare, warm up and time; peak memory covers preparation and timing only."""
+                  threads: int | None, timing: TimingSpec,
+                  timed_region: Callable[[], AbstractContextManager[object]] = contextlib.nullcontext,
+                  ) -> Measurement:
+    """Prepare, warm up and time; peak memory covers preparation and timing only;
+    ``timed_region`` wraps the timed repetitions (the probes)."""
     reset_peak_rss()
     backend.reset_peak_memory(device)
     prepared = backend.prepare(model, input_shape, device, threads)
     with prepared.session():
-        stats = time_calls(prepared.call, timing)
+        stats = time_calls(prepared.call, timing, timed_region=timed_region)
     return Measurement(stats, prepared.threads, peak_rss_mb(), backend.peak_memory_mb(device))

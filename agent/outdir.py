@@ -38,6 +38,10 @@ class OutputFolder:
         return self.root / "layers.jsonl"
 
     @property
+    def telemetry(self) -> Path:  # probe time series and kernel tables, one line a trial
+        return self.root / "telemetry.jsonl"
+
+    @property
     def work(self) -> Path:
         """Scratch space of a running sweep: the model handed to workers, their stderr."""
         path = self.root / ".work"

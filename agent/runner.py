@@ -24,6 +24,7 @@ from agent.data import DataBundle, load_dataset
 from agent.machine import machine_info
 from agent.modelio import ModelSpec, save_model
 from agent.outdir import OutputFolder, utc_now
+from agent.probes.perf import perf_support
 from agent.pruning import check_method_options
 from agent.worker import TrialSpec, WorkerJob, WorkerPool, error_text
 from shared.errors import UserError
@@ -78,6 +79,8 @@ class SweepRunner:
         # Variants are built (pruned, fine-tuned, evaluated) on the GPU where one is wanted.
         wants_gpu = any(d in ("auto", "cuda") for d in sweep.devices)
         self.build_device = torch.device("cuda:0" if wants_gpu and torch.cuda.is_available() else "cpu")
+        # checked once here rather than by every worker (perf's smoke test takes ~40 ms)
+        self._perf = perf_support() if sweep.telemetry.perf else None
         self._data: DataBundle | None = None
         self._base: tuple[str, nn.Module, int] | None = None  # model name, module, nonzero params
 
@@ -155,8 +158,8 @@ class SweepRunner:
                     threads=self.sweep.threads, timing=self.sweep.timing,
                     trials=tuple(TrialSpec(t.key, t.batch_size, input_shape(data, variant, t.batch_size))
                                  for t in group),
-                    stop_after_oom=not self.sweep.continue_after_oom, mem_limit_bytes=None, cgroup=None,
-                    stderr_path="")
+                    stop_after_oom=not self.sweep.continue_after_oom, telemetry=self.sweep.telemetry,
+                    perf=self._perf, mem_limit_bytes=None, cgroup=None, stderr_path="")
                 for outcome in pool.measure(job):
                     yield self._outcome_columns(by_key[outcome.key], resolved, outcome.columns)
         finally:
@@ -166,6 +169,9 @@ class SweepRunner:
         samples = columns.pop("samples_ms", None)
         if samples is not None:
             append_jsonl(self.out.samples, {"trial_key": trial.key, "samples_ms": samples})
+        side = columns.pop("telemetry_side", None)
+        if side:  # time series of the samplers, per-kernel GPU table
+            append_jsonl(self.out.telemetry, {"trial_key": trial.key, **side})
         limit_mb = self.mem_limit_bytes / 2**20 if self.mem_limit_bytes else None
         capacity_gb = self.machine["device_mem_gb"] if device.startswith("cuda") else self.machine["mem_total_gb"]
         return {

@@ -6,8 +6,10 @@ one batch including the device synchronisation, nothing else.
 """
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,8 +41,14 @@ class LatencyStats:
 
 
 def time_calls(call: Callable[[], object], spec: TimingSpec,
-               clock: Callable[[], int] = time.perf_counter_ns) -> LatencyStats:
-    """Warm up for ``spec.warmup_s`` (at least one call), then time calls one by one."""
+               clock: Callable[[], int] = time.perf_counter_ns,
+               timed_region: Callable[[], AbstractContextManager[object]] = contextlib.nullcontext,
+               ) -> LatencyStats:
+    """Warm up for ``spec.warmup_s`` (at least one call), then time calls one by one.
+
+    ``timed_region`` is entered around the timed repetitions only, not the warm-up: the
+    probes (perf, samplers) count exactly what the latency figures describe.
+    """
     start = clock()
     call()
     while clock() - start < spec.warmup_s * 1e9:
@@ -49,14 +57,15 @@ def time_calls(call: Callable[[], object], spec: TimingSpec,
 
     samples: list[int] = []
     timed_ns = 0
-    while True:
-        t0 = clock()
-        call()
-        elapsed = clock() - t0
-        samples.append(elapsed)
-        timed_ns += elapsed
-        enough = len(samples) >= spec.min_reps and timed_ns >= spec.min_time_s * 1e9
-        out_of_time = timed_ns >= spec.max_time_s * 1e9 and len(samples) >= 2
-        if enough or out_of_time:
-            break
+    with timed_region():
+        while True:
+            t0 = clock()
+            call()
+            elapsed = clock() - t0
+            samples.append(elapsed)
+            timed_ns += elapsed
+            enough = len(samples) >= spec.min_reps and timed_ns >= spec.min_time_s * 1e9
+            out_of_time = timed_ns >= spec.max_time_s * 1e9 and len(samples) >= 2
+            if enough or out_of_time:
+                break
     return LatencyStats(tuple(s / 1e6 for s in samples), warmup_ns / 1e9, timed_ns / 1e9)

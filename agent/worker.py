@@ -19,6 +19,7 @@ unless the sweep asks to run them anyway.
 """
 from __future__ import annotations
 
+import contextlib
 import faulthandler
 import multiprocessing
 import os
@@ -36,13 +37,19 @@ from agent.backends import BACKENDS
 from agent.measure import measure_model
 from agent.modelio import ModelSpec, load_model
 from agent.outdir import utc_now
+from agent.probes import Probe, ProbeOutcome, ProbeSet, merge_results
+from agent.probes.gpuprofile import GpuProfileProbe
+from agent.probes.nvml import NvmlProbe, nvml_index_for_cuda
+from agent.probes.perf import PerfAttachProbe, PerfSupport
+from agent.probes.system import SystemProbe
 from shared.schema import Status
-from shared.sweep import TimingSpec
+from shared.sweep import TelemetrySpec, TimingSpec
 
 ERROR_TAIL_CHARS = 2000
 # Test-only: make the worker fail on purpose, e.g. "crash@8" (SIGSEGV before batch 8) or
 # "hang@8" (never return). Read only in the worker; the agent never sets it.
 FAULT_ENV = "EDGEPRUNE_TEST_FAULT"
+GPU_PROFILE_CALLS = 5  # forward passes traced for the kernel-level profile
 
 
 @dataclass(frozen=True)
@@ -64,6 +71,8 @@ class WorkerJob:
     timing: TimingSpec
     trials: tuple[TrialSpec, ...]
     stop_after_oom: bool
+    telemetry: TelemetrySpec
+    perf: PerfSupport | None  # checked once by the parent; None: perf not wanted
     mem_limit_bytes: int | None
     cgroup: memlimit.TrialGroup | None
     stderr_path: str
@@ -102,17 +111,80 @@ def _test_fault(batch_size: int) -> None:
                 time.sleep(60)
 
 
+def _probes(job: WorkerJob) -> ProbeSet:
+    """The probes around one timed region: samplers first, perf last (it starts nearest
+    the region and stops first, so it counts the least of the others' work)."""
+    probes: list[Probe] = [SystemProbe(job.telemetry.system_interval_s)]
+    if job.device.startswith("cuda"):
+        probes.append(NvmlProbe(nvml_index_for_cuda(_cuda_index(job.device)), job.telemetry.nvml_interval_s))
+    if job.perf is not None:
+        probes.append(PerfAttachProbe(support=job.perf))
+    return ProbeSet(probes)
+
+
+def _cuda_index(device: str) -> int:
+    return int(device.partition(":")[2] or 0)
+
+
+def _absent(job: WorkerJob) -> ProbeOutcome:
+    """The probes that do not run for this job, with the reason in place of their columns."""
+    absent = []
+    if not job.device.startswith("cuda"):
+        absent.append(("nvml", NvmlProbe().failed("not a CUDA device")))
+    if job.perf is None:
+        absent.append(("perf", PerfAttachProbe().failed("telemetry.perf is off")))
+    return merge_results(absent)
+
+
+def _combine(outcomes: list[ProbeOutcome]) -> ProbeOutcome:
+    combined = ProbeOutcome({}, {}, {})
+    for outcome in outcomes:
+        combined.columns.update(outcome.columns)
+        combined.errors.update(outcome.errors)
+        combined.side.update(outcome.side)
+    return combined
+
+
+def _gpu_profile(job: WorkerJob, backend: Any, model: Any, trial: TrialSpec) -> ProbeOutcome:
+    """A kernel-level profile in a pass of its own: tracing slows launches, so it must not
+    touch the timed pass."""
+    if not (job.device.startswith("cuda") and job.telemetry.gpu_profile):
+        reason = "not a CUDA device" if job.telemetry.gpu_profile else "telemetry.gpu_profile is off"
+        return merge_results([("gpuprofile", GpuProfileProbe().failed(reason))])
+    probe = ProbeSet([GpuProfileProbe(_cuda_index(job.device))])
+    profile_timing = TimingSpec(warmup_s=0.0, min_reps=GPU_PROFILE_CALLS, min_time_s=0.0, max_time_s=1.0)
+    sink: dict[str, ProbeOutcome] = {}
+    measure_model(backend, model, trial.input_shape, job.device, job.threads, profile_timing,
+                  timed_region=lambda: _probing(probe, sink))
+    return sink["outcome"]
+
+
+@contextlib.contextmanager
+def _probing(probes: ProbeSet, sink: dict[str, ProbeOutcome]) -> Iterator[None]:
+    probes.start()
+    try:
+        yield
+    finally:
+        sink["outcome"] = probes.stop()
+
+
 def _measure_one(job: WorkerJob, backend: Any, model: Any, trial: TrialSpec) -> dict[str, Any]:
     started = {"started_at": utc_now()}
+    sink: dict[str, ProbeOutcome] = {}
     try:
-        result = measure_model(backend, model, trial.input_shape, job.device, job.threads, job.timing)
+        result = measure_model(backend, model, trial.input_shape, job.device, job.threads, job.timing,
+                               timed_region=lambda: _probing(_probes(job), sink))
+        profile = _gpu_profile(job, backend, model, trial)
     except Exception as exc:  # a failed trial is a row, and the worker may go on
         oom = backend.is_oom(exc)
         return {**started, "status": (Status.OOM if oom else Status.ERROR).value, "is_oom": oom,
                 "error": error_text(exc)}
-    return {**started, **result.stats.columns(trial.batch_size, job.timing.noisy_cv), "threads": result.threads,
+    telemetry = _combine([_absent(job), sink["outcome"], profile])
+    return {**started, **result.stats.columns(trial.batch_size, job.timing.noisy_cv),
+            **telemetry.row_columns(), "threads": result.threads,
             "status": Status.OK.value, "is_oom": False, "peak_rss_mb": result.peak_rss_mb,
-            "peak_gpu_mem_mb": result.peak_gpu_mem_mb, "samples_ms": list(result.stats.samples_ms)}
+            "peak_gpu_mem_mb": result.peak_gpu_mem_mb, "samples_ms": list(result.stats.samples_ms),
+            "telemetry_side": telemetry.side}
 
 
 def worker_main(conn: Any, job: WorkerJob) -> None:

@@ -63,6 +63,16 @@ class TimingSpec:
 
 
 @dataclass(frozen=True)
+class TelemetrySpec:
+    """What is recorded around each timed region besides latency."""
+
+    perf: bool = True  # perf stat counters (null, with the reason, where perf cannot count)
+    system_interval_s: float = 0.5  # CPU, PSI, memory, disk, temperature sampler
+    nvml_interval_s: float = 0.05  # GPU sampler (CUDA devices only)
+    gpu_profile: bool = True  # a kernel-level profile in a separate pass (CUDA devices only)
+
+
+@dataclass(frozen=True)
 class Sweep:
     name: str
     dataset: DatasetSpec
@@ -78,6 +88,7 @@ class Sweep:
     seed: int = 0
     train: TrainSpec = TrainSpec()
     timing: TimingSpec = TimingSpec()
+    telemetry: TelemetrySpec = TelemetrySpec()
     trial_timeout_s: float = 600.0  # a worker with no result for this long is killed
     continue_after_oom: bool = False  # run the larger batches of a ladder after an OOM
     source: str = "<sweep>"  # the file it came from, for messages
@@ -233,6 +244,12 @@ def parse_sweep(data: Any, source: str = "<sweep>") -> Sweep:
             "min_time_s": lambda v, w: r.number(v, w, float, low=0),
             "max_time_s": lambda v, w: r.number(v, w, float, low=0),
             "noisy_cv": lambda v, w: r.number(v, w, float, low=0),
+        }),
+        telemetry=r.nested(TelemetrySpec, top.get("telemetry"), "telemetry", {
+            "perf": lambda v, w: _flag(r, v, w),
+            "system_interval_s": lambda v, w: r.number(v, w, float, low=0.01),
+            "nvml_interval_s": lambda v, w: r.number(v, w, float, low=0.001),
+            "gpu_profile": lambda v, w: _flag(r, v, w),
         }),
         trial_timeout_s=r.number(top.get("trial_timeout_s", 600.0), "trial_timeout_s", float, low=0.001),
         continue_after_oom=_flag(r, top.get("continue_after_oom", False), "continue_after_oom"),

@@ -1,0 +1,351 @@
+"""``perf stat`` around the timed region only, never around model loading.
+
+Two ways to put perf around a region, both counting from an ``enable`` to a ``disable``
+written on perf's control channel (``perf stat -D -1 --control``: events start disabled):
+
+- :class:`PerfProbe` (name ``perf``): the parent starts the worker as
+  ``perf_command_prefix(ctl, ack, out) + worker_argv``; the worker's probe writes
+  ``enable``/``disable`` to the control fifo; the parent parses ``out`` with
+  :func:`read_perf_output` once the worker has exited. Counts add up over every region
+  of that worker, so use it for a worker that times one region.
+- :class:`PerfAttachProbe` (name ``perf_attach``): the probe starts its own
+  ``perf stat -p <this pid>`` for each region (about 20-40 ms before the region, outside
+  it) and parses perf's output itself: per-region counts for a forked worker that times
+  several regions.
+
+Either counts every thread of the worker, the probes' sampler threads included. Where an
+event is ``<not supported>`` (a VM without hardware counters), perf is missing, or
+``perf_event_paranoid`` forbids it, the column is null and the reason is kept.
+"""
+from __future__ import annotations
+
+import functools
+import os
+import select
+import shutil
+import signal
+import stat
+import subprocess
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar
+
+from agent.probes.base import PROBES, Probe, ProbeResult, ProbeUnavailable, format_reasons
+
+PERF_EVENTS: tuple[str, ...] = (
+    "instructions", "cycles", "cache-references", "cache-misses", "branches", "branch-misses",
+    "task-clock", "context-switches", "cpu-migrations", "page-faults",
+)
+_TIME_EVENTS = frozenset({"task-clock", "cpu-clock"})  # perf reports these in msec
+_TO_MS = {"msec": 1.0, "ms": 1.0, "usec": 1e-3, "us": 1e-3, "nsec": 1e-6, "ns": 1e-6, "sec": 1e3, "s": 1e3}
+PARANOID_FILE = Path("/proc/sys/kernel/perf_event_paranoid")
+ACK_TIMEOUT_S = 5.0
+_REASONS = {
+    "<not supported>": "not supported (no such hardware counter on this CPU or VM)",
+    "<not counted>": "not counted (never enabled in the region, or starved by multiplexing)",
+}
+
+
+def column_name(event: str) -> str:
+    """``cache-misses`` -> ``perf_cache_misses``; ``task-clock`` -> ``perf_task_clock_ms``."""
+    name = "perf_" + event.replace("-", "_")
+    return f"{name}_ms" if event in _TIME_EVENTS else name
+
+
+PERF_COLUMNS: tuple[str, ...] = tuple(column_name(e) for e in PERF_EVENTS)
+
+
+# ------------------------------------------------------------------------- parsing
+
+def _event_name(field: str) -> str:
+    """``instructions:u`` / ``cpu_core/instructions/`` (hybrid CPUs) -> ``instructions``."""
+    name = field.strip()
+    if "/" in name:
+        name = name.split("/")[1] or name
+    return name.split(":")[0]
+
+
+def _number(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def _fields(line: str, sep: str) -> tuple[str, str, str] | None:
+    """(value, unit, event) of one CSV line; interval mode (-I) has a leading timestamp."""
+    fields = line.split(sep)
+    if len(fields) >= 4 and _number(fields[0]) is not None and (
+            fields[1].startswith("<") or _number(fields[1]) is not None):
+        fields = fields[1:]
+    if len(fields) < 3 or not fields[2].strip():
+        return None
+    return fields[0].strip(), fields[1].strip(), _event_name(fields[2])
+
+
+def parse_perf_csv(text: str, events: Sequence[str] = PERF_EVENTS,
+                   sep: str = ",") -> tuple[dict[str, float | None], dict[str, str]]:
+    """Columns ``perf_<event>`` from ``perf stat -x,`` output, and a reason per null column.
+
+    Lines are ``value,unit,event,run-time,percentage,metric,metric-unit``; a value of
+    ``<not supported>`` or ``<not counted>`` becomes None. Lines of one event (several
+    intervals, or the two PMUs of a hybrid CPU) are summed. Time events are in ms.
+    """
+    totals: dict[str, float] = {}
+    markers: dict[str, str] = {}
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        parsed = _fields(line, sep)
+        if parsed is None:
+            continue
+        value, unit, event = parsed
+        number = _number(value)
+        if number is None:
+            markers.setdefault(event, value)
+            continue
+        scale = _TO_MS.get(unit, 1.0) if event in _TIME_EVENTS else 1.0
+        totals[event] = totals.get(event, 0.0) + number * scale
+    values: dict[str, float | None] = {}
+    reasons: dict[str, str] = {}
+    for event in events:
+        column = column_name(event)
+        values[column] = totals.get(event)
+        if event not in totals:
+            marker = markers.get(event)
+            reasons[column] = _REASONS.get(marker, marker) if marker else "absent from perf output"
+    return values, reasons
+
+
+def result_from_text(text: str, events: Sequence[str] = PERF_EVENTS) -> ProbeResult:
+    values, reasons = parse_perf_csv(text, events)
+    return ProbeResult(columns=dict(values), error=format_reasons(reasons))
+
+
+def read_perf_output(out: Path, events: Sequence[str] = PERF_EVENTS) -> ProbeResult:
+    """Parent side of :class:`PerfProbe`: the columns from perf's ``-o`` file, never raises."""
+    try:
+        text = Path(out).read_text(errors="replace")
+    except OSError as exc:
+        text, why = "", f"perf wrote no output ({exc.strerror}: {out})"
+    else:
+        why = f"perf output {out} holds no counts"
+    if not any(_fields(line.strip(), ",") for line in text.splitlines() if not line.startswith("#")):
+        return ProbeResult(columns=dict.fromkeys(column_name(e) for e in events), error=why)
+    return result_from_text(text, events)
+
+
+# ------------------------------------------------------------------------- can perf run here?
+
+@dataclass(frozen=True)
+class PerfSupport:
+    binary: str | None
+    reason: str | None  # None: perf can count this user's processes here
+
+    @property
+    def ok(self) -> bool:
+        return self.reason is None
+
+
+def check_perf(which: Callable[[str], str | None] = shutil.which,
+               paranoid_file: Path = PARANOID_FILE, euid: int | None = None,
+               smoke_test: bool = True) -> PerfSupport:
+    """Whether perf can count here: installed, allowed by ``perf_event_paranoid``, and
+    able to run ``perf stat -D -1 --control`` (perf >= 5.10) on a trivial command."""
+    binary = which("perf")
+    if binary is None:
+        return PerfSupport(None, "perf is not installed (no perf on PATH)")
+    euid = os.geteuid() if euid is None else euid
+    try:
+        paranoid = int(paranoid_file.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        paranoid = None
+    if euid != 0 and paranoid is not None and paranoid > 2:
+        return PerfSupport(binary, f"kernel.perf_event_paranoid={paranoid} forbids perf for "
+                                   "non-root users (needs <= 2, or run as root)")
+    if smoke_test:
+        failure = _smoke_test(binary)
+        if failure:
+            return PerfSupport(binary, failure)
+    return PerfSupport(binary, None)
+
+
+def _smoke_test(binary: str) -> str | None:
+    ctl_r, ctl_w = os.pipe()
+    ack_r, ack_w = os.pipe()
+    try:
+        done = subprocess.run(
+            [binary, "stat", "-x,", "-o", os.devnull, "-D", "-1", "--control",
+             f"fd:{ctl_r},{ack_w}", "-e", "task-clock", "--", "true"],
+            pass_fds=(ctl_r, ack_w), capture_output=True, text=True, timeout=20, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"perf does not run: {exc}"
+    finally:
+        for fd in (ctl_r, ctl_w, ack_r, ack_w):
+            os.close(fd)
+    if done.returncode != 0:
+        tail = " ".join(done.stderr.split())[-300:]
+        return f"perf stat -D -1 --control failed (exit {done.returncode}): {tail}"
+    return None
+
+
+@functools.cache
+def perf_support() -> PerfSupport:
+    """:func:`check_perf` for this process, checked once."""
+    return check_perf()
+
+
+def perf_unavailable_reason() -> str | None:
+    """Why :func:`perf_command_prefix` returns None (None when perf is usable)."""
+    return perf_support().reason
+
+
+def perf_command_prefix(ctl: Path, ack: Path, out: Path,
+                        events: Sequence[str] = PERF_EVENTS) -> list[str] | None:
+    """``perf stat ... --`` to put before the worker's argv, or None where perf cannot run
+    (the reason: :func:`perf_unavailable_reason`). Creates the two fifos if absent."""
+    support = perf_support()
+    if not support.ok or support.binary is None:
+        return None
+    for path in (ctl, ack):
+        if not (path.exists() and stat.S_ISFIFO(path.stat().st_mode)):
+            os.mkfifo(path)
+    return [support.binary, "stat", "-x,", "-o", str(out), "-D", "-1",
+            "--control", f"fifo:{ctl},{ack}", "-e", ",".join(events), "--"]
+
+
+# ------------------------------------------------------------------------- the control channel
+
+def _command(ctl_fd: int, ack_fd: int, command: str, timeout_s: float) -> None:
+    """Write a control command and wait for perf's ``ack``."""
+    os.write(ctl_fd, f"{command}\n".encode())
+    ready, _, _ = select.select([ack_fd], [], [], timeout_s)
+    if not ready:
+        raise TimeoutError(f"perf did not acknowledge {command!r} within {timeout_s} s")
+    answer = os.read(ack_fd, 5).lstrip(b"\0")  # perf sends "ack\n\0"
+    if not answer.startswith(b"ack"):
+        raise ProbeUnavailable(f"perf answered {command!r} with {answer!r} (perf exited?)")
+
+
+@PROBES.register("perf")
+class PerfProbe(Probe):
+    """Worker side of a worker started under :func:`perf_command_prefix`: enables the
+    counters at ``start()`` and disables them at ``stop()``. It yields no columns: the
+    parent reads them with :func:`read_perf_output` after the worker exits."""
+
+    name: ClassVar[str] = "perf"
+    columns: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, ctl_path: Path | str, ack_path: Path | str,
+                 timeout_s: float = ACK_TIMEOUT_S) -> None:
+        super().__init__()
+        self.ctl_path, self.ack_path = Path(ctl_path), Path(ack_path)
+        self.timeout_s = timeout_s
+        self._fds: tuple[int, int] | None = None
+
+    def _start(self) -> None:
+        try:  # non-blocking: fails at once (ENXIO) when no perf holds the fifo open
+            ctl = os.open(self.ctl_path, os.O_WRONLY | os.O_NONBLOCK)
+        except OSError as exc:
+            raise ProbeUnavailable(f"no perf is reading {self.ctl_path} ({exc.strerror}): was the "
+                               "worker started under perf_command_prefix()?") from None
+        os.set_blocking(ctl, True)
+        ack = os.open(self.ack_path, os.O_RDONLY | os.O_NONBLOCK)
+        self._fds = (ctl, ack)
+        _command(ctl, ack, "enable", self.timeout_s)
+
+    def _stop(self) -> ProbeResult:
+        assert self._fds is not None
+        try:
+            _command(*self._fds, "disable", self.timeout_s)
+        finally:
+            self._cleanup()
+        return ProbeResult(columns={})
+
+    def _cleanup(self) -> None:
+        if self._fds is not None:
+            for fd in self._fds:
+                os.close(fd)
+            self._fds = None
+
+
+@PROBES.register("perf_attach")
+class PerfAttachProbe(Probe):
+    """Starts ``perf stat -p <pid>`` for each region and returns the ``perf_*`` columns.
+
+    perf attaches to every thread of ``pid`` (default: this process) and, with counter
+    inheritance, to threads started later; counting runs from ``enable`` (acknowledged
+    before ``start()`` returns) to ``disable`` (acknowledged before ``stop()`` parses).
+    """
+
+    name: ClassVar[str] = "perf"
+    columns: ClassVar[tuple[str, ...]] = PERF_COLUMNS
+
+    def __init__(self, events: Sequence[str] = PERF_EVENTS, pid: int | None = None,
+                 timeout_s: float = ACK_TIMEOUT_S, support: PerfSupport | None = None) -> None:
+        super().__init__()
+        self.events = tuple(events)
+        self.columns = tuple(column_name(e) for e in self.events)  # type: ignore[misc]
+        self.pid = os.getpid() if pid is None else pid
+        self.timeout_s = timeout_s
+        self.support = support
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._fds: tuple[int, int] | None = None
+        self._dir: Path | None = None
+
+    def _start(self) -> None:
+        support = self.support or perf_support()
+        if not support.ok or support.binary is None:
+            raise ProbeUnavailable(support.reason)
+        self._dir = Path(tempfile.mkdtemp(prefix="edgeprune-perf-"))
+        ctl_r, ctl_w = os.pipe()
+        ack_r, ack_w = os.pipe()
+        try:
+            with open(self._dir / "stderr", "wb") as err:
+                self._proc = subprocess.Popen(
+                    [support.binary, "stat", "-x,", "-o", str(self._dir / "out.csv"),
+                     "-p", str(self.pid), "-D", "-1", "--control", f"fd:{ctl_r},{ack_w}",
+                     "-e", ",".join(self.events)],
+                    pass_fds=(ctl_r, ack_w), stdin=subprocess.DEVNULL,
+                    stdout=subprocess.DEVNULL, stderr=err)
+        finally:
+            os.close(ctl_r)
+            os.close(ack_w)  # perf holds the only write end: its exit is EOF here
+            self._fds = (ctl_w, ack_r)
+        try:
+            _command(ctl_w, ack_r, "enable", self.timeout_s)
+        except (OSError, RuntimeError, TimeoutError) as exc:
+            raise ProbeUnavailable(f"{exc}; perf said: {self._stderr_tail()}") from None
+
+    def _stop(self) -> ProbeResult:
+        assert self._fds is not None and self._proc is not None and self._dir is not None
+        try:
+            _command(*self._fds, "disable", self.timeout_s)
+            self._proc.send_signal(signal.SIGINT)  # perf -p prints its counts on SIGINT
+            self._proc.wait(timeout=self.timeout_s)
+            return result_from_text((self._dir / "out.csv").read_text(errors="replace"), self.events)
+        finally:
+            self._cleanup()
+
+    def _stderr_tail(self) -> str:
+        try:
+            assert self._dir is not None
+            return " ".join((self._dir / "stderr").read_text(errors="replace").split())[-300:]
+        except (OSError, AssertionError):
+            return ""
+
+    def _cleanup(self) -> None:
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.kill()
+            self._proc.wait()
+        self._proc = None
+        if self._fds is not None:
+            for fd in self._fds:
+                os.close(fd)
+            self._fds = None
+        if self._dir is not None:
+            shutil.rmtree(self._dir, ignore_errors=True)
+            self._dir = None
