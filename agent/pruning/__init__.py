@@ -2,9 +2,9 @@
 
 Importing this package registers every method in :data:`METHODS`.
 """
-from agent.pruning import unstructured, structured  # noqa: F401, I001  (registers in catalog order)
-from agent.pruning.base import METHODS, Option, PruningMethod, check_method_options
+from agent.pruning import unstructured, structured, causal  # noqa: F401, I001  (registers in catalog order)
+from agent.pruning.base import METHODS, Option, PruneContext, PruningMethod, check_method_options
 from agent.pruning.schedule import cumulative_ratios, prune_model
 
-__all__ = ["METHODS", "Option", "PruningMethod", "check_method_options", "cumulative_ratios",
-           "prune_model"]
+__all__ = ["METHODS", "Option", "PruneContext", "PruningMethod", "check_method_options",
+           "cumulative_ratios", "prune_model"]

@@ -9,11 +9,27 @@ from typing import Any, ClassVar
 
 import torch
 from torch import nn
+from torch.utils.data import Dataset
 
 from shared import catalog
 from shared.errors import UserError, unknown_name
 from shared.registry import Registry
 from shared.sweep import MethodSpec
+
+
+@dataclass(frozen=True)
+class PruneContext:
+    """What a method that trains while it prunes needs beyond the model (e.g. ``causal``).
+
+    ``lr`` and ``batch_size`` are the sweep's fine-tuning settings, for any training a method
+    does with :func:`agent.training.train`; ``seed`` seeds its data order.
+    """
+
+    train_data: Dataset
+    device: torch.device
+    batch_size: int
+    lr: float
+    seed: int
 
 
 @dataclass(frozen=True)
@@ -48,7 +64,8 @@ class PruningMethod(ABC):
     The schedule (:func:`agent.pruning.schedule.prune_model`) calls :meth:`step` with the
     cumulative ratio to reach, lets the caller fine-tune, and finally calls :meth:`finalize`.
     ``layers`` are the layers to prune (every Conv2d and Linear except ``head``, the classifier,
-    which is never pruned).
+    which is never pruned). ``context`` carries training data and a device for the methods
+    that train while they prune; the others ignore it.
     """
 
     name: ClassVar[str]
@@ -64,6 +81,8 @@ class PruningMethod(ABC):
         target_ratio: float,
         seed: int,
         options: Mapping[str, Any],
+        *,
+        context: PruneContext | None = None,
     ) -> None:
         if any(module is head for _, module in layers):
             raise ValueError("the classifier head must not be among the layers to prune")
@@ -74,6 +93,7 @@ class PruningMethod(ABC):
         self.steps = steps
         self.target_ratio = target_ratio
         self.seed = seed
+        self.context = context
         # named apart from the class attribute ``options``, which declares them
         self.option_values = type(self).resolve_options(options)
         self.steps_done = 0

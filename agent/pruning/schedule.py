@@ -6,7 +6,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from agent.pruning.base import METHODS
+from agent.pruning.base import METHODS, PruneContext
 from shared.sweep import MethodSpec
 
 
@@ -34,19 +34,22 @@ def prune_model(
     head: nn.Module,
     example_inputs: torch.Tensor,
     finetune: Callable[[nn.Module], None],
+    *,
+    context: PruneContext | None = None,
 ) -> nn.Module:
     """Prune ``model`` to ``target_ratio`` in ``steps`` steps and return the model to measure.
 
     ``method.options`` must already be checked (:func:`check_method_options`). After every
     step, the last included, ``finetune(model)`` may train the model in place; masks hold
-    meanwhile. Ratio 0 returns ``model`` itself, untouched and not fine-tuned, so the ratio-0
-    baseline is the same base model for every method.
+    meanwhile. ``context`` (training data, device) is handed to the method. Ratio 0 returns
+    ``model`` itself, untouched and not fine-tuned, so the ratio-0 baseline is the same base
+    model for every method.
     """
     if target_ratio == 0.0:
         return model
     ratios = cumulative_ratios(target_ratio, steps)
     pruner = METHODS.get(method.name)(model, layers, head, example_inputs, steps, target_ratio,
-                                      seed, method.options)
+                                      seed, method.options, context=context)
     for ratio in ratios:
         pruner.step(ratio)
         finetune(model)
