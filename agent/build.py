@@ -13,7 +13,7 @@ from torch import nn
 from agent.counting import count_model, layer_sparsity
 from agent.data import DataBundle
 from agent.models import classifier_head, prunable_layers
-from agent.pruning import prune_model
+from agent.pruning import PruneContext, prune_model
 from agent.training import evaluate, train
 from shared.plan import Variant
 from shared.sweep import MethodSpec
@@ -50,6 +50,7 @@ def build_variant(variant: Variant, method: MethodSpec, base: nn.Module, base_no
     pruned = prune_model(
         model, method, variant.target_ratio, variant.schedule_steps, variant.seed,
         prunable_layers(model), classifier_head(model), example, finetune,
+        context=PruneContext(data.train, device, variant.finetune_batch_size, variant.finetune_lr, variant.seed),
     ).eval()
     counts = count_model(pruned, example)
     accuracy = evaluate(pruned, data.test, data.num_classes, device) if data.has_labels else None

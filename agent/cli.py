@@ -8,40 +8,23 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from agent.commands import info, run
-from shared.errors import UserError
-from shared.version import __version__
+from agent.commands import analyze, build, info, run, validate
+from shared import cli
 
-COMMANDS = (run, info)
-EXIT_USAGE = 2
-EXIT_INTERRUPTED = 130
+COMMANDS = (run, build, info, validate, analyze)
+
+DESCRIPTION = ("edgeprune agent: build pruned variants of real networks on this device, "
+               "measure accuracy, latency, memory and FLOPs at several batch sizes, "
+               "one result row a trial.")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="agent",
-        description="edgeprune agent: build pruned variants of real networks on this device, "
-                    "measure accuracy, latency, memory and FLOPs at several batch sizes, "
-                    "one result row a trial.",
-    )
-    parser.add_argument("--version", action="version", version=f"edgeprune agent {__version__}")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in COMMANDS:
-        module.add_parser(commands)
-    return parser
+    return cli.build_parser("agent", DESCRIPTION, COMMANDS)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        return int(args.execute(args) or 0)
-    except UserError as exc:
-        print(f"agent: error: {exc}", file=sys.stderr)  # one line, never wrapped
-        return EXIT_USAGE
-    except KeyboardInterrupt:
-        print("agent: interrupted; every completed row is kept, rerun the same command to resume",
-              file=sys.stderr)
-        return EXIT_INTERRUPTED
+    interrupted = "interrupted; every completed row is kept, rerun the same command to resume"
+    return cli.run_command(build_parser(), argv, interrupted)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ from rich.table import Table
 
 def status_line(row: dict[str, Any]) -> str:
     """One line for a finished trial: its p50 when ok, else its status and the reason."""
-    what = f"{row['model']} {row['method']} r={row['target_ratio']:g} batch {row['batch_size']}"
+    what = f"{row['model']} {row['method']} r={row['target_ratio']:g} {row['backend']} batch {row['batch_size']}"
     if row["status"] == "ok":
         return f"ok       {what}: p50 {row['latency_p50_ms']:.3f} ms"
     reason = (row.get("error") or "").splitlines()[-1:] or [""]
@@ -21,18 +21,21 @@ def _fmt(value: Any, spec: str) -> str:
 
 
 def summary_table(rows: Sequence[dict[str, Any]]) -> Table:
-    """One line a variant: achieved sparsity, sizes, accuracy and p50 latency per batch size."""
+    """One line a variant (and backend and device, where there are several): achieved
+    sparsity, sizes, accuracy and p50 latency per batch size; a retried trial's last row wins."""
     batches = sorted({r["batch_size"] for r in rows})
+    several = len({(r["backend"], r["device"]) for r in rows}) > 1
     table = Table(title="variants (p50 latency in ms per batch size)")
-    for name in ("model", "method", "ratio", "sparsity", "params", "MACs", "acc"):
-        table.add_column(name, justify="left" if name in ("model", "method") else "right")
+    for name in ("model", "method", *(("on",) if several else ()), "ratio", "sparsity", "params", "MACs", "acc"):
+        table.add_column(name, justify="left" if name in ("model", "method", "on") else "right")
     for batch in batches:
         table.add_column(f"b{batch}", justify="right")
-    variants: dict[str, list[dict[str, Any]]] = {}
+    variants: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
     for row in rows:
-        variants.setdefault(row["variant_key"], []).append(row)
+        variants.setdefault((row["variant_key"], row["backend"], row["device"]), []).append(row)
     for group in variants.values():
         first = group[0]
+        where = (f"{first['backend']} {first['device']}",) if several else ()
         by_batch = {r["batch_size"]: r for r in group}
         cells = []
         for batch in batches:
@@ -40,7 +43,7 @@ def summary_table(rows: Sequence[dict[str, Any]]) -> Table:
             cells.append("" if r is None else _fmt(r["latency_p50_ms"], ".2f") if r["status"] == "ok"
                          else r["status"])
         table.add_row(
-            first["model"], first["method"], f"{first['target_ratio']:g}", _fmt(first["sparsity"], ".2f"),
+            first["model"], first["method"], *where, f"{first['target_ratio']:g}", _fmt(first["sparsity"], ".2f"),
             _fmt(first["params_actual"], ",d"), _fmt(first["macs"], ".3g"),
             _fmt(first["accuracy_top1"], ".3f"), *cells,
         )

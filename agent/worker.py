@@ -1,9 +1,12 @@
 """Measure trials in isolated worker processes (manager and workers, as pyperf does).
 
-Workers are forked from a ``forkserver`` that has imported torch but never run an op: a
-fork costs tens of milliseconds instead of a fresh interpreter's seconds, and is safe
-even though the agent itself trains models (GNU OpenMP, which torch uses, hangs in a
-child forked from a process that already ran parallel regions).
+Workers are forked from a ``forkserver`` that has imported the sweep's backends (torch
+where it measures with torch) but never run an op: a fork costs tens of milliseconds
+instead of a fresh interpreter's seconds, and is safe even though the agent itself trains
+models (GNU OpenMP, which torch uses, hangs in a child forked from a process that already
+ran parallel regions). This module imports no runtime: the backend loads the model from
+its artifact (torch model.pt, onnxruntime model.onnx), so a light agent's workers never
+import torch.
 
 One worker measures the trials of one variant on one backend and device, batch sizes
 ascending, and sends one message a trial over a pipe. The parent owns the time limit
@@ -27,15 +30,16 @@ import signal
 import sys
 import time
 import traceback
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from agent import memlimit
-from agent.backends import BACKENDS
+from agent.accuracy import EVAL_BATCH, device_accuracy
+from agent.artifacts import Artifact
+from agent.backends import BACKENDS, Backend
 from agent.measure import measure_model
-from agent.modelio import ModelSpec, load_model
 from agent.outdir import utc_now
 from agent.probes import Probe, ProbeOutcome, ProbeSet, merge_results
 from agent.probes.gpuprofile import GpuProfileProbe
@@ -61,11 +65,13 @@ class TrialSpec:
 
 @dataclass(frozen=True)
 class WorkerJob:
-    """Everything a worker needs; picklable, sent to the forked child."""
+    """Everything a worker needs; picklable, sent to the forked child. The artifact was
+    verified by the parent; its meta travels along so the worker does not hash it again."""
 
-    model_path: str
-    model: ModelSpec
+    artifact_dir: str
+    artifact_meta: Mapping[str, Any]
     backend: str
+    backend_options: Mapping[str, Any]
     device: str
     threads: int | None
     timing: TimingSpec
@@ -145,11 +151,22 @@ def _combine(outcomes: list[ProbeOutcome]) -> ProbeOutcome:
     return combined
 
 
+def _no_profile(job: WorkerJob) -> str | None:
+    """Why this job takes no kernel-level profile, or None."""
+    if not job.telemetry.gpu_profile:
+        return "telemetry.gpu_profile is off"
+    if not job.device.startswith("cuda"):
+        return "not a CUDA device"
+    if job.backend != "torch":  # the in-process profiler is torch's
+        return "the kernel profile runs in torch workers only"
+    return None
+
+
 def _gpu_profile(job: WorkerJob, backend: Any, model: Any, trial: TrialSpec) -> ProbeOutcome:
     """A kernel-level profile in a pass of its own: tracing slows launches, so it must not
     touch the timed pass."""
-    if not (job.device.startswith("cuda") and job.telemetry.gpu_profile):
-        reason = "not a CUDA device" if job.telemetry.gpu_profile else "telemetry.gpu_profile is off"
+    reason = _no_profile(job)
+    if reason:
         return merge_results([("gpuprofile", GpuProfileProbe().failed(reason))])
     probe = ProbeSet([GpuProfileProbe(_cuda_index(job.device))])
     profile_timing = TimingSpec(warmup_s=0.0, min_reps=GPU_PROFILE_CALLS, min_time_s=0.0, max_time_s=1.0)
@@ -168,7 +185,8 @@ def _probing(probes: ProbeSet, sink: dict[str, ProbeOutcome]) -> Iterator[None]:
         sink["outcome"] = probes.stop()
 
 
-def _measure_one(job: WorkerJob, backend: Any, model: Any, trial: TrialSpec) -> dict[str, Any]:
+def _measure_one(job: WorkerJob, backend: Any, model: Any, trial: TrialSpec,
+                 model_outcome: ProbeOutcome) -> dict[str, Any]:
     started = {"started_at": utc_now()}
     sink: dict[str, ProbeOutcome] = {}
     try:
@@ -179,12 +197,24 @@ def _measure_one(job: WorkerJob, backend: Any, model: Any, trial: TrialSpec) -> 
         oom = backend.is_oom(exc)
         return {**started, "status": (Status.OOM if oom else Status.ERROR).value, "is_oom": oom,
                 "error": error_text(exc)}
-    telemetry = _combine([_absent(job), sink["outcome"], profile])
+    telemetry = _combine([_absent(job), sink["outcome"], profile, model_outcome])
     return {**started, **result.stats.columns(trial.batch_size, job.timing.noisy_cv),
             **telemetry.row_columns(), "threads": result.threads,
             "status": Status.OK.value, "is_oom": False, "peak_rss_mb": result.peak_rss_mb,
             "peak_gpu_mem_mb": result.peak_gpu_mem_mb, "samples_ms": list(result.stats.samples_ms),
             "telemetry_side": telemetry.side}
+
+
+def _model_columns(backend: Backend, model: object, artifact: Artifact, job: WorkerJob) -> ProbeOutcome:
+    """What every row of this model records: the backend's settings and the device's own
+    accuracy on eval.npz (null, with the reason in probe_errors, where that fails)."""
+    outcome = ProbeOutcome(backend.row_columns(model), {}, {})
+    batch_size = min(EVAL_BATCH, job.trials[0].batch_size)  # trials come smallest batch first
+    try:
+        outcome.columns.update(device_accuracy(backend, model, artifact, job.device, batch_size))
+    except Exception as exc:  # the latency of a model whose evaluation fails is still worth having
+        outcome.errors["accuracy_device"] = error_text(exc)
+    return outcome
 
 
 def worker_main(conn: Any, job: WorkerJob) -> None:
@@ -194,19 +224,21 @@ def worker_main(conn: Any, job: WorkerJob) -> None:
         os.dup2(err.fileno(), 2)
     sys.stderr = os.fdopen(2, "w", buffering=1)
     faulthandler.enable(sys.stderr)  # a segfault leaves its Python stack in the tail
-    backend = BACKENDS.get(job.backend)()
+    backend = BACKENDS.get(job.backend)(job.backend_options)
+    artifact = Artifact(Path(job.artifact_dir), job.artifact_meta)
     try:
         conn.send(("capped", _apply_memory_cap(job)))
-        model = load_model(Path(job.model_path), job.model)
+        model = backend.load(artifact, job.device)
     except Exception as exc:  # no model to measure: the same ending for every trial
         oom = backend.is_oom(exc)
         conn.send(("failed", {"status": (Status.OOM if oom else Status.ERROR).value, "is_oom": oom,
                               "error": f"before the first trial: {error_text(exc)}"}))
         return
+    model_outcome = _model_columns(backend, model, artifact, job)
     for trial in job.trials:
         conn.send(("start", trial.key))
         _test_fault(trial.batch_size)
-        columns = _measure_one(job, backend, model, trial)
+        columns = _measure_one(job, backend, model, trial, model_outcome)
         conn.send(("done", trial.key, columns))
         if columns["is_oom"] and job.stop_after_oom:
             break
@@ -226,13 +258,16 @@ class Outcome:
 class WorkerPool:
     """Starts workers from one forkserver and turns each ending into rows."""
 
-    def __init__(self, work_dir: Path, trial_timeout_s: float, mem_limit_bytes: int | None) -> None:
+    def __init__(self, work_dir: Path, trial_timeout_s: float, mem_limit_bytes: int | None,
+                 preload: Sequence[str] = ()) -> None:
         self.work_dir = work_dir
         self.trial_timeout_s = trial_timeout_s
         self.mem_limit_bytes = mem_limit_bytes
         self._ctx = multiprocessing.get_context("forkserver")
-        # the server imports torch and the backends once; it never runs an op
-        self._ctx.set_forkserver_preload(["agent.worker"])
+        # The server imports the worker and the backends' modules (``preload``: torch only where
+        # the sweep measures with torch) once; it never runs an op. agent.worker itself imports
+        # no runtime, so a light agent's workers never touch torch.
+        self._ctx.set_forkserver_preload(["agent.worker", *preload])
         self._started = 0
 
     def measure(self, job: WorkerJob) -> Iterator[Outcome]:

@@ -1,6 +1,6 @@
-"""``collector``: drives a fleet of agents over SSH (see the collector issue for what is coming).
+"""``collector``: the fleet side. Each command lives in collector/commands/ (one module each).
 
-Today it only identifies itself; each command arrives as its own module in collector/commands/.
+A user mistake (a UserError) ends as one line on stderr and exit code 2, never a traceback.
 """
 from __future__ import annotations
 
@@ -8,24 +8,22 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from shared.version import __version__
+from collector.commands import analyze
+from shared import cli
+
+COMMANDS = (analyze,)
+
+DESCRIPTION = ("edgeprune collector: the fleet side. Today it analyses results "
+               "(`collector analyze`); running sweeps on a fleet over SSH comes next. "
+               "On one device, use `agent run`.")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="collector",
-        description="edgeprune collector: runs sweeps on a fleet of devices over SSH and merges "
-                    "their results. Fleet commands are not built yet; use `agent run` on one device.",
-    )
-    parser.add_argument("--version", action="version", version=f"edgeprune collector {__version__}")
-    return parser
+    return cli.build_parser("collector", DESCRIPTION, COMMANDS)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    build_parser().parse_args(argv)
-    print("collector: no fleet commands yet; run `agent run --sweep deploy/sweep.quick.yml` on a device",
-          file=sys.stderr)
-    return 2
+    return cli.run_command(build_parser(), argv)
 
 
 if __name__ == "__main__":

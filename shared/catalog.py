@@ -6,10 +6,14 @@ name); the collector validates a sweep against them without importing torch.
 from __future__ import annotations
 
 MODELS = ("lenet5", "alexnet", "vgg16", "resnet18", "resnet50", "googlenet", "mobilenet_v2")
-METHODS = ("l1_unstructured", "random_unstructured", "ln_structured_mask", "structured")
+METHODS = ("l1_unstructured", "random_unstructured", "ln_structured_mask", "structured", "causal")
 DATASETS = ("digits", "mnist", "fashion_mnist", "cifar10", "imagefolder", "synthetic")
 FILE_DATASETS = ("mnist", "fashion_mnist", "cifar10", "imagefolder")  # need ``root:``
-BACKENDS = ("torch",)
+BACKENDS = ("torch", "onnxruntime")
+# onnxruntime execution providers a sweep may ask for (onnxruntime: providers:), and its
+# graph optimisation levels (onnxruntime: graph_optimization:)
+ORT_PROVIDERS = ("cpu", "cuda", "tensorrt")
+ORT_GRAPH_OPTIMIZATIONS = ("disable", "basic", "extended", "all")
 SCHEDULES = ("one_shot", "iterative")
 INPUT_SIZES = {"small": 32, "imagenet": 224}  # small = CIFAR-style stem
 DEVICES = ("auto", "cpu", "cuda")

@@ -32,3 +32,17 @@ class UserError(Exception):
 def unknown_name(kind: str, name: object, valid: Iterable[str], **where: str | None) -> UserError:
     """The standard error for a name that is not in a registry."""
     return UserError(f"unknown {kind} {name!r}", valid=sorted(valid), **where)
+
+
+class MissingDependency(UserError):
+    """A registered implementation whose packages are not installed here, e.g. the torch
+    backend on a light agent: names the package and the extra that brings it."""
+
+    EXTRA_HINT = "pip install 'edgeprune[full]'"
+
+    def __init__(self, kind: str, name: str, error: ImportError) -> None:
+        self.kind, self.name = kind, name
+        self.module = error.name
+        missing = f"module {error.name!r}" if error.name else str(error)
+        super().__init__(f"{kind} {name!r} needs {missing}, which is not installed here "
+                         f"({self.EXTRA_HINT} brings it)")

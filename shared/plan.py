@@ -61,26 +61,38 @@ class Variant:
         return {k: self.__dict__[k] for k in keep}
 
     @property
+    def base_model_key(self) -> str:
+        """Stable hash of the base model: every variant pruned from the same model shares it,
+        so a pruned variant's rows can be set beside the original's (target_ratio 0)."""
+        return stable_hash(self.base_identity)
+
+    @property
     def label(self) -> str:
         return f"{self.model} {self.method} r={self.target_ratio:g}"
 
 
 @dataclass(frozen=True)
 class Trial:
-    """One measurement of a variant: backend x device x batch size."""
+    """One measurement of a variant: backend x device x batch size.
+
+    ``options`` are the backend's settings (``Sweep.backend_options``); they enter the key
+    only where there are any, so a torch trial keeps the key it had before backends had them.
+    """
 
     variant: Variant
     backend: str
     device: str
     batch_size: int
     threads: int | None
+    options: Mapping[str, Any] = field(default_factory=dict)
     key: str = field(init=False, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "key", stable_hash({
-            "variant": self.variant.key, "backend": self.backend, "device": self.device,
-            "batch_size": self.batch_size, "threads": self.threads,
-        }))
+        identity = {"variant": self.variant.key, "backend": self.backend, "device": self.device,
+                    "batch_size": self.batch_size, "threads": self.threads}
+        if self.options:
+            identity["options"] = dict(self.options)
+        object.__setattr__(self, "key", stable_hash(identity))
 
 
 def variants(sweep: Sweep) -> Iterator[Variant]:
@@ -104,11 +116,16 @@ def variants(sweep: Sweep) -> Iterator[Variant]:
                 )
 
 
-def trials(sweep: Sweep, variant: Variant, devices: tuple[str, ...]) -> list[Trial]:
-    """The trials of one variant, batch sizes ascending (small batches first, the OOM ladder)."""
+def trials(sweep: Sweep, variant: Variant,
+           devices: tuple[str, ...] | Mapping[str, tuple[str, ...]]) -> list[Trial]:
+    """The trials of one variant, batch sizes ascending (small batches first, the OOM ladder).
+
+    ``devices``: the same devices for every backend, or each backend's own (backends resolve
+    ``auto`` differently, e.g. onnxruntime without a GPU provider).
+    """
     return [
-        Trial(variant, backend, device, batch, sweep.threads)
+        Trial(variant, backend, device, batch, sweep.threads, sweep.backend_options(backend))
         for backend in sweep.backends
-        for device in devices
+        for device in (devices[backend] if isinstance(devices, Mapping) else devices)
         for batch in sorted(sweep.batch_sizes)
     ]

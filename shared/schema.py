@@ -5,6 +5,9 @@ Every column carries its unit in its name. A row is a plain ``dict`` on the wire
 
 Format history (bump ``SCHEMA_VERSION`` and add a step to :data:`MIGRATIONS`):
   1  first version.
+  2  artifact and backend columns (shared/artifact_columns.py): artifact_sha256,
+     base_model_key, onnx_opset, ort_*, accuracy_*_device, eval_samples_device; a version 1
+     row gets them as null.
 """
 from __future__ import annotations
 
@@ -13,10 +16,11 @@ import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from shared.artifact_columns import ARTIFACT_COLUMNS
 from shared.columns import Column, _c
 from shared.telemetry_columns import TELEMETRY_COLUMNS
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 class Status(str, enum.Enum):
@@ -91,7 +95,7 @@ COLUMNS: tuple[Column, ...] = (
 )
 
 # telemetry (isolation, caps, perf, GPU, system sampler) is defined beside, in its own module
-COLUMNS = COLUMNS + TELEMETRY_COLUMNS
+COLUMNS = COLUMNS + TELEMETRY_COLUMNS + ARTIFACT_COLUMNS
 COLUMN_NAMES: tuple[str, ...] = tuple(c.name for c in COLUMNS)
 _BY_NAME: dict[str, Column] = {c.name: c for c in COLUMNS}
 STATUSES: tuple[str, ...] = tuple(s.value for s in Status)
@@ -132,8 +136,13 @@ def make_row(values: Mapping[str, Any]) -> dict[str, Any]:
     return row
 
 
+def _v1_to_v2(row: dict[str, Any]) -> dict[str, Any]:
+    """Version 2 only added nullable columns: make_row fills them with null."""
+    return {**row, "schema_version": 2}
+
+
 # version -> function turning a row of that version into one of version + 1
-MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
+MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _v1_to_v2}
 
 
 def upgrade_row(row: Mapping[str, Any]) -> dict[str, Any]:

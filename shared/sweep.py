@@ -73,6 +73,21 @@ class TelemetrySpec:
 
 
 @dataclass(frozen=True)
+class OnnxRuntimeSpec:
+    """Settings of the onnxruntime backend (the sweep's ``onnxruntime:`` section).
+
+    ``providers``: execution providers in order of preference (catalog.ORT_PROVIDERS); None
+    means what the device needs: ``cpu`` on a CPU, ``cuda`` (with the CPU for what CUDA cannot
+    run) on a GPU. ``threads``: intra-op threads; None: the sweep's ``threads``, else
+    onnxruntime's default (one a physical core).
+    """
+
+    providers: tuple[str, ...] | None = None
+    graph_optimization: str = "all"
+    threads: int | None = None
+
+
+@dataclass(frozen=True)
 class Sweep:
     name: str
     dataset: DatasetSpec
@@ -91,11 +106,22 @@ class Sweep:
     telemetry: TelemetrySpec = TelemetrySpec()
     trial_timeout_s: float = 600.0  # a worker with no result for this long is killed
     continue_after_oom: bool = False  # run the larger batches of a ladder after an OOM
+    onnxruntime: OnnxRuntimeSpec = OnnxRuntimeSpec()
     source: str = "<sweep>"  # the file it came from, for messages
 
     @property
     def input_pixels(self) -> int:
         return catalog.INPUT_SIZES[self.input_size]
+
+    def backend_options(self, backend: str) -> dict[str, Any]:
+        """The settings a backend is configured with (empty for torch); part of a trial's key,
+        so that measuring with other settings is a new trial."""
+        if backend != "onnxruntime":
+            return {}
+        spec = self.onnxruntime
+        return {"providers": list(spec.providers) if spec.providers is not None else None,
+                "graph_optimization": spec.graph_optimization,
+                "threads": spec.threads if spec.threads is not None else self.threads}
 
 
 class _Reader:
@@ -253,8 +279,20 @@ def parse_sweep(data: Any, source: str = "<sweep>") -> Sweep:
         }),
         trial_timeout_s=r.number(top.get("trial_timeout_s", 600.0), "trial_timeout_s", float, low=0.001),
         continue_after_oom=_flag(r, top.get("continue_after_oom", False), "continue_after_oom"),
+        onnxruntime=_onnxruntime(r, top.get("onnxruntime"), "onnxruntime"),
         source=source,
     )
+
+
+def _onnxruntime(r: _Reader, value: Any, where: str) -> OnnxRuntimeSpec:
+    """Provider names are checked here; whether this host has them, by the backend."""
+    return r.nested(OnnxRuntimeSpec, value, where, {
+        "providers": lambda v, w: None if v is None else tuple(
+            r.choice(p, f"{w}[{i}]", catalog.ORT_PROVIDERS, "execution provider") for i, p in enumerate(r.items(v, w))),
+        "graph_optimization": lambda v, w: r.choice(v, w, catalog.ORT_GRAPH_OPTIMIZATIONS,
+                                                    "graph optimization level"),
+        "threads": lambda v, w: None if v is None else r.number(v, w, int, low=1),
+    })
 
 
 def _flag(r: _Reader, value: Any, where: str) -> bool:

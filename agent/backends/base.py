@@ -1,14 +1,26 @@
-"""The inference backend extension point: one ABC, one registry."""
+"""The inference backend extension point: one ABC, one registry.
+
+A backend owns everything about running a model: loading it from an artifact (torch reads
+model.pt, onnxruntime model.onnx), which devices it can use here, timing one batch, the
+logits for the device's accuracy, and what its errors mean. The registry is filled lazily
+(agent/backends/__init__.py), so a light agent never imports torch.
+"""
 from __future__ import annotations
 
 import contextlib
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from shared import catalog
 from shared.registry import Registry
+
+if TYPE_CHECKING:  # numpy and the store are light, but only types are needed here
+    import numpy as np
+
+    from agent.artifacts import Artifact
 
 
 @dataclass(frozen=True)
@@ -26,16 +38,54 @@ class Prepared:
 
 
 class Backend(ABC):
-    name: str
+    """One way of running a model. ``options`` are the sweep's settings for it
+    (``Sweep.backend_options``), already checked by name and type."""
+
+    name: ClassVar[str]
+
+    def __init__(self, options: Mapping[str, Any] | None = None) -> None:
+        self.options = dict(options or {})
+
+    def check_host(self, source: str) -> None:
+        """Refuse (UserError naming ``source`` and the field) settings this host cannot honour."""
 
     @abstractmethod
+    def has_gpu(self) -> bool:
+        """Whether this backend can run on a CUDA device of this host."""
+
+    def has_cpu(self) -> bool:
+        return True
+
     def resolve_devices(self, requested: tuple[str, ...]) -> dict[str, str | None]:
-        """Map each requested device to a concrete one, or to None where it is missing."""
+        """Map each requested device (auto, cpu, cuda, cuda:N) to a concrete one, or to None
+        where this backend cannot use it here."""
+        gpu, cpu = self.has_gpu(), self.has_cpu()
+        resolved: dict[str, str | None] = {}
+        for name in requested:
+            if name == "auto":
+                resolved[name] = "cuda:0" if gpu else "cpu" if cpu else None
+            elif name.startswith("cuda"):
+                resolved[name] = (name if ":" in name else "cuda:0") if gpu else None
+            else:
+                resolved[name] = "cpu" if cpu else None
+        return resolved
+
+    @abstractmethod
+    def load(self, artifact: Artifact, device: str) -> object:
+        """The artifact's model, loaded for ``device``; raises with the reason if it cannot be."""
 
     @abstractmethod
     def prepare(self, model: object, input_shape: tuple[int, ...], device: str,
                 threads: int | None) -> Prepared:
-        """Load ``model`` for inference on ``device`` with an input of ``input_shape``."""
+        """Make ``model`` ready to time one batch of ``input_shape`` on ``device``."""
+
+    @abstractmethod
+    def predict(self, model: object, inputs: np.ndarray, device: str) -> np.ndarray:
+        """Logits of a float32 batch, as a numpy array (for the device's own accuracy)."""
+
+    def row_columns(self, model: object) -> dict[str, Any]:
+        """Columns every row of this model records (e.g. onnxruntime's session settings)."""
+        return {}
 
     def reset_peak_memory(self, device: str) -> None:
         """Start a fresh accelerator peak-memory count (no-op where there is none)."""

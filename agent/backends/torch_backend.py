@@ -1,30 +1,27 @@
-"""Eager PyTorch inference, on the CPU or a CUDA device."""
+"""Eager PyTorch inference, on the CPU or a CUDA device; loads the artifact's model.pt."""
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import nn
 
-from agent.backends.base import BACKENDS, Backend, Prepared
+from agent.artifacts import MODEL_PT, Artifact
+from agent.backends.base import Backend, Prepared
+from agent.modelio import ModelSpec, load_model
 
 # A CPU allocation failure in torch is a RuntimeError with this text, not a MemoryError.
 _CPU_OOM_TEXT = "can't allocate memory"
 
 
-@BACKENDS.register("torch")
 class TorchBackend(Backend):
     name = "torch"
 
-    def resolve_devices(self, requested: tuple[str, ...]) -> dict[str, str | None]:
-        has_cuda = torch.cuda.is_available()
-        resolved: dict[str, str | None] = {}
-        for name in requested:
-            if name == "auto":
-                resolved[name] = "cuda:0" if has_cuda else "cpu"
-            elif name == "cuda":
-                resolved[name] = "cuda:0" if has_cuda else None
-            else:
-                resolved[name] = "cpu"
-        return resolved
+    def has_gpu(self) -> bool:
+        return torch.cuda.is_available()
+
+    def load(self, artifact: Artifact, device: str) -> nn.Module:
+        # on the CPU: prepare() moves it, so a load never holds two copies on the device
+        return load_model(artifact.file(MODEL_PT), ModelSpec(**artifact.model_spec))
 
     def prepare(self, model: nn.Module, input_shape: tuple[int, ...], device: str,
                 threads: int | None) -> Prepared:
@@ -41,6 +38,11 @@ class TorchBackend(Backend):
                 sync(target)
 
         return Prepared(call, device, torch.get_num_threads(), session=torch.inference_mode)
+
+    def predict(self, model: nn.Module, inputs: np.ndarray, device: str) -> np.ndarray:
+        target = torch.device(device)
+        with torch.inference_mode():
+            return model.to(target).eval()(torch.from_numpy(inputs).to(target)).cpu().numpy()
 
     def reset_peak_memory(self, device: str) -> None:
         if device.startswith("cuda"):

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.progress import (BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn,
@@ -12,7 +12,10 @@ from rich.progress import (BarColumn, MofNCompleteColumn, Progress, SpinnerColum
 
 from agent.summary import status_line, summary_table
 from shared.errors import UserError
-from shared.sweep import load_sweep
+from shared.sweep import Sweep, load_sweep
+
+if TYPE_CHECKING:
+    from agent.measure_runner import MeasureRunner
 
 DEFAULT_SWEEP = Path(__file__).parents[2] / "shared" / "sweeps" / "quick.yml"
 
@@ -20,10 +23,12 @@ DEFAULT_SWEEP = Path(__file__).parents[2] / "shared" / "sweeps" / "quick.yml"
 def add_parser(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
         "run", help="build and measure every variant of a sweep on this device",
-        description="Build every pruned variant of the sweep (training and caching the base model "
-                    "if needed), measure it at every batch size, and append one row a trial to "
-                    "OUT/results.jsonl (synced at once). Rerunning into the same OUT resumes: "
-                    "completed trials are skipped. OUT/results.csv is written at the end.")
+        description="Build every pruned variant of the sweep into an artifact store (training and "
+                    "caching the base model if needed; a variant already there is reused), measure "
+                    "each artifact at every batch size on every backend, and append one row a trial "
+                    "to OUT/results.jsonl (synced at once). With --artifacts DIR it only measures "
+                    "what DIR holds. Rerunning into the same OUT resumes: completed trials are "
+                    "skipped. OUT/results.csv is written at the end.")
     parser.add_argument("--sweep", type=Path, metavar="FILE", default=DEFAULT_SWEEP,
                         help="sweep YAML file (default: the quick sweep, deploy/sweep.quick.yml)")
     parser.add_argument("--out", type=Path, metavar="DIR",
@@ -38,7 +43,28 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--trial-timeout", type=float, metavar="SECONDS",
                         help="kill a worker with no result for this long (default: the sweep's "
                              "trial_timeout_s, 600)")
+    parser.add_argument("--artifacts", type=Path, metavar="DIR",
+                        help="measure the prebuilt artifacts in DIR (what `agent build --out DIR` "
+                             "wrote) and build nothing: needs no torch, works on a light agent; a "
+                             "variant missing from DIR becomes skipped rows, tried again by the next "
+                             "run (default: build what is missing into OUT/artifacts, then measure)")
+    parser.add_argument("--build-missing", action="store_true",
+                        help="with --artifacts: build the variants DIR lacks into DIR first "
+                             "(needs the full install)")
     parser.set_defaults(execute=execute)
+
+
+def progress_bar(console: Console) -> Progress:
+    """The rich progress bar of the long-running commands (run, build)."""
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn())
+    return Progress(*columns, console=console, transient=False)
+
+
+def needs_torch(what: str, error: ImportError) -> UserError:
+    """The message for a light agent asked to do what only the full install can."""
+    return UserError(f"{what} needs torch, which is not installed here ({error}): pip install "
+                     f"'edgeprune[full]', or measure prebuilt artifacts with `agent run --artifacts DIR`")
 
 
 class RichProgress:
@@ -67,11 +93,27 @@ class RichProgress:
             self._progress.console.print(line, markup=False, highlight=False, soft_wrap=True)
 
 
+def _runner(args: argparse.Namespace, sweep: Sweep, out: Path, progress: RichProgress,
+            mem_limit: int | None) -> MeasureRunner:
+    """Measure-only from --artifacts (torch-free), else the runner that builds what is missing."""
+    from agent.artifacts import ArtifactStore
+    from agent.measure_runner import MeasureRunner
+
+    if args.artifacts is not None and not args.build_missing:
+        return MeasureRunner(sweep, out, ArtifactStore.existing(args.artifacts), progress, mem_limit)
+    if args.build_missing and args.artifacts is None:
+        raise UserError("needs --artifacts DIR (the store to build into)", field="--build-missing")
+    try:  # torch: seconds to import, absent on a light agent
+        from agent.basemodel import default_cache_dir
+        from agent.runner import SweepRunner
+    except ImportError as exc:
+        raise needs_torch("building variants", exc) from None
+    return SweepRunner(sweep, out, args.cache_dir or default_cache_dir(), progress, mem_limit,
+                       store_dir=args.artifacts)
+
+
 def execute(args: argparse.Namespace) -> int:
-    # Imported here so that `agent --help` and `agent info` stay fast (torch takes seconds).
-    from agent.basemodel import default_cache_dir
-    from agent.memlimit import parse_size
-    from agent.runner import SweepRunner
+    from agent.memlimit import parse_size  # imported here so that `agent --help` stays fast
 
     sweep = load_sweep(args.sweep)
     if args.trial_timeout is not None:
@@ -81,17 +123,16 @@ def execute(args: argparse.Namespace) -> int:
     mem_limit = parse_size(args.mem_limit) if args.mem_limit else None
     out = args.out or Path("results") / sweep.name
     console = Console(highlight=False)
-    columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn())
-    with Progress(*columns, console=console, transient=False) as bar:
-        runner = SweepRunner(sweep, out, args.cache_dir or default_cache_dir(), RichProgress(bar), mem_limit)
+    with progress_bar(console) as bar:
+        runner = _runner(args, sweep, out, RichProgress(bar), mem_limit)
         summary = runner.run()
     console.print(summary_table(list(runner.out.results.rows())))
     counts = ", ".join(f"{n} {status}" for status, n in sorted(summary.statuses.items())) or "nothing new"
     console.print(f"{summary.total} trials ({summary.already_done} already done; this run: {counts})")
     if summary.timed_s > 0:
-        console.print(f"building: {summary.build_wall_s:.0f} s; measuring: {summary.measure_wall_s:.1f} s "
-                      f"for {summary.timed_s:.1f} s inside timed regions "
+        console.print(f"artifacts (finding, building): {summary.build_wall_s:.0f} s; measuring: "
+                      f"{summary.measure_wall_s:.1f} s for {summary.timed_s:.1f} s inside timed regions "
                       f"(+{summary.warmup_s:.1f} s warm-up, ratio {summary.measure_wall_s / summary.timed_s:.2f})")
-    console.print(f"results: {runner.out.results.path}  csv: {runner.out.results_csv}")
+    console.print(f"results: {runner.out.results.path}  csv: {runner.out.results_csv}  "
+                  f"artifacts: {runner.store.root}")
     return 0

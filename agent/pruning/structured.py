@@ -28,13 +28,18 @@ class Structured(PruningMethod):
     Every Conv2d and Linear except ``head`` is prunable; the head keeps its outputs.
 
     Options: ``importance`` ``l1`` (default) or ``l2``, the norm ranking channels;
-    ``global_pruning`` (default false) ranks channels across layers instead of within each.
+    ``global_pruning`` (default false) ranks channels across layers instead of within each;
+    ``round_to`` (default null: the exact ratio) keeps every pruned layer's channel count a
+    multiple of it. Dense CPU kernels run much faster on multiples of 8 (onnxruntime's MLAS on
+    this project's VM: ResNet18 at ratio 0.7 keeps 19 channels of 64 and realises 0.54 of its MAC
+    reduction, with ``round_to: 8`` it keeps 16 and realises more than all of it).
     """
 
     name = "structured"
     options = {
         "importance": Option("l1", choices=tuple(IMPORTANCE_NORM)),
         "global_pruning": Option(False, kind=bool),
+        "round_to": Option(None, choices=(None, 2, 4, 8, 16, 32, 64)),
     }
 
     def setup(self) -> None:
@@ -48,6 +53,7 @@ class Structured(PruningMethod):
                 importance=tp.importance.MagnitudeImportance(p=IMPORTANCE_NORM[self.option_values["importance"]]),
                 pruning_ratio=self.target_ratio,
                 global_pruning=self.option_values["global_pruning"],
+                round_to=self.option_values["round_to"],
                 ignored_layers=[self.head],
                 iterative_steps=self.steps,
                 iterative_pruning_ratio_scheduler=geometric_scheduler,

@@ -38,10 +38,10 @@ def test_the_shipped_default_sweep_loads() -> None:
 
 @pytest.mark.parametrize(("change", "expected"), [
     ({"models": ["lenet5", "resnet19"]}, "models[1]: unknown model 'resnet19' (valid: alexnet,"),
-    ({"methods": ["prune_it"]}, "methods[0]: unknown method 'prune_it' (valid: l1_unstructured,"),
+    ({"methods": ["prune_it"]}, "methods[0]: unknown method 'prune_it' (valid: causal, l1_unstructured,"),
     ({"methods": [{"scope": "global"}]}, "methods[0]: a method mapping needs name:"),
     ({"dataset": {"name": "imagenet21k"}}, "dataset.name: unknown dataset 'imagenet21k' (valid: cifar10, digits,"),
-    ({"backends": ["tensorflow"]}, "backends[0]: unknown backend 'tensorflow' (valid: torch)"),
+    ({"backends": ["tensorflow"]}, "backends[0]: unknown backend 'tensorflow' (valid: onnxruntime, torch)"),
     ({"ratios": [0.5, 1.0]}, "ratios[1]: 1.0 is outside [0.0, 1.0)"),
     ({"ratios": [-0.1]}, "ratios[0]: -0.1 is outside [0.0, 1.0)"),
     ({"batch_sizes": [0]}, "batch_sizes[0]: 0 is outside [1, inf)"),

@@ -1,0 +1,267 @@
+"""Measure a sweep's variants from an artifact store: the part of ``agent run`` that needs no torch.
+
+Every finished trial is appended to results.jsonl and synced at once; a rerun into the same
+folder skips the trial keys already there. Each variant's trials measure its artifact (the
+same files on every device), one worker a backend and device. A variant with no artifact
+becomes ``skipped`` rows saying so (``missing_artifact: ...``), and those trials are tried
+again by the next run into the same folder, whose row then supersedes the skipped one.
+:class:`agent.runner.SweepRunner` builds what is missing instead.
+"""
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from agent.artifacts import Artifact, ArtifactError, ArtifactStore
+from agent.backends import BACKENDS, Backend
+from agent.machine import machine_info
+from agent.outdir import OutputFolder, utc_now
+from agent.probes.perf import perf_support
+from agent.worker import TrialSpec, WorkerJob, WorkerPool
+from shared.errors import MissingDependency
+from shared.comparison import seed_comparisons, write_comparisons_csv
+from shared.plan import Trial, Variant, trials, variants
+from shared.resultlog import append_jsonl, write_csv
+from shared.schema import COLUMN_NAMES, Status
+from shared.sweep import Sweep
+from shared.version import __version__
+
+MISSING_ARTIFACT = "missing_artifact"  # the reason's prefix: these skipped trials are retried
+SEED_COMPARISON_CSV = "seed_comparison.csv"  # original / mask-only / pruned latency, side by side
+
+
+class Progress(Protocol):
+    """What the runner tells whoever watches (the CLI draws a rich progress bar)."""
+
+    def start(self, total: int, done: int) -> None: ...
+    def stage(self, text: str) -> None: ...
+    def row(self, row: dict[str, Any]) -> None: ...
+
+
+class QuietProgress:
+    def start(self, total: int, done: int) -> None: ...
+    def stage(self, text: str) -> None: ...
+    def row(self, row: dict[str, Any]) -> None: ...
+
+
+@dataclass
+class RunSummary:
+    out_dir: Path
+    run_id: str
+    total: int
+    already_done: int
+    statuses: Counter[str] = field(default_factory=Counter)
+    build_wall_s: float = 0.0  # finding and checking artifacts, building the missing ones
+    measure_wall_s: float = 0.0  # handing variants to workers until their last row
+    timed_s: float = 0.0  # inside the timed regions (the repetitions themselves)
+    warmup_s: float = 0.0
+
+
+class NoArtifact(Exception):
+    """Why a variant has nothing to measure; each of its pending trials becomes a row."""
+
+    def __init__(self, status: Status, reason: str) -> None:
+        super().__init__(reason)
+        self.status, self.reason = status, reason
+
+
+def load_backends(sweep: Sweep) -> dict[str, Backend | MissingDependency]:
+    """The sweep's backends, configured and checked against this host; a backend whose
+    runtime is not installed is kept as its MissingDependency (its trials become skipped rows)."""
+    backends: dict[str, Backend | MissingDependency] = {}
+    for name in sweep.backends:
+        try:
+            backend = BACKENDS.get(name)(sweep.backend_options(name))
+        except MissingDependency as missing:
+            backends[name] = missing
+            continue
+        backend.check_host(sweep.source)
+        backends[name] = backend
+    return backends
+
+
+class MeasureRunner:
+    """Measures every trial of a sweep from ``store``; never builds, never imports torch."""
+
+    def __init__(self, sweep: Sweep, out_dir: Path, store: ArtifactStore,
+                 progress: Progress | None = None, mem_limit_bytes: int | None = None) -> None:
+        self.sweep = sweep
+        self.out = OutputFolder(out_dir)
+        self.store = store
+        self.progress = progress or QuietProgress()
+        self.mem_limit_bytes = mem_limit_bytes
+        self.backends = load_backends(sweep)
+        self.machine = machine_info()
+        # checked once here rather than by every worker (perf's smoke test takes ~40 ms)
+        self._perf = perf_support() if sweep.telemetry.perf else None
+
+    # ------------------------------------------------------------ what a subclass may change
+
+    def _obtain(self, variant: Variant) -> Artifact:
+        """The artifact to measure, or NoArtifact with the rows' status and reason."""
+        try:
+            artifact = self.store.find(variant.key)
+        except ArtifactError as exc:
+            raise NoArtifact(Status.ERROR, f"artifact refused: {exc}") from None
+        if artifact is None:
+            raise NoArtifact(Status.SKIPPED, f"{MISSING_ARTIFACT}: no artifact of this variant "
+                             f"(variant_key {variant.key}) in {str(self.store.root)!r}; build it with "
+                             f"`agent build --sweep {self.sweep.source} --out {self.store.root}`")
+        return artifact
+
+    def _method_options(self, variant: Variant) -> dict[str, Any]:
+        """The method's options for rows without an artifact (an artifact records its own)."""
+        return dict(variant.method_options)
+
+    # ------------------------------------------------------------ the run
+
+    def run(self) -> RunSummary:
+        run_id = self.out.open(self.sweep.name, self.machine)
+        latest = self._latest_rows()
+        done = {key for key, row in latest.items() if not _retry(row)}
+        plan = self._plan()
+        total = sum(len(ts) for _, ts in plan)
+        summary = RunSummary(self.out.root, run_id, total, sum(t.key in done for _, ts in plan for t in ts))
+        self.progress.start(total, summary.already_done)
+        preload = [type(b).__module__ for b in self.backends.values() if isinstance(b, Backend)]
+        pool = WorkerPool(self.out.work, self.sweep.trial_timeout_s, self.mem_limit_bytes, preload)
+        for variant, variant_trials in plan:
+            pending = [t for t in variant_trials if t.key not in done]
+            if pending:
+                self._run_variant(summary, pool, self._context(run_id, variant), variant, pending)
+        latest_rows = list(self._latest_rows().values())
+        write_csv(latest_rows, self.out.results_csv)
+        comparisons = seed_comparisons(latest_rows)
+        if comparisons:
+            write_comparisons_csv(comparisons, self.out.root / SEED_COMPARISON_CSV)
+        return summary
+
+    def _run_variant(self, summary: RunSummary, pool: WorkerPool, context: dict[str, Any],
+                     variant: Variant, pending: list[Trial]) -> None:
+        started = time.perf_counter()
+        try:
+            artifact = self._obtain(variant)
+        except NoArtifact as reason:
+            for trial in pending:
+                self._record(summary, {**context, **self._trial_columns(trial), "status": reason.status.value,
+                                       "is_oom": False, "error": reason.reason})
+            return
+        finally:
+            summary.build_wall_s += time.perf_counter() - started
+        append_jsonl(self.out.layers, {"run_id": context["run_id"], "variant_key": variant.key,
+                                       "model": variant.model, "method": variant.method,
+                                       "target_ratio": variant.target_ratio, "layers": artifact.meta["layers"],
+                                       "artifact_sha256": artifact.sha256})
+        context = {**context, **_artifact_columns(artifact)}
+        started = time.perf_counter()
+        for columns in self._measure_variant(pool, variant, artifact, pending):
+            row = self._record(summary, {**context, **columns})
+            summary.timed_s += row["timed_s"] or 0.0
+            summary.warmup_s += row["warmup_s"] or 0.0
+        summary.measure_wall_s += time.perf_counter() - started
+
+    def _measure_variant(self, pool: WorkerPool, variant: Variant, artifact: Artifact,
+                         pending: list[Trial]) -> Iterator[dict[str, Any]]:
+        """Rows of every pending trial: one worker a backend and device, batches ascending."""
+        for (backend_name, device), group in _by_backend_and_device(pending).items():
+            backend = self.backends[backend_name]
+            resolved = backend.resolve_devices((device,))[device] if isinstance(backend, Backend) else None
+            if resolved is None:
+                reason = (str(backend) if isinstance(backend, MissingDependency)
+                          else f"device {device!r} is not available on this host (backend {backend_name!r})")
+                for trial in group:
+                    yield {**self._trial_columns(trial), "status": Status.SKIPPED.value, "is_oom": False,
+                           "error": reason}
+                continue
+            self.progress.stage(f"{variant.label}: {backend_name} {resolved}")
+            by_key = {t.key: t for t in group}
+            job = WorkerJob(
+                artifact_dir=str(artifact.path), artifact_meta=dict(artifact.meta), backend=backend_name,
+                backend_options=self.sweep.backend_options(backend_name), device=resolved,
+                threads=self.sweep.threads, timing=self.sweep.timing,
+                trials=tuple(TrialSpec(t.key, t.batch_size, artifact.input_shape(t.batch_size)) for t in group),
+                stop_after_oom=not self.sweep.continue_after_oom, telemetry=self.sweep.telemetry,
+                perf=self._perf, mem_limit_bytes=None, cgroup=None, stderr_path="")
+            for outcome in pool.measure(job):
+                yield self._outcome_columns(by_key[outcome.key], resolved, outcome.columns)
+
+    def _outcome_columns(self, trial: Trial, device: str, columns: dict[str, Any]) -> dict[str, Any]:
+        samples = columns.pop("samples_ms", None)
+        if samples is not None:
+            append_jsonl(self.out.samples, {"trial_key": trial.key, "samples_ms": samples})
+        side = columns.pop("telemetry_side", None)
+        if side:  # time series of the samplers, per-kernel GPU table
+            append_jsonl(self.out.telemetry, {"trial_key": trial.key, **side})
+        limit_mb = self.mem_limit_bytes / 2**20 if self.mem_limit_bytes else None
+        capacity_gb = self.machine["device_mem_gb"] if device.startswith("cuda") else self.machine["mem_total_gb"]
+        return {
+            **self._trial_columns(trial), "device": device, **columns, "mem_limit_mb": limit_mb,
+            "device_mem_gb": min(capacity_gb, limit_mb / 1024) if limit_mb else capacity_gb,
+        }
+
+    def _plan(self) -> list[tuple[Variant, list[Trial]]]:
+        """Trials on concrete devices ('auto' resolved by each backend), so 'auto' and 'cpu'
+        never run twice; a device a backend cannot use here keeps its requested name and its
+        trials become skipped rows."""
+        devices = {name: self._devices(name) for name in self.sweep.backends}
+        return [(v, trials(self.sweep, v, devices)) for v in variants(self.sweep)]
+
+    def _devices(self, backend_name: str) -> tuple[str, ...]:
+        backend = self.backends[backend_name]
+        if not isinstance(backend, Backend):  # not installed: name its trials as a backend that is
+            backend = next((b for b in self.backends.values() if isinstance(b, Backend)), None)
+            if backend is None:
+                return self.sweep.devices
+        resolved = backend.resolve_devices(self.sweep.devices)
+        return tuple(dict.fromkeys(resolved[d] or d for d in self.sweep.devices))
+
+    def _latest_rows(self) -> dict[str, dict[str, Any]]:
+        """The last row of every trial key (a retried trial's row supersedes the earlier one)."""
+        return {row["trial_key"]: row for row in self.out.results.rows()}
+
+    def _context(self, run_id: str, variant: Variant) -> dict[str, Any]:
+        return {
+            "run_id": run_id, "host": self.machine["host"], "device_class": self.machine["device_class"],
+            "variant_key": variant.key, "agent_version": __version__, "sweep": self.sweep.name,
+            "model": variant.model, "dataset": variant.dataset, "input_size": variant.input_size,
+            "method": variant.method, "method_options": json.dumps(self._method_options(variant), sort_keys=True),
+            "schedule": variant.schedule, "schedule_steps": variant.schedule_steps,
+            "finetune_epochs": variant.finetune_epochs, "seed": variant.seed,
+            "target_ratio": variant.target_ratio, "base_model_key": variant.base_model_key,
+        }
+
+    @staticmethod
+    def _trial_columns(trial: Trial) -> dict[str, Any]:
+        return {"trial_key": trial.key, "started_at": utc_now(), "backend": trial.backend,
+                "device": trial.device, "batch_size": trial.batch_size, "threads": trial.threads}
+
+    def _record(self, summary: RunSummary, values: dict[str, Any]) -> dict[str, Any]:
+        row = self.out.results.append(values)
+        summary.statuses[row["status"]] += 1
+        self.progress.row(row)
+        return row
+
+
+def _retry(row: dict[str, Any]) -> bool:
+    """A trial skipped for want of an artifact is tried again (the artifact may exist now)."""
+    return row["status"] == Status.SKIPPED.value and (row["error"] or "").startswith(MISSING_ARTIFACT)
+
+
+def _artifact_columns(artifact: Artifact) -> dict[str, Any]:
+    """The variant's columns as the build recorded them (the same on every device)."""
+    known = set(COLUMN_NAMES)
+    return {**{k: v for k, v in artifact.meta["columns"].items() if k in known},
+            "method_options": json.dumps(artifact.meta["method_options"], sort_keys=True),
+            "artifact_sha256": artifact.sha256}
+
+
+def _by_backend_and_device(trials: list[Trial]) -> dict[tuple[str, str], list[Trial]]:
+    groups: dict[tuple[str, str], list[Trial]] = {}
+    for trial in trials:
+        groups.setdefault((trial.backend, trial.device), []).append(trial)
+    return groups

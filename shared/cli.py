@@ -1,0 +1,37 @@
+"""What the agent's and the collector's command lines share: one subparser a command
+module, and the rule that a user mistake is one line on stderr and exit code 2."""
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from types import ModuleType
+
+from shared.errors import UserError
+from shared.version import __version__
+
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+def build_parser(prog: str, description: str, commands: Sequence[ModuleType]) -> argparse.ArgumentParser:
+    """Each command module has ``add_parser(subparsers)`` that sets ``execute``."""
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    parser.add_argument("--version", action="version", version=f"edgeprune {prog} {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for module in commands:
+        module.add_parser(subparsers)
+    return parser
+
+
+def run_command(parser: argparse.ArgumentParser, argv: Sequence[str] | None,
+                interrupted: str = "interrupted") -> int:
+    args = parser.parse_args(argv)
+    try:
+        return int(args.execute(args) or 0)
+    except UserError as exc:
+        print(f"{parser.prog}: error: {exc}", file=sys.stderr)  # one line, never wrapped
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print(f"{parser.prog}: {interrupted}", file=sys.stderr)
+        return EXIT_INTERRUPTED
