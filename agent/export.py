@@ -36,7 +36,7 @@ ERROR_CHARS = 500
 class ExportResult:
     """How the export went; stored in the artifact's meta.json as ``onnx``."""
 
-    status: str  # ok | failed
+    status: str  # ok | failed | skipped
     opset: int
     error: str | None = None
     max_abs_diff: float | None = None

@@ -20,7 +20,7 @@ from agent.accuracy import predict_all, topk_accuracy
 from agent.artifacts import EVAL_SET, FORMAT, MODEL_ONNX, MODEL_PT, Artifact, ArtifactStore
 from agent.build import BuiltVariant
 from agent.data import DataBundle
-from agent.export import export_onnx
+from agent.export import EXPORT_OPSET, ExportResult, export_onnx
 from agent.modelio import save_model
 from agent.outdir import utc_now
 from shared.plan import Variant
@@ -59,9 +59,13 @@ def _versions() -> dict[str, str | None]:
     return found
 
 
+EXPORT_SKIPPED = "not exported: the sweep had no onnxruntime backend (`agent build` always exports)"
+
+
 def package_variant(store: ArtifactStore, variant: Variant, built: BuiltVariant, data: DataBundle,
-                    method_options: Mapping[str, Any]) -> Artifact:
-    """Write ``built`` into ``store`` and return the verified artifact."""
+                    method_options: Mapping[str, Any], export: bool = True) -> Artifact:
+    """Write ``built`` into ``store`` and return the verified artifact. ``export=False``
+    leaves model.onnx out (a torch-only sweep: the dynamo export costs seconds a variant)."""
     model = built.model.to("cpu").eval()
     spec = {"name": variant.model, "num_classes": data.num_classes, "in_channels": data.in_channels,
             "input_size": variant.input_size}
@@ -70,7 +74,8 @@ def package_variant(store: ArtifactStore, variant: Variant, built: BuiltVariant,
         save_model(model, folder / MODEL_PT)
         inputs, labels = eval_arrays(data)
         np.savez_compressed(folder / EVAL_SET, inputs=inputs, labels=labels)
-        export = export_onnx(model, inputs[:CHECK_SAMPLES], folder / MODEL_ONNX)
+        exported = (export_onnx(model, inputs[:CHECK_SAMPLES], folder / MODEL_ONNX) if export
+                    else ExportResult("skipped", EXPORT_OPSET, error=EXPORT_SKIPPED))
         top1, top5 = topk_accuracy(predict_all(_torch_logits(model), inputs), labels)
         return {
             "format": FORMAT, "variant_key": variant.key, "label": variant.label,
@@ -80,7 +85,7 @@ def package_variant(store: ArtifactStore, variant: Variant, built: BuiltVariant,
             "eval": {"samples": len(labels), "has_labels": data.has_labels,
                      "accuracy_top1": top1 if data.has_labels else None,
                      "accuracy_top5": top5 if data.has_labels else None},
-            "onnx": export.meta(),
+            "onnx": exported.meta(),
             "created_at": utc_now(), "host": socket.gethostname(), "agent_version": __version__,
             "versions": _versions(),
         }

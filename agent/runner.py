@@ -34,9 +34,10 @@ class ArtifactBuilder:
     """Builds variants into ``store``; the base model and the data are kept while hot."""
 
     def __init__(self, sweep: Sweep, store: ArtifactStore, cache_dir: Path,
-                 progress: Progress | None = None) -> None:
+                 progress: Progress | None = None, export: bool = True) -> None:
         self.sweep = sweep
         self.store = store
+        self.export = export  # ONNX too; a torch-only `agent run` skips it
         self.cache_dir = cache_dir
         self.progress = progress or QuietProgress()
         # Check every method's options before anything slow starts. Keyed by name and the
@@ -64,13 +65,15 @@ class ArtifactBuilder:
         except ArtifactError as exc:
             self.progress.stage(f"{variant.label}: rebuilding ({exc})")
             found = None
-        if found is not None:
+        if found is not None and not (self.export and found.onnx.get("status") == "skipped"):
             return found, False
         self.progress.stage(f"{variant.label}: building")
         built = self._build(variant)
-        self.progress.stage(f"{variant.label}: exporting")
+        if self.export:
+            self.progress.stage(f"{variant.label}: exporting")
         assert self._data is not None
-        return package_variant(self.store, variant, built, self._data, self.method(variant).options), True
+        return package_variant(self.store, variant, built, self._data, self.method(variant).options,
+                               export=self.export), True
 
     def _build(self, variant: Variant) -> BuiltVariant:
         """Prune and fine-tune in this process."""
@@ -95,7 +98,8 @@ class SweepRunner(MeasureRunner):
     def __init__(self, sweep: Sweep, out_dir: Path, cache_dir: Path, progress: Progress | None = None,
                  mem_limit_bytes: int | None = None, store_dir: Path | None = None) -> None:
         store = ArtifactStore(store_dir if store_dir is not None else Path(out_dir) / "artifacts")
-        self.builder = ArtifactBuilder(sweep, store, cache_dir, progress)
+        self.builder = ArtifactBuilder(sweep, store, cache_dir, progress,
+                                       export="onnxruntime" in sweep.backends)
         super().__init__(sweep, out_dir, store, progress, mem_limit_bytes)
 
     def _obtain(self, variant: Variant) -> Artifact:

@@ -98,9 +98,10 @@ class OnnxRuntimeBackend(Backend):
         return options
 
     def load(self, artifact: Artifact, device: str) -> OrtModel:
-        if not artifact.has(MODEL_ONNX):
-            raise RuntimeError(f"the artifact has no {MODEL_ONNX}: the ONNX export failed: "
-                               f"{artifact.onnx.get('error')}")
+        if not artifact.has(MODEL_ONNX):  # the export failed, or was not asked for
+            why = artifact.onnx.get("error")
+            raise RuntimeError(f"the artifact has no {MODEL_ONNX}: "
+                               + (f"the ONNX export failed: {why}" if artifact.onnx.get("status") == "failed" else why))
         opset = artifact.onnx.get("opset")
         try:
             session = ort.InferenceSession(str(artifact.file(MODEL_ONNX)), sess_options=self._session_options(),
