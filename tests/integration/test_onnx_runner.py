@@ -12,6 +12,7 @@ import pytest
 
 from agent.artifacts import MODEL_ONNX, PAYLOAD, Artifact, ArtifactStore
 from agent.measure_runner import MeasureRunner
+from agent.packaging import EXPORT_SKIPPED
 from agent.runner import ArtifactBuilder
 from shared.errors import UserError
 from shared.plan import variants
@@ -85,7 +86,10 @@ def test_every_backend_measures_the_same_artifact(built, tmp_path: Path) -> None
     (lambda folder, meta: ((folder / MODEL_ONNX).unlink(),
                            meta.update(onnx={**meta["onnx"], "status": "failed", "error": "TorchExportError: x"})),
      "the artifact has no model.onnx: the ONNX export failed: TorchExportError: x"),
-], ids=["truncated", "unsupported-opset", "export-failed"])
+    (lambda folder, meta: ((folder / MODEL_ONNX).unlink(),
+                           meta.update(onnx={**meta["onnx"], "status": "skipped", "error": EXPORT_SKIPPED})),
+     f"the artifact has no model.onnx: {EXPORT_SKIPPED}"),
+], ids=["truncated", "unsupported-opset", "export-failed", "export-skipped"])
 def test_a_bad_onnx_file_is_error_rows_and_the_sweep_goes_on(built, tmp_path: Path, change, reason: str) -> None:
     sweep, artifacts = built
     store = tmp_path / "store"
