@@ -374,15 +374,21 @@ def _torch_cuda() -> str | None:
     return match.group(1) if match else None
 
 
+def package_versions(packages: Iterable[str]) -> dict[str, str | None]:
+    """Installed version of each package (None where it is not installed), without importing it."""
+    found: dict[str, str | None] = {}
+    for package in packages:
+        try:
+            found[package] = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            found[package] = None
+    return found
+
+
 def collect_software(md: Metadata) -> None:
     md["python"] = platform.python_version()
     md["python_implementation"] = platform.python_implementation()
-    versions: dict[str, str | None] = {}
-    for package in SOFTWARE:
-        try:
-            versions[package] = importlib.metadata.version(package)
-        except importlib.metadata.PackageNotFoundError:
-            versions[package] = None
+    versions = package_versions(SOFTWARE)
     md["versions"] = versions
     md["torch_cuda"] = _torch_cuda() if versions["torch"] else None
 

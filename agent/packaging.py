@@ -7,7 +7,6 @@ and :data:`EVAL_MAX_BYTES`.
 """
 from __future__ import annotations
 
-import importlib.metadata
 import socket
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -20,6 +19,7 @@ from agent.accuracy import predict_all, topk_accuracy
 from agent.artifacts import EVAL_SET, FORMAT, MODEL_ONNX, MODEL_PT, Artifact, ArtifactStore
 from agent.build import BuiltVariant
 from agent.data import DataBundle
+from agent.fingerprint import package_versions
 from agent.export import EXPORT_OPSET, ExportResult, export_onnx
 from agent.modelio import save_model
 from agent.outdir import utc_now
@@ -47,16 +47,6 @@ def _torch_logits(model: torch.nn.Module) -> Callable[[np.ndarray], np.ndarray]:
         with torch.inference_mode():
             return model(torch.from_numpy(inputs)).numpy()
     return predict
-
-
-def _versions() -> dict[str, str | None]:
-    found: dict[str, str | None] = {}
-    for package in VERSIONED:
-        try:
-            found[package] = importlib.metadata.version(package)
-        except importlib.metadata.PackageNotFoundError:
-            found[package] = None
-    return found
 
 
 EXPORT_SKIPPED = "not exported: the sweep had no onnxruntime backend (`agent build` always exports)"
@@ -87,7 +77,7 @@ def package_variant(store: ArtifactStore, variant: Variant, built: BuiltVariant,
                      "accuracy_top5": top5 if data.has_labels else None},
             "onnx": exported.meta(),
             "created_at": utc_now(), "host": socket.gethostname(), "agent_version": __version__,
-            "versions": _versions(),
+            "versions": package_versions(VERSIONED),
         }
 
     return store.write(fill)
