@@ -19,8 +19,8 @@ from agent.accuracy import predict_all, topk_accuracy
 from agent.artifacts import EVAL_SET, FORMAT, MODEL_ONNX, MODEL_PT, Artifact, ArtifactStore
 from agent.build import BuiltVariant
 from agent.data import DataBundle
-from agent.fingerprint import package_versions
 from agent.export import EXPORT_OPSET, ExportResult, export_onnx
+from agent.fingerprint import package_versions
 from agent.modelio import save_model
 from agent.outdir import utc_now
 from shared.plan import Variant
