@@ -15,7 +15,7 @@ if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
 fi
 echo "setting up .venv (torch is large: a few minutes the first time)..." >&2
 "$python" -m venv .venv
-.venv/bin/pip install --quiet --progress-bar off -c constraints.txt -e '.[full,analysis,test]' 2>&1 \
+.venv/bin/pip install --quiet --progress-bar off -c constraints.txt -e '.[full,analysis,collector,test]' 2>&1 \
   | grep -v "^WARNING: Location" >&2 || true
 .venv/bin/python -c 'import torch, torchvision, torch_pruning, agent.cli' >/dev/null
 echo "$want" > "$stamp"

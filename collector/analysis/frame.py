@@ -16,8 +16,8 @@ import pandas as pd
 
 from collector.analysis.config import Thresholds
 from shared.errors import UserError
-from shared.resultlog import ResultLog
-from shared.schema import COLUMNS, COLUMN_NAMES, SchemaError
+from shared.resultsdir import load_rows
+from shared.schema import COLUMNS, COLUMN_NAMES
 
 DERIVED_COLUMNS: dict[str, str] = {
     "peak_mem_mb": "peak memory of the trial: peak_gpu_mem_mb on a GPU, else peak_rss_mb",
@@ -52,20 +52,11 @@ class ResultFrame:
 
 
 def read_rows(results_dir: str | Path) -> tuple[list[dict[str, Any]], str]:
-    """Every row of ``results_dir/results.jsonl``; a missing or empty folder is a UserError."""
-    folder = Path(results_dir)
-    path = folder / "results.jsonl"
-    if not folder.is_dir():
-        raise UserError("no such results folder", source=str(folder))
-    if not path.is_file():
-        raise UserError("no results.jsonl here: run `agent run --out DIR` first", source=str(folder))
-    try:
-        rows = list(ResultLog(path).rows())
-    except (SchemaError, ValueError) as exc:
-        raise UserError(f"not a results file of this edgeprune: {exc}", source=str(path)) from None
+    """Every row of a results folder (one device's, or a fleet's host folders); none is a UserError."""
+    rows = load_rows(results_dir)
     if not rows:
-        raise UserError("no result rows yet: nothing to analyse", source=str(path))
-    return rows, str(path)
+        raise UserError("no result rows yet: nothing to analyse", source=str(results_dir))
+    return rows, str(results_dir)
 
 
 def _typed(rows: list[dict[str, Any]]) -> pd.DataFrame:
