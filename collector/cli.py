@@ -8,14 +8,15 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from collector.commands import analyze
+from collector.commands import analyze, deploy, fetch, run, status
 from shared import cli
 
-COMMANDS = (analyze,)
+COMMANDS = (run, deploy, status, fetch, analyze)
 
-DESCRIPTION = ("edgeprune collector: the fleet side. Today it analyses results "
-               "(`collector analyze`); running sweeps on a fleet over SSH comes next. "
-               "On one device, use `agent run`.")
+DESCRIPTION = ("edgeprune collector: the fleet side. `collector run --hosts inventory.yml` deploys "
+               "the agent over SSH, runs a sweep on every host, streams progress and merges every "
+               "host's rows into one store; `collector analyze` says what pruning causes. "
+               "On one device, `agent run` does it all.")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -9,7 +9,8 @@ Two layouts, told apart by what is there:
   ``DIR/results.parquet`` that the collector writes from them.
 
 The raw per-host files are the truth; every reader goes through :func:`load_rows`, which
-upgrades old rows and drops a row seen twice (same run, host and trial key).
+upgrades old rows and keeps one row a trial (same run, host and trial key): the last one, as
+a skipped trial retried by a later resume appends its new row after the old.
 """
 from __future__ import annotations
 
@@ -72,12 +73,12 @@ def device_folders(root: str | Path) -> list[DeviceFolder]:
 
 
 def load_rows(root: str | Path) -> list[dict[str, Any]]:
-    """Every row of a results folder (either layout), upgraded, each (run, host, trial) once."""
+    """Every row of a results folder (either layout), upgraded; the last of each (run, host, trial)."""
     rows: dict[tuple[Any, ...], dict[str, Any]] = {}
     for device in device_folders(root):
         try:
             for row in device.results.rows():
-                rows.setdefault(tuple(row[k] for k in ROW_IDENTITY), row)
+                rows[tuple(row[k] for k in ROW_IDENTITY)] = row
         except (SchemaError, ValueError) as exc:
             raise UserError(f"not a results file of this edgeprune: {exc}",
                             source=str(device.results.path)) from None

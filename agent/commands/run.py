@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import signal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -12,6 +13,7 @@ from rich.progress import (BarColumn, MofNCompleteColumn, Progress, SpinnerColum
 
 from agent.summary import status_line, summary_table
 from shared.errors import UserError
+from shared.events import EventWriter
 from shared.sweep import Sweep, load_sweep
 
 if TYPE_CHECKING:
@@ -48,6 +50,13 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
                              "wrote) and build nothing: needs no torch, works on a light agent; a "
                              "variant missing from DIR becomes skipped rows, tried again by the next "
                              "run (default: build what is missing into OUT/artifacts, then measure)")
+    parser.add_argument("--events", type=Path, metavar="FILE",
+                        help="also append progress events to FILE, one JSON object a line "
+                             "(start, stage, row, end, error; see shared/events.py): what the "
+                             "collector streams while the agent runs detached")
+    parser.add_argument("--host-name", metavar="NAME",
+                        help="the name written in every row's host column (default: this machine's "
+                             "host name; the collector passes the inventory's name)")
     parser.add_argument("--build-missing", action="store_true",
                         help="with --artifacts: build the variants DIR lacks into DIR first "
                              "(needs the full install)")
@@ -93,7 +102,35 @@ class RichProgress:
             self._progress.console.print(line, markup=False, highlight=False, soft_wrap=True)
 
 
-def _runner(args: argparse.Namespace, sweep: Sweep, out: Path, progress: RichProgress,
+class Fanout:
+    """Hands the runner's progress to several watchers (the rich bar and the event file)."""
+
+    def __init__(self, *watchers: Any) -> None:
+        self._watchers = watchers
+
+    def start(self, total: int, done: int) -> None:
+        for w in self._watchers:
+            w.start(total, done)
+
+    def stage(self, text: str) -> None:
+        for w in self._watchers:
+            w.stage(text)
+
+    def row(self, row: dict[str, Any]) -> None:
+        for w in self._watchers:
+            w.row(row)
+
+
+def _stop_on_sigterm() -> None:
+    """SIGTERM (the collector stopping a detached agent) ends the run like Ctrl-C: workers
+    are stopped and every completed row is already on disk."""
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
+
+
+def _runner(args: argparse.Namespace, sweep: Sweep, out: Path, progress: Any,
             mem_limit: int | None) -> MeasureRunner:
     """Measure-only from --artifacts (torch-free), else the runner that builds what is missing."""
     from agent.artifacts import ArtifactStore
@@ -122,10 +159,22 @@ def execute(args: argparse.Namespace) -> int:
         sweep = dataclasses.replace(sweep, trial_timeout_s=args.trial_timeout)
     mem_limit = parse_size(args.mem_limit) if args.mem_limit else None
     out = args.out or Path("results") / sweep.name
+    events = EventWriter(args.events) if args.events else None
+    _stop_on_sigterm()
     console = Console(highlight=False)
     with progress_bar(console) as bar:
-        runner = _runner(args, sweep, out, RichProgress(bar), mem_limit)
-        summary = runner.run()
+        progress = RichProgress(bar)
+        try:
+            runner = _runner(args, sweep, out, Fanout(progress, events) if events else progress, mem_limit)
+            if args.host_name:  # the fleet's name for this device, in every row and machine.json
+                runner.machine["host"] = args.host_name
+            summary = runner.run()
+        except (Exception, KeyboardInterrupt) as exc:
+            if events:
+                events.error(str(exc) or type(exc).__name__)
+            raise
+    if events:
+        events.end(summary.total, summary.statuses)
     console.print(summary_table(list(runner.out.results.rows())))
     counts = ", ".join(f"{n} {status}" for status, n in sorted(summary.statuses.items())) or "nothing new"
     console.print(f"{summary.total} trials ({summary.already_done} already done; this run: {counts})")

@@ -1,0 +1,121 @@
+"""Getting the agent onto a host: build the project's wheel here, upload it over SFTP, make
+or update a venv there, install it with the extras that host needs, check ``agent --version``.
+
+A host whose venv already holds this very build (same version, same source digest, same
+extras, recorded in a stamp file beside the venv) is skipped. ``transport: local`` with no
+``venv`` in the inventory uses the collector's own environment and deploys nothing.
+"""
+from __future__ import annotations
+
+import hashlib
+import shlex
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+from collector.transport import Transport, TransportError
+from shared.inventory import Host
+from shared.version import __version__
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+SOURCE_PACKAGES = ("agent", "collector", "shared")
+STAMP = ".edgeprune-deployed"
+
+
+def remote_venv(host: Host, transport: Transport) -> str:
+    """The absolute venv path on the host; for a local host without one, this collector's own."""
+    if host.transport == "local" and not host.venv:
+        return sys.prefix
+    return transport.path(host.venv_path)
+
+
+def agent_command(host: Host, transport: Transport) -> str:
+    return shlex.quote(f"{remote_venv(host, transport)}/bin/agent")
+
+
+@cache
+def source_digest() -> str:
+    """What the wheel is built from: every packaged source file and pyproject.toml."""
+    digest = hashlib.sha256()
+    files = [PROJECT_ROOT / "pyproject.toml"]
+    for package in SOURCE_PACKAGES:
+        files += sorted(p for p in (PROJECT_ROOT / package).rglob("*")
+                        if p.is_file() and "__pycache__" not in p.parts)
+    for path in files:
+        digest.update(str(path.relative_to(PROJECT_ROOT)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Wheel:
+    path: Path
+    digest: str  # of the sources: a rebuilt wheel of the same sources has the same digest
+
+
+def build_wheel(out_dir: Path | None = None) -> Wheel:
+    """``pip wheel`` of this checkout (no dependencies: the target's pip resolves those)."""
+    if not (PROJECT_ROOT / "pyproject.toml").exists():
+        raise TransportError(f"cannot build the agent's wheel: {PROJECT_ROOT} is not a source checkout")
+    out = out_dir or Path(tempfile.mkdtemp(prefix="edgeprune-wheel-"))
+    done = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(out),
+                           str(PROJECT_ROOT)], capture_output=True, text=True)
+    wheels = sorted(out.glob(f"edgeprune-{__version__}-*.whl"))
+    if done.returncode != 0 or not wheels:
+        raise TransportError(f"building the agent's wheel failed: {done.stderr.strip()[-400:]}")
+    return Wheel(wheels[-1], source_digest())
+
+
+def _stamp(wheel: Wheel, extras: str) -> str:
+    return f"{__version__} {wheel.digest} {extras}"
+
+
+def installed_version(host: Host, transport: Transport) -> str | None:
+    """What ``agent --version`` prints there (``edgeprune agent X``), None without an agent."""
+    done = transport.run(f"{agent_command(host, transport)} --version", timeout=120)
+    return done.stdout.strip() if done.returncode == 0 else None
+
+
+def check_version(host: Host, transport: Transport) -> None:
+    found = installed_version(host, transport)
+    if found != f"edgeprune agent {__version__}":
+        raise TransportError(f"the agent at {remote_venv(host, transport)} is {found or 'missing'}, "
+                             f"this collector is {__version__}: run `collector deploy` "
+                             f"(or leave out --no-deploy)")
+
+
+def deploy(host: Host, transport: Transport, wheel: Wheel | None, pip_args: str = "",
+           log=lambda text: None) -> bool:
+    """Install the wheel on the host; False where the same build was already there."""
+    venv = remote_venv(host, transport)
+    if host.transport == "local" and not host.venv:
+        check_version(host, transport)
+        return False
+    assert wheel is not None, "a host with its own venv needs the wheel"
+    stamp = f"{venv}/{STAMP}"
+    want = _stamp(wheel, host.extras)
+    if transport.read_from(stamp, 0).decode(errors="replace").strip() == want and \
+            installed_version(host, transport) == f"edgeprune agent {__version__}":
+        return False
+    wheels = transport.path(f"{host.workdir.rstrip('/')}/wheels")
+    transport.run(f"mkdir -p {shlex.quote(wheels)}").check("making the wheel folder")
+    remote_wheel = f"{wheels}/{wheel.path.name}"
+    log(f"uploading {wheel.path.name}")
+    transport.put(wheel.path, remote_wheel)
+    q = shlex.quote
+    py = q(f"{venv}/bin/python")
+    log(f"installing edgeprune[{host.extras}] into {venv}")
+    transport.run(f"test -x {py} || {q(host.python)} -m venv {q(venv)}", timeout=300).check(
+        f"making a venv with {host.python}")
+    # the extras pull the dependencies; a second, forced install of the wheel alone replaces
+    # an older build of the same version (pip would keep it otherwise)
+    extra_args = " ".join(q(a) for a in shlex.split(pip_args))  # e.g. --index-url, --find-links
+    transport.run(f"{py} -m pip install --quiet --disable-pip-version-check {extra_args} "
+                  f"{q(f'{remote_wheel}[{host.extras}]')} && {py} -m pip install --quiet "
+                  f"--disable-pip-version-check --force-reinstall --no-deps {q(remote_wheel)}",
+                  timeout=1800).check(f"installing edgeprune[{host.extras}]")
+    check_version(host, transport)
+    transport.run(f"printf '%s\\n' {q(want)} > {q(stamp)}").check("recording the deployed build")
+    return True

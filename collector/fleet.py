@@ -1,0 +1,82 @@
+"""What every fleet command (run, deploy, status, fetch) shares: the inventory and SSH
+options, one transport a host, and running a function on every host with a bound."""
+from __future__ import annotations
+
+import argparse
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TypeVar
+
+from rich.console import Console
+
+from collector.transport import TRANSPORTS, Transport
+from shared.errors import UserError
+from shared.inventory import Host, Inventory, load_inventory
+
+T = TypeVar("T")
+DEFAULT_PARALLEL = 16
+
+
+def add_fleet_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--hosts", type=Path, metavar="INVENTORY", required=True,
+                        help="inventory YAML: the project's own format or an Ansible YAML inventory "
+                             "(see deploy/inventory.example.yml)")
+    parser.add_argument("--limit", metavar="NAMES",
+                        help="only these hosts: comma-separated host names or group/tag names")
+    parser.add_argument("--parallel", type=int, default=DEFAULT_PARALLEL, metavar="N",
+                        help=f"at most N hosts at once (default {DEFAULT_PARALLEL})")
+    ssh = parser.add_argument_group("SSH")
+    ssh.add_argument("--known-hosts", type=Path, metavar="FILE",
+                     help="a project known_hosts file, read beside ~/.ssh/known_hosts; keys accepted "
+                          "with --accept-new-host-keys are recorded here (default: ~/.ssh/known_hosts)")
+    ssh.add_argument("--accept-new-host-keys", action="store_true",
+                     help="trust a host key seen for the first time and record it (trust on first "
+                          "use); without it an unknown key is refused. A changed key is always refused")
+    ssh.add_argument("--ssh-config", type=Path, metavar="FILE",
+                     help="OpenSSH client config for host aliases (default: ~/.ssh/config)")
+    ssh.add_argument("--connect-timeout", type=float, default=10.0, metavar="SECONDS",
+                     help="give up connecting to a host after this long (default 10)")
+
+
+def selected_hosts(args: argparse.Namespace) -> Inventory:
+    if args.parallel < 1:
+        raise UserError("must be at least 1", field="--parallel")
+    if args.connect_timeout <= 0:
+        raise UserError("must be a positive number of seconds", field="--connect-timeout")
+    inventory = load_inventory(args.hosts)
+    limit = [part.strip() for part in args.limit.split(",") if part.strip()] if args.limit else None
+    return inventory.select(limit)
+
+
+def transport_factory(args: argparse.Namespace, log: Callable[[str], None]) -> Callable[[Host], Transport]:
+    """A new, unconnected transport for a host (one a thread: paramiko clients are not shared)."""
+    options = None
+    lock = threading.Lock()
+
+    def make(host: Host) -> Transport:
+        nonlocal options
+        cls = TRANSPORTS.get(host.transport)
+        if host.transport == "local":
+            return cls(host)
+        with lock:  # paramiko is imported only when a host needs SSH
+            if options is None:
+                from collector.transport.ssh import SshOptions
+                options = SshOptions(known_hosts=args.known_hosts, accept_new_host_keys=args.accept_new_host_keys,
+                                     ssh_config=args.ssh_config, connect_timeout_s=args.connect_timeout, log=log)
+        return cls(host, options)
+
+    return make
+
+
+def on_every_host(hosts: Sequence[Host], work: Callable[[Host], T], parallel: int) -> list[T]:
+    """``work`` on every host, at most ``parallel`` at once; results in the hosts' order."""
+    with ThreadPoolExecutor(max_workers=min(parallel, max(1, len(hosts))), thread_name_prefix="host") as pool:
+        return list(pool.map(work, hosts))
+
+
+def console_log(console: Console) -> Callable[[str], None]:
+    def log(text: str) -> None:
+        console.print(text, markup=False, highlight=False, soft_wrap=True)
+    return log

@@ -1,0 +1,41 @@
+"""The sweep one host runs: the fleet's sweep with that host's overrides from the inventory
+(backends, devices, batch sizes), checked here before anything is sent."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from shared.errors import UserError
+from shared.inventory import Host
+from shared.sweep import Sweep, parse_sweep
+
+
+def read_sweep_data(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise UserError(f"cannot read sweep file: {exc.strerror or exc}", source=str(path)) from None
+    except yaml.YAMLError as exc:
+        raise UserError(f"malformed YAML: {str(exc).splitlines()[0]}", source=str(path)) from None
+    parse_sweep(data, source=str(path))  # the fleet's sweep itself must be valid
+    return data
+
+
+def host_sweep(data: dict[str, Any], source: Path, host: Host) -> tuple[Sweep, bytes]:
+    """The host's sweep and the YAML sent to it."""
+    overrides = {"backends": host.backends, "devices": host.devices, "batch_sizes": host.batch_sizes}
+    mine = {**data, **{k: list(v) for k, v in overrides.items() if v}}
+    sweep = parse_sweep(mine, source=f"{source} with the inventory's overrides for host {host.name!r}")
+    return sweep, yaml.safe_dump(mine, sort_keys=False).encode()
+
+
+def agent_args(host: Host, artifacts: str | None) -> list[str]:
+    """``agent run`` arguments, relative to the host's run folder."""
+    args = ["--sweep", "../sweep.yml", "--out", ".", "--events", "events.jsonl", "--host-name", host.name]
+    if host.mem_limit:
+        args += ["--mem-limit", host.mem_limit]
+    if artifacts:
+        args += ["--artifacts", artifacts]
+    return args

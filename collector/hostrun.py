@@ -1,0 +1,331 @@
+"""One host's part of a fleet run: connect, deploy, push the plan, start the agent detached,
+stream its progress and rows, survive drops and a dead agent, fetch what it wrote.
+
+Rows are copied as they appear, complete lines only, appended to ``OUT/<host>/results.jsonl``
+whose size is the offset of the next read: a reconnect (or a second collector run) goes on
+from there, so no row is fetched twice or lost. The agent itself resumes by trial key when
+it has to be restarted.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from collector.deploy import Wheel, agent_command, check_version, deploy
+from collector.hostplan import agent_args
+from collector.remote_agent import FETCHED_AT_END, RemoteRun, RunState
+from collector.transport import AuthFailed, ConnectionLost, Transport, TransportError, Unreachable
+from shared.events import complete_lines, parse_events
+from shared.inventory import Host
+from shared.resultsdir import RESULTS_FILE
+
+OK, PARTIAL, UNREACHABLE, AUTH_FAILED, AGENT_ERROR = "ok", "partial", "unreachable", "auth-failed", "agent-error"
+OUTCOMES = (OK, PARTIAL, UNREACHABLE, AUTH_FAILED, AGENT_ERROR)
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """What every host's run shares (the command line of ``collector run``)."""
+
+    run_name: str  # the folder name under <workdir>/runs on every host
+    out_dir: Path  # local: OUT/<host folder>/ gets each host's files
+    wheel: Wheel | None  # None where no host needs one (--no-deploy, or only this machine)
+    deploy: bool = True  # False: --no-deploy, the agent must already be there
+    artifacts: Path | None = None  # a prebuilt store to push, measured with `agent run --artifacts`
+    pip_args: str = ""
+    poll_s: float = 1.0
+    reconnect_timeout_s: float = 300.0
+    max_restarts: int = 2
+    stop_grace_s: float = 15.0
+
+
+@dataclass
+class HostView:
+    """What the live table shows of one host; written by its HostRun's thread only."""
+
+    name: str
+    state: str = "waiting"
+    total: int | None = None
+    done: int = 0
+    failures: int = 0  # rows that are not ok
+    last: str = ""
+    outcome: str | None = None
+    reason: str = ""
+    restarts: int = 0
+    reconnects: int = 0
+    started: float = field(default_factory=time.monotonic)
+    first_done: int | None = None  # rows done when this session started streaming (for the ETA)
+
+    def eta_s(self) -> float | None:
+        if self.total is None or self.first_done is None:
+            return None
+        new = self.done - self.first_done
+        if new <= 0:
+            return None
+        return (self.total - self.done) * (time.monotonic() - self.started) / new
+
+
+class Stopped(Exception):
+    """The operator pressed Ctrl-C: stop the agent, keep what finished."""
+
+
+class HostRun:
+    def __init__(self, host: Host, host_files: list[tuple[str, bytes]], transport: Transport, settings: RunSettings, view: HostView, stop: threading.Event,
+                 log: Callable[[str], None] = lambda text: None) -> None:
+        self.host = host
+        self.host_files = host_files  # (name, content) written into the run folder: the sweep
+        self.t = transport
+        self.settings = settings
+        self.view = view
+        self.stop = stop
+        self.log = log
+        self.local = settings.out_dir / host.folder_name
+        self.results_local = self.local / RESULTS_FILE
+        self.events_offset = 0
+        self.remote: RemoteRun | None = None
+
+    # ------------------------------------------------------------------ the whole run
+
+    def run(self) -> str:
+        view = self.view
+        self.local.mkdir(parents=True, exist_ok=True)
+        try:
+            self._state("connecting")
+            self._attach()
+            self._deploy()
+            state = self._remote_state()
+            if state.kind == "running":
+                self._state("attached")  # a second collector run: the agent is still at work
+            else:
+                self._push()
+                self._start()
+            self._stream()
+        except Stopped:
+            self._stop_agent()
+            self._finish(PARTIAL, "stopped by the operator; completed rows kept")
+        except AuthFailed as exc:
+            self._finish(AUTH_FAILED, str(exc))
+        except (Unreachable, ConnectionLost) as exc:
+            self._finish(UNREACHABLE if view.done == 0 and self._rows_here() == 0 else PARTIAL, str(exc))
+        except TransportError as exc:
+            self._finish(AGENT_ERROR, str(exc))
+        except Exception as exc:  # a bug here must not take the other hosts down
+            self._finish(AGENT_ERROR, f"collector error: {type(exc).__name__}: {exc}")
+        finally:
+            self.t.close()
+        return view.outcome or AGENT_ERROR
+
+    def _attach(self) -> None:
+        self.t.connect()
+        self.remote = RemoteRun(self.t.path(f"{self.host.workdir.rstrip('/')}/runs/{self.settings.run_name}"))
+
+    def peek(self) -> RunState:
+        """`collector status`: the agent's state and its progress (into the view); writes nothing."""
+        self._attach()
+        state = self._remote_state()
+        events, _ = parse_events(self.t.read_from(self.remote.events, 0, limit=64 << 20))
+        for event in events:
+            self._on_event(event)
+        return state
+
+    def fetch(self) -> RunState:
+        """`collector fetch`: copy the rows not here yet and the side files; the agent is left alone."""
+        self._attach()
+        state = self._remote_state()
+        self.local.mkdir(parents=True, exist_ok=True)
+        self._poll_files()
+        self._fetch_side_files()
+        return state
+
+    def _state(self, state: str) -> None:
+        self.view.state = state
+        self.log(f"{self.host.name}: {state}")
+
+    def _finish(self, outcome: str, reason: str = "") -> None:
+        if self.view.outcome is None:
+            self.view.outcome, self.view.reason = outcome, reason
+            self.view.state = outcome
+            self.log(f"{self.host.name}: {outcome}{': ' + reason if reason else ''}")
+
+    def _rows_here(self) -> int:
+        if not self.results_local.exists():
+            return 0
+        with self.results_local.open("rb") as f:
+            return sum(1 for _ in f)
+
+    # ------------------------------------------------------------------ steps
+
+    def _deploy(self) -> None:
+        if not self.settings.deploy:
+            check_version(self.host, self.t)
+            return
+        self._state("deploying")
+        if deploy(self.host, self.t, self.settings.wheel, self.settings.pip_args,
+                  log=lambda text: self.log(f"{self.host.name}: {text}")):
+            self.log(f"{self.host.name}: agent installed")
+
+    def _push(self) -> None:
+        assert self.remote is not None
+        self._state("pushing plan")
+        self.t.run(self.remote.prepare_command()).check("making the run folder")
+        for name, content in self.host_files:
+            staged = self.local / f".{name}.to-push"
+            staged.write_bytes(content)
+            self.t.put(staged, f"{self.remote.root}/{name}")
+            staged.unlink()
+        if self.settings.artifacts is not None:
+            self._push_artifacts(self.settings.artifacts)
+
+    def _push_artifacts(self, store: Path) -> None:
+        """Copy each artifact folder the host lacks; a folder's name is its content hash, so
+        one already there is the same. A folder appears whole (renamed from .part) or not at all."""
+        q = shlex.quote
+        remote_store = self._remote_store()
+        listing = self.t.run(f"mkdir -p {q(remote_store)} && ls -1 {q(remote_store)}").check("listing artifacts")
+        present = set(listing.stdout.split())
+        wanted = sorted(p for p in store.iterdir() if p.is_dir() and (p / "meta.json").exists())
+        missing = [p for p in wanted if p.name not in present]
+        self._state(f"pushing {len(missing)} of {len(wanted)} artifacts")
+        for folder in missing:
+            part = f"{remote_store}/{folder.name}.part"
+            self.t.run(f"rm -rf {q(part)} && mkdir -p {q(part)}").check("making an artifact folder")
+            for path in sorted(folder.iterdir()):
+                if path.is_file():
+                    self.t.put(path, f"{part}/{path.name}")
+            self.t.run(f"mv {q(part)} {q(f'{remote_store}/{folder.name}')}").check("storing an artifact")
+
+    def _remote_store(self) -> str:
+        return self.t.path(f"{self.host.workdir.rstrip('/')}/artifacts")
+
+    def _remote_state(self) -> RunState:
+        assert self.remote is not None
+        done = self.t.run(self.remote.state_command(), timeout=30).check("reading the agent's state")
+        return RemoteRun.parse_state(done.stdout)
+
+    def _start(self) -> None:
+        assert self.remote is not None
+        self._state("starting agent")
+        store = self._remote_store() if self.settings.artifacts is not None else None
+        self.t.run(self.remote.start_command(agent_command(self.host, self.t), agent_args(self.host, store)),
+                   timeout=30).check("starting the agent")
+
+    def _stop_agent(self) -> None:
+        """Tell the agent to stop, give it a moment, and fetch what it finished."""
+        if self.remote is None:
+            return
+        self._state("stopping agent")
+        try:
+            self.t.run(self.remote.stop_command(), timeout=30)
+            deadline = time.monotonic() + self.settings.stop_grace_s
+            while time.monotonic() < deadline and self._remote_state().kind == "running":
+                time.sleep(0.5)
+            self._poll_files()
+            self._fetch_side_files()
+        except TransportError as exc:
+            self.log(f"{self.host.name}: could not stop the agent cleanly: {exc}")
+
+    # ------------------------------------------------------------------ streaming
+
+    def _poll_files(self) -> None:
+        """New events and new complete rows since the last read."""
+        assert self.remote is not None
+        data = self.t.read_from(self.remote.events, self.events_offset)
+        events, used = parse_events(data)
+        self.events_offset += used
+        for event in events:
+            self._on_event(event)
+        offset = self.results_local.stat().st_size if self.results_local.exists() else 0
+        data = self.t.read_from(self.remote.results, offset)
+        lines, used = complete_lines(data)
+        if used:
+            with self.results_local.open("ab") as f:
+                f.write(data[:used])
+                f.flush()
+                os.fsync(f.fileno())
+            for line in lines:
+                row = json.loads(line)
+                if row.get("status") != "ok":
+                    self.view.failures += 1
+
+    def _on_event(self, event: dict) -> None:
+        view = self.view
+        kind = event.get("event")
+        if kind == "start":
+            view.total, view.done = event["total"], event["done"]
+            if view.first_done is None:
+                view.first_done, view.started = view.done, time.monotonic()
+        elif kind == "row":
+            view.done += 1
+            view.last = f"{event['status']}: {event['label']}"
+        elif kind == "stage":
+            view.last = event["text"]
+        elif kind == "error":
+            view.last = f"error: {event['message']}"
+
+    def _stream(self) -> None:
+        self._state("running")
+        deadline: float | None = None  # while reconnecting: give up at this time
+        backoff = 1.0
+        while True:
+            if self.stop.is_set():
+                raise Stopped
+            try:
+                if deadline is not None:
+                    self.t.connect()
+                    self._state("running")
+                    deadline, backoff = None, 1.0
+                self._poll_files()
+                state = self._remote_state()
+            except (ConnectionLost, Unreachable) as exc:
+                now = time.monotonic()
+                if deadline is None:
+                    deadline = now + self.settings.reconnect_timeout_s
+                    self.view.reconnects += 1
+                    self._state(f"reconnecting ({exc})")
+                if now >= deadline:
+                    raise
+                self.stop.wait(backoff)
+                backoff = min(backoff * 2, 30.0)
+                continue
+            if state.kind == "exit":
+                self._poll_files()
+                self._fetch_side_files()
+                if state.code == 0:
+                    self._finish(OK if self._complete() else PARTIAL,
+                                 "" if self._complete() else "the agent ended before every trial had a row")
+                else:
+                    self._finish(AGENT_ERROR, f"agent exited with {state.code}: {self._log_tail()}")
+                return
+            if state.kind in ("dead", "none"):
+                self._poll_files()
+                if self.view.restarts >= self.settings.max_restarts:
+                    self._fetch_side_files()
+                    self._finish(PARTIAL if self._rows_here() else AGENT_ERROR,
+                                 f"the agent died {self.view.restarts + 1} times; last log: {self._log_tail()}")
+                    return
+                self.view.restarts += 1
+                self.log(f"{self.host.name}: the agent is gone without an exit status; restarting it "
+                         f"(resumes, completed trials skipped)")
+                self._start()
+                self._state("running")
+            self.stop.wait(self.settings.poll_s)
+
+    def _complete(self) -> bool:
+        return self.view.total is not None and self.view.done >= self.view.total
+
+    def _fetch_side_files(self) -> None:
+        assert self.remote is not None
+        for name in FETCHED_AT_END:
+            self.t.get(self.remote.file(name), self.local / name)
+
+    def _log_tail(self) -> str:
+        assert self.remote is not None
+        data = self.t.read_from(self.remote.file("agent.log"), 0)
+        lines = [line for line in data.decode(errors="replace").splitlines() if line.strip()]
+        return " | ".join(lines[-3:])[-400:] or "(empty log)"

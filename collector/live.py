@@ -1,0 +1,55 @@
+"""What the operator sees while a fleet runs: a rich live table (one line a host), or one
+log line an event where the output is not a terminal; and the outcome table at the end."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from rich.console import Console
+from rich.table import Table
+
+from collector.hostrun import OK, HostView
+
+STYLE = {OK: "green", "partial": "yellow", "unreachable": "red", "auth-failed": "red", "agent-error": "red"}
+
+
+def _eta(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    minutes, secs = divmod(int(seconds), 60)
+    return f"{minutes // 60}:{minutes % 60:02d}:{secs:02d}"
+
+
+def progress_table(views: Sequence[HostView], max_rows: int = 40) -> Table:
+    """Busy hosts first; past ``max_rows`` the rest are summarised in one line (a fleet of
+    hundreds still fits a terminal)."""
+    table = Table(title="fleet run", expand=False)
+    for name in ("host", "state", "trials", "not ok", "eta", "last"):
+        table.add_column(name, justify="right" if name in ("trials", "not ok", "eta") else "left",
+                         no_wrap=name != "last", overflow="ellipsis")
+    ordered = sorted(views, key=lambda v: (v.outcome is not None, v.state == "waiting", v.name))
+    for view in ordered[:max_rows]:
+        trials = f"{view.done}/{view.total}" if view.total is not None else "-"
+        state = view.state if len(view.state) < 40 else view.state[:39] + "…"
+        table.add_row(view.name, f"[{STYLE.get(view.outcome or '', '')}]{state}", trials,
+                      str(view.failures), _eta(view.eta_s()), view.last[-70:])
+    if len(ordered) > max_rows:
+        rest = ordered[max_rows:]
+        finished = sum(v.outcome is not None for v in rest)
+        table.add_row(f"+{len(rest)} more", f"{finished} finished", "", "", "", "")
+    return table
+
+
+def outcome_table(views: Sequence[HostView]) -> Table:
+    table = Table(title="hosts")
+    for name in ("host", "outcome", "trials", "not ok", "restarts", "reconnects", "reason"):
+        table.add_column(name, justify="right" if name in ("trials", "not ok", "restarts", "reconnects") else "left")
+    for view in sorted(views, key=lambda v: v.name):
+        outcome = view.outcome or "partial"
+        trials = f"{view.done}/{view.total}" if view.total is not None else "-"
+        table.add_row(view.name, f"[{STYLE.get(outcome, '')}]{outcome}", trials, str(view.failures),
+                      str(view.restarts), str(view.reconnects), view.reason)
+    return table
+
+
+def print_outcomes(console: Console, views: Sequence[HostView]) -> None:
+    console.print(outcome_table(views))

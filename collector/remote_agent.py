@@ -1,0 +1,95 @@
+"""One sweep's run folder on a host, and the shell commands that start, watch and stop its
+agent there. The agent runs detached (``setsid nohup``): a dropped SSH connection, or a
+collector that exits, does not stop it; its pid and exit status are files the collector
+reads on its next visit. Every path and argument is quoted with ``shlex.quote``.
+
+    <workdir>/runs/<run>/sweep.yml        the plan for this host
+    <workdir>/runs/<run>/out/             the agent's output folder (results.jsonl, ...)
+    <workdir>/runs/<run>/out/events.jsonl progress events (shared/events.py)
+    <workdir>/runs/<run>/out/agent.pid    the detached session's leader (its group is the agent)
+    <workdir>/runs/<run>/out/agent.exit   the agent's exit status, written when it ends
+    <workdir>/runs/<run>/out/agent.log    its stdout and stderr
+    <workdir>/artifacts/<sha256>/         prebuilt artifacts, shared by every run
+"""
+from __future__ import annotations
+
+import shlex
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from shared.events import EVENTS_FILE
+from shared.resultsdir import RESULTS_FILE
+
+q = shlex.quote
+
+# files fetched beside results.jsonl once the run ends (results.jsonl is streamed as it grows)
+FETCHED_AT_END = ("machine.json", "run.json", "layers.jsonl", "telemetry.jsonl", "results.csv",
+                  "seed_comparison.csv", "agent.log")
+
+
+@dataclass(frozen=True)
+class RunState:
+    """What the host says about its agent: none (never started), running, dead (gone
+    without an exit status: killed, or the machine rebooted), or exited with ``code``."""
+
+    kind: str
+    code: int | None = None
+
+
+@dataclass(frozen=True)
+class RemoteRun:
+    root: str  # absolute: <workdir>/runs/<run folder name>
+
+    @property
+    def sweep(self) -> str:
+        return f"{self.root}/sweep.yml"
+
+    @property
+    def out(self) -> str:
+        return f"{self.root}/out"
+
+    def file(self, name: str) -> str:
+        return f"{self.out}/{name}"
+
+    @property
+    def results(self) -> str:
+        return self.file(RESULTS_FILE)
+
+    @property
+    def events(self) -> str:
+        return self.file(EVENTS_FILE)
+
+    def prepare_command(self) -> str:
+        return f"mkdir -p {q(self.out)}"
+
+    def start_command(self, agent: str, args: Sequence[str]) -> str:
+        """Start ``agent run ARGS`` detached; ``agent`` is already quoted."""
+        inner = (f"echo $$ > agent.pid; {agent} run {' '.join(q(a) for a in args)}; "
+                 f"echo $? > agent.exit.part && mv agent.exit.part agent.exit")
+        # waits (5 s at most) for the pid file, so that the next look at the state sees it
+        return (f"cd {q(self.out)} && rm -f agent.exit agent.pid && "
+                f"{{ setsid nohup sh -c {q(inner)} >> agent.log 2>&1 < /dev/null & }} && "
+                f"for i in $(seq 50); do [ -s agent.pid ] && break; sleep 0.1; done; test -s agent.pid")
+
+    def state_command(self) -> str:
+        # the exit file is checked again after a failed kill -0: the agent may have ended
+        # between the two checks, and its status file is written before its leader exits
+        return (f"cd {q(self.out)} 2>/dev/null || {{ echo none; exit 0; }}; "
+                f"if [ -f agent.exit ]; then echo exit $(cat agent.exit); "
+                f"elif [ -f agent.pid ] && kill -0 \"$(cat agent.pid)\" 2>/dev/null; then echo running; "
+                f"elif [ -f agent.exit ]; then echo exit $(cat agent.exit); "
+                f"elif [ -f agent.pid ]; then echo dead; else echo none; fi")
+
+    @staticmethod
+    def parse_state(text: str) -> RunState:
+        words = text.split()
+        if len(words) == 2 and words[0] == "exit" and words[1].lstrip("-").isdigit():
+            return RunState("exit", int(words[1]))
+        if words and words[0] in ("running", "dead", "none"):
+            return RunState(words[0])
+        return RunState("dead")  # an unreadable answer: treat as gone, a restart resumes
+
+    def stop_command(self) -> str:
+        """SIGTERM to the agent's process group (the agent stops its workers and exits)."""
+        return (f"cd {q(self.out)} 2>/dev/null && [ -f agent.pid ] && "
+                f"kill -TERM -- -\"$(cat agent.pid)\" 2>/dev/null; true")

@@ -1,0 +1,61 @@
+"""``write_report(results_dir)``: the whole of a report, from a results folder to report.html,
+report.md and report-tables/*.csv."""
+from __future__ import annotations
+
+import dataclasses
+import warnings
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from collector.report import export, svg
+from collector.report.data import ReportData, load_report_data
+from collector.report.model import Budgets, Report, Section
+from collector.report.sections import accuracy, causal, latency, memory, overview, parameters, quality, recommend
+from shared.version import __version__
+
+REPORT_FILE = "report.html"
+# in reading order: who ran what, what pruning did, what it costs, what it causes, what to use, how sure
+SECTIONS = (overview, accuracy, latency, parameters, memory, causal, recommend, quality)
+
+
+def _headline(data: ReportData) -> tuple[str, ...]:
+    rows = data.rows
+    hosts, classes = rows["host"].nunique(), rows["device_class"].nunique()
+    models = ", ".join(sorted(rows["model"].dropna().unique()))
+    methods = ", ".join(sorted(rows["method"].dropna().unique()))
+    return (f"{len(rows)} trials on {hosts} host(s) ({classes} device class(es)).",
+            f"Models: {models}. Methods: {methods}.",
+            "Causal analysis: " + (f"from {data.analysis_path.name}." if data.analysis else "none yet "
+                                   "(see the causal section)."))
+
+
+def build_report(data: ReportData, budgets: Budgets | None = None) -> Report:
+    budgets = budgets or Budgets()
+    sections: list[Section] = []
+    with svg.style(), warnings.catch_warnings():
+        # an all-NaN group (a host whose every trial failed) gives NaN, which the tables show as "–"
+        warnings.filterwarnings("ignore", "All-NaN slice encountered", RuntimeWarning)
+        warnings.filterwarnings("ignore", "Mean of empty slice", RuntimeWarning)
+        for module in SECTIONS:
+            sections.append(module.build(data, budgets))
+    fleet = data.rows["host"].nunique() > 1
+    return Report(title="edgeprune fleet report" if fleet else "edgeprune report", source=str(data.source),
+                  created_at=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), version=__version__,
+                  headline=_headline(data), sections=tuple(sections))
+
+
+def write_report(results_dir: str | Path, out: str | Path | None = None, *, analysis: str | Path | None = None,
+                 **budgets: Any) -> Path:
+    """Write the report of ``results_dir`` (one device's folder or a fleet's) and return the HTML
+    file: ``out`` (default ``results_dir/report.html``), with ``report.md`` and
+    ``report-tables/`` beside it. ``budgets``: :class:`Budgets` fields (``max_accuracy_drop``,
+    ``max_latency_ms``, ``batch_size``); None means the default."""
+    names = {f.name for f in dataclasses.fields(Budgets)}
+    unknown = set(budgets) - names
+    if unknown:
+        raise TypeError(f"unknown budgets: {', '.join(sorted(unknown))} (valid: {', '.join(sorted(names))})")
+    chosen = Budgets(**{k: v for k, v in budgets.items() if v is not None})
+    data = load_report_data(results_dir, analysis)
+    target = Path(out) if out else Path(results_dir) / REPORT_FILE
+    return export.write(build_report(data, chosen), target)

@@ -1,0 +1,87 @@
+"""The causal graph of an analysis, drawn left to right: causes before effects, one column a
+layer, node colour by role (option, device, mediator, outcome).
+
+No Graphviz (a C build): layers by longest path, a source moved next to its first child, and
+the order inside a layer by the mean position of the parents (one barycentre pass a layer).
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import networkx as nx
+from matplotlib.patches import Patch
+
+from collector.analysis.graph import ROLE_BY_COLUMN
+from collector.report import plots, svg
+from collector.report.model import Figure
+
+ROLE_COLORS = {"option": "#c6dbef", "device": "#fdd0a2", "mediator": "#e5e5e5", "outcome": "#c7e9c0"}
+CHAR_WIDTH = 0.6  # of the font size: DejaVu Sans at 9 pt is about 5.4 pt a character
+FONT_PT = 9
+
+
+def parse_edges(edges: Sequence[str]) -> nx.DiGraph:
+    """``"parent -> child"`` lines (analysis.json's graph_edges) as a graph."""
+    dag = nx.DiGraph()
+    for edge in edges:
+        parent, _, child = edge.partition("->")
+        if child:
+            dag.add_edge(parent.strip(), child.strip())
+    return dag
+
+
+def layers(dag: nx.DiGraph) -> dict[str, int]:
+    layer: dict[str, int] = {}
+    for node in nx.topological_sort(dag):
+        layer[node] = max((layer[p] + 1 for p in dag.predecessors(node)), default=0)
+    for node in dag:  # a source right before its first child, so that its arrows stay short
+        if dag.in_degree(node) == 0 and dag.out_degree(node):
+            layer[node] = min(layer[c] for c in dag.successors(node)) - 1
+    return layer
+
+
+def positions(dag: nx.DiGraph) -> dict[str, tuple[float, float]]:
+    layer = layers(dag)
+    columns: dict[int, list[str]] = {}
+    for node in sorted(dag, key=str):
+        columns.setdefault(layer[node], []).append(node)
+    y: dict[str, float] = {}
+    for index in sorted(columns):
+        nodes = columns[index]
+        # parents' mean height, then spread evenly around the middle
+        nodes.sort(key=lambda n: sum(y.get(p, 0.0) for p in dag.predecessors(n)) / max(1, dag.in_degree(n)))
+        for i, node in enumerate(nodes):
+            y[node] = (len(nodes) - 1) / 2 - i
+    return {n: (float(layer[n]), y[n]) for n in dag}
+
+
+def draw(edges: Sequence[str], roles: dict[str, str] | None = None) -> Figure:
+    dag = parse_edges(edges)
+    pos = positions(dag)
+    roles = {n: (roles or {}).get(n) or ROLE_BY_COLUMN.get(n, "mediator") for n in dag}
+    n_layers = max(int(x) for x, _ in pos.values()) + 1
+    tallest = max(sum(1 for x, _ in pos.values() if int(x) == i) for i in range(n_layers))
+    width_in = 11.0
+    fig, axes = svg.figure(height_in=max(2.5, 0.55 * tallest + 0.8), width_in=width_in)
+    ax = axes[0, 0]
+    ax.set_axis_off()
+    ax.set_xlim(-0.6, n_layers - 0.4)
+    ax.set_ylim(-tallest / 2, tallest / 2)
+    # half a label's width in data units, for where an arrow starts and ends
+    points_per_unit = width_in * 72 * 0.95 / (n_layers + 0.2)
+    half = {n: (len(n) * CHAR_WIDTH * FONT_PT / 2 + 5) / points_per_unit for n in dag}
+    for parent, child in dag.edges:
+        (x0, y0), (x1, y1) = pos[parent], pos[child]
+        from_option = roles[parent] in ("option", "device")
+        ax.annotate("", xy=(x1 - half[child], y1), xytext=(x0 + half[parent], y0),
+                    arrowprops={"arrowstyle": "-|>", "color": "#9e9e9e" if from_option else "#404040",
+                                "lw": 0.7 if from_option else 1.1, "shrinkA": 1, "shrinkB": 1,
+                                "connectionstyle": "arc3,rad=0.08", "mutation_scale": 9})
+    for node, (x, y) in pos.items():
+        ax.text(x, y, node, ha="center", va="center", fontsize=FONT_PT, zorder=3,
+                bbox={"boxstyle": "round,pad=0.3", "fc": ROLE_COLORS.get(roles[node], "#ffffff"), "ec": "#606060",
+                      "lw": 0.8})
+    plots.legend_below(fig, [Patch(fc=c, ec="#606060") for c in ROLE_COLORS.values()], list(ROLE_COLORS), title="role")
+    return Figure("causal-graph", svg.to_svg(fig, "causal-graph"),
+                  "The causal graph the analysis used, causes on the left. Grey arrows leave a setting (option or "
+                  "device); dark ones carry what pruning changes on the way to an outcome.")

@@ -1,0 +1,135 @@
+"""What a report is made from: the rows, each host's fingerprint, per-layer sparsity and the
+analysis, read once from a results folder (one device's or a fleet's) through
+shared.resultsdir; and the columns every section derives the same way.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from shared.resultsdir import device_folders, load_rows
+from shared.schema import COLUMN_NAMES
+
+if TYPE_CHECKING:
+    from collector.analysis.values import Analysis
+
+ANALYSIS_FILE = "analysis.json"
+# the unpruned model of a host: what accuracy drop and speed-up are measured against
+BASE_KEYS = ("host", "model", "dataset", "input_size", "seed")
+
+
+@dataclass(frozen=True)
+class ReportData:
+    source: Path
+    rows: pd.DataFrame              # one row a trial, schema columns plus the derived ones below
+    machines: pd.DataFrame          # one row a host: its machine.json, flattened
+    layers: pd.DataFrame            # one row a layer of a variant (layers.jsonl), each variant once
+    analysis: Analysis | None
+    analysis_path: Path
+    analysis_problem: str           # why there is no analysis ("" when there is one)
+
+    @property
+    def ok(self) -> pd.DataFrame:
+        return self.rows[self.rows["status"] == "ok"]
+
+    @property
+    def variants(self) -> pd.DataFrame:
+        """One row a (host, variant): what was built and its accuracy (the same in every trial)."""
+        return self.rows.drop_duplicates(["host", "variant_key"])
+
+
+def _machine_row(folder_name: str, machine: dict[str, Any], run: dict[str, Any]) -> dict[str, Any]:
+    gpus = machine.get("gpus") or []
+    return {
+        "host": machine.get("host") or folder_name,
+        "device_class": machine.get("device_class"),
+        "cpu_model": machine.get("cpu_model"),
+        "arch": machine.get("arch"),
+        "cores": machine.get("cores_logical") or machine.get("cores_physical"),
+        "mem_total_gb": machine.get("mem_total_gb"),
+        "gpu": ", ".join(str(g.get("name")) for g in gpus if isinstance(g, dict)) or "none",
+        "device_mem_gb": machine.get("device_mem_gb"),
+        "os": machine.get("os"),
+        "sweep": run.get("sweep"),
+    }
+
+
+def _layers(records: list[dict[str, Any]]) -> pd.DataFrame:
+    flat = [{"model": r.get("model"), "method": r.get("method"), "target_ratio": r.get("target_ratio"),
+             "variant_key": r.get("variant_key"), **layer}
+            for r in records for layer in r.get("layers") or ()]
+    columns = ["model", "method", "target_ratio", "variant_key", "layer", "kind", "params", "nonzero", "sparsity"]
+    frame = pd.DataFrame(flat, columns=columns) if flat else pd.DataFrame(columns=columns)
+    # the same variant is measured on every host: its layers once
+    return frame.drop_duplicates(["variant_key", "layer"])
+
+
+def _derive(rows: pd.DataFrame, machines: pd.DataFrame) -> pd.DataFrame:
+    """Columns several sections use: peak memory of the device the trial ran on, its capacity
+    and the utilisation, and the accuracy drop against the host's unpruned model."""
+    on_gpu = rows["device"].astype(str).str.startswith("cuda") & rows["peak_gpu_mem_mb"].notna()
+    rows["peak_mem_mb"] = np.where(on_gpu, rows["peak_gpu_mem_mb"], rows["peak_rss_mb"]).astype(float)
+    # rows from before device_mem_gb: the host's fingerprint knows it
+    machine_mem = rows["host"].map(machines.set_index("host")["device_mem_gb"]) if len(machines) else np.nan
+    device_mem_gb = rows["device_mem_gb"].astype(float).fillna(pd.Series(machine_mem, index=rows.index, dtype=float))
+    capacity = rows["mem_limit_mb"].astype(float).fillna(device_mem_gb * 1024)
+    rows["mem_capacity_mb"] = capacity
+    rows["mem_util_pct"] = 100 * rows["peak_mem_mb"] / capacity
+    base = rows[rows["target_ratio"] == 0].groupby(list(BASE_KEYS), dropna=False)["accuracy_top1"].mean()
+    base.name = "accuracy_unpruned"
+    rows = rows.join(base, on=list(BASE_KEYS))
+    rows["accuracy_drop"] = rows["accuracy_unpruned"] - rows["accuracy_top1"]
+    return rows
+
+
+def rows_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    frame = pd.DataFrame.from_records(rows, columns=list(COLUMN_NAMES))
+    for column in ("target_ratio", "sparsity", "accuracy_top1", "latency_p50_ms", "latency_cv", "peak_rss_mb",
+                   "peak_gpu_mem_mb", "device_mem_gb", "mem_limit_mb"):
+        frame[column] = frame[column].astype(float)  # all-null columns come as object
+    return frame
+
+
+def _analysis(path: Path) -> tuple[Analysis | None, str]:
+    if not path.is_file():
+        return None, f"no {path.name} in {path.parent}"
+    from collector.analysis.output import load_analysis  # the value objects only: no DoWhy
+    from shared.errors import UserError
+    try:
+        return load_analysis(path), ""
+    except (UserError, KeyError, TypeError, ValueError) as exc:
+        return None, f"{path} could not be read: {exc}"
+
+
+def load_report_data(results_dir: str | Path, analysis_path: str | Path | None = None) -> ReportData:
+    """Everything under ``results_dir``; a UserError when it holds no results."""
+    source = Path(results_dir)
+    folders = device_folders(source)
+    machines = pd.DataFrame([_machine_row(f.root.name, f.json_file("machine.json"), f.json_file("run.json"))
+                             for f in folders])
+    layers = _layers([record for f in folders for record in f.jsonl("layers.jsonl")])
+    rows = _derive(rows_frame(load_rows(source)), machines)
+    path = Path(analysis_path) if analysis_path else source / ANALYSIS_FILE
+    analysis, problem = _analysis(path)
+    return ReportData(source, rows, machines, layers, analysis, path, problem)
+
+
+def probe_errors(rows: pd.DataFrame) -> pd.DataFrame:
+    """One row a (host, probe, reason) that left columns null, with how many trials it hit.
+
+    The same JSON text repeats in every trial of a host: each distinct one is parsed once."""
+    counts = rows.groupby(["host", "probe_errors"]).size()
+    found = []
+    for (host, text), trials in counts.items():
+        try:
+            errors = json.loads(text)
+        except ValueError:
+            errors = {"?": str(text)}
+        found.extend({"host": host, "probe": probe, "reason": str(reason), "trials": int(trials)}
+                     for probe, reason in errors.items())
+    return pd.DataFrame(found, columns=["host", "probe", "reason", "trials"])

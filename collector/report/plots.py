@@ -1,0 +1,104 @@
+"""Drawing helpers the sections share: facets, stable colours, heatmaps, legends.
+
+Every figure is drawn from aggregates (medians, counts, quantiles), never one mark a trial:
+a fleet of 50 hosts x 1,000 trials draws as many marks as a single device.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Hashable, Sequence
+from typing import Any
+
+import matplotlib.colors as mcolors
+from matplotlib import colormaps
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+from collector.report import svg
+
+# tab10 without its grey (kept for "ok" and "unpruned"), then tab20's light shades
+_CYCLE = [c for i, c in enumerate(mcolors.TABLEAU_COLORS.values()) if i != 7]
+_CYCLE += [mcolors.to_hex(c) for c in colormaps["tab20"].colors[1::2]]
+STATUS_COLORS = {"ok": "#c7c7c7", "oom": "#d62728", "timeout": "#ff7f0e", "crash": "#9467bd",
+                 "error": "#8c564b", "skipped": "#1f77b4"}
+MAX_LINES = 10   # more series than this in one panel and a heatmap reads better
+
+
+def colors(keys: Sequence[Hashable]) -> dict[Hashable, str]:
+    """A stable colour a key (sorted), the same in every figure of the report."""
+    return {key: _CYCLE[i % len(_CYCLE)] for i, key in enumerate(sorted(keys, key=str))}
+
+
+def facets(n: int, *, cols: int = 3, height_in: float = 3.0,
+           sharey: bool = False) -> tuple[Figure, list[Axes]]:
+    """``n`` panels, ``cols`` a row at most; unused panels are removed."""
+    cols = max(1, min(cols, n))
+    rows = max(1, math.ceil(n / cols))
+    fig, grid = svg.figure(rows, cols, height_in=height_in, width_in=min(svg.WIDTH_IN, 0.4 + 3.6 * cols),
+                           sharey=sharey)
+    axes = list(grid.flat)
+    for ax in axes[n:]:
+        ax.remove()
+    return fig, axes[:n]
+
+
+def legend_below(fig: Figure, handles: Sequence[Any], labels: Sequence[str], *, title: str | None = None,
+                 cols: int = 6) -> None:
+    fig.legend(handles, labels, loc="outside lower center", ncols=min(cols, max(1, len(labels))), title=title)
+
+
+def heatmap(ax: Axes, values: pd.DataFrame, *, labels: pd.DataFrame | None = None, cmap: str = "Reds",
+            vmin: float | None = None, vmax: float | None = None, colorbar: str | None = None,
+            fig: Figure | None = None, max_annotated: int = 400) -> None:
+    """``values`` as coloured cells (index down, columns across); ``labels`` written in the cells
+    (where there are few enough to read). NaN cells stay blank."""
+    data = values.to_numpy(dtype=float)
+    masked = np.ma.masked_invalid(data)
+    image = ax.imshow(masked, aspect="auto", cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest")
+    ax.set_xticks(range(values.shape[1]), [str(c) for c in values.columns])
+    ax.set_yticks(range(values.shape[0]), [str(i) for i in values.index])
+    ax.grid(False)
+    ax.tick_params(length=0)
+    if labels is not None and data.size <= max_annotated:
+        norm = image.norm
+        for (i, j), text in np.ndenumerate(labels.to_numpy(dtype=object)):
+            if text is None or text == "":
+                continue
+            shade = norm(data[i, j]) if np.isfinite(data[i, j]) else 0.0
+            ax.text(j, i, str(text), ha="center", va="center", fontsize=8,
+                    color="white" if shade > 0.6 else "black")
+    if colorbar and fig is not None:
+        fig.colorbar(image, ax=ax, label=colorbar, shrink=0.8)
+
+
+def ratio_ticks(ax: Axes) -> None:
+    """0..1 ratios shown as percentages."""
+    ax.xaxis.set_major_formatter(lambda x, _: f"{x * 100:.0f}%")
+
+
+def note_empty(ax: Axes, text: str = "no data") -> None:
+    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, color="#777777")
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def line_handle(color: str, *, ls: str = "-", marker: str | None = "o") -> Line2D:
+    """A legend entry for a series drawn elsewhere (one legend for all panels)."""
+    return Line2D([], [], color=color, ls=ls, marker=marker, ms=4)
+
+
+def log_y(ax: Axes) -> None:
+    """A log y axis labelled in plain numbers (1, 2, 5, 10 ...), also within a single decade."""
+    ax.set_yscale("log")
+    ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.yaxis.set_minor_formatter(NullFormatter())
+
+
+# one marker a series, largest first: series that coincide (every mask-only method has the same
+# parameter count) show as nested marks instead of hiding one another
+MARKERS = (("o", 9), ("s", 7), ("^", 6), ("D", 4), ("v", 4), ("P", 4), ("X", 4), ("*", 5))

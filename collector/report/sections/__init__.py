@@ -1,0 +1,1 @@
+"""One module a report section, each with ``build(data, budgets) -> Section``."""

@@ -1,0 +1,74 @@
+"""Accuracy against sparsity, per method and model: the causal-pruning paper's phase-shift view
+(accuracy holds, then falls off a cliff; a better method moves the cliff to the right)."""
+from __future__ import annotations
+
+import pandas as pd
+
+from collector.report import plots, svg
+from collector.report.data import ReportData
+from collector.report.model import Budgets, Figure, Note, Section, Table
+
+
+def accuracy_table(data: ReportData) -> pd.DataFrame:
+    """One row a (model, method, ratio): accuracy over its hosts (one value a host: accuracy is
+    measured once a variant), and the drop against the unpruned model."""
+    variants = data.variants.dropna(subset=["accuracy_top1"])
+    table = variants.groupby(["model", "method", "target_ratio"]).agg(
+        sparsity=("sparsity", "median"), accuracy_top1=("accuracy_top1", "median"),
+        accuracy_min=("accuracy_top1", "min"), accuracy_max=("accuracy_top1", "max"),
+        accuracy_drop=("accuracy_drop", "median"), hosts=("host", "nunique"))
+    return table.reset_index()
+
+
+def _figure(table: pd.DataFrame, budgets: Budgets) -> Figure:
+    models = sorted(table["model"].unique())
+    palette = plots.colors(table["method"].unique())
+    fig, axes = plots.facets(len(models), sharey=False)
+    for ax, model in zip(axes, models):
+        part = table[table["model"] == model]
+        for method, line in part.groupby("method"):
+            line = line.sort_values("sparsity")
+            x = line["sparsity"].fillna(line["target_ratio"])
+            ax.plot(x, line["accuracy_top1"] * 100, marker="o", ms=4, color=palette[method], label=method)
+            if (line["accuracy_max"] > line["accuracy_min"]).any():  # hosts disagree: show how far
+                ax.fill_between(x, line["accuracy_min"] * 100, line["accuracy_max"] * 100, color=palette[method],
+                                alpha=0.15, linewidth=0)
+        unpruned = part.loc[part["target_ratio"] == 0, "accuracy_top1"].median()
+        if pd.notna(unpruned):
+            ax.axhline((unpruned - budgets.max_accuracy_drop) * 100, color="#555555", ls=":", lw=1)
+        ax.set_title(model)
+        ax.set_xlabel("sparsity achieved")
+        ax.set_ylabel("top-1 accuracy, %")
+        ax.set_xlim(-0.03, 1.0)
+        plots.ratio_ticks(ax)
+    handles = [plots.line_handle(palette[m]) for m in palette]
+    plots.legend_below(fig, handles, [str(m) for m in palette], title="method")
+    return Figure("accuracy", svg.to_svg(fig, "accuracy"),
+                  "Top-1 accuracy of each variant against the share of the base model's parameters it removed "
+                  "(median over hosts; the band spans hosts where they differ). The dotted line is the budget: "
+                  f"the unpruned accuracy minus {budgets.max_accuracy_drop * 100:g} point(s). A phase shift is "
+                  "the ratio where a curve leaves its plateau; further right is better.")
+
+
+def _cliffs(table: pd.DataFrame, budgets: Budgets) -> tuple[str, ...]:
+    """Per model, the method that keeps accuracy within the budget up to the highest sparsity."""
+    lines = []
+    within = table[(table["accuracy_drop"] <= budgets.max_accuracy_drop) & (table["target_ratio"] > 0)]
+    for model, part in within.groupby("model"):
+        best = part.sort_values(["sparsity", "target_ratio"]).iloc[-1]
+        lines.append(f"{model}: {best['method']} keeps top-1 within {budgets.max_accuracy_drop * 100:g} point(s) "
+                     f"up to {best['sparsity'] * 100:.0f}% sparsity.")
+    return tuple(lines)
+
+
+def build(data: ReportData, budgets: Budgets) -> Section:
+    title = "Accuracy vs sparsity"
+    intro = "How much of each model can be pruned before accuracy falls, per pruning method."
+    table = accuracy_table(data)
+    if table.empty:
+        return Section("accuracy", title, intro, (Note("No trial recorded an accuracy.", "warn"),))
+    shown = Table("accuracy", "Accuracy per variant", table,
+                  "Median over hosts; accuracy_drop is against the same model unpruned on the same host.",
+                  formats={"sparsity": ".3f", "accuracy_top1": ".4f", "accuracy_min": ".4f", "accuracy_max": ".4f",
+                           "accuracy_drop": "+.4f"})
+    return Section("accuracy", title, intro, (_figure(table, budgets), shown), _cliffs(table, budgets))

@@ -1,0 +1,138 @@
+"""The causal analysis (analysis.json from `collector analyze` / `agent analyze`): the graph, the
+estimates with their intervals, the refuter table with p-values (the causal-inference paper's
+table III), gcm arrow strengths and the analysis's own recommendations."""
+from __future__ import annotations
+
+import pandas as pd
+
+from collector.analysis.values import Analysis, Effect
+from collector.report import causal_graph, plots, svg
+from collector.report.data import ReportData
+from collector.report.model import Budgets, Figure, Note, Section, Table
+
+VERDICT_COLORS = {"robust": "#2ca02c", "fragile": "#ff7f0e", "refuted": "#d62728", "no clear effect": "#7f7f7f"}
+
+
+def _group(effect: Effect) -> str:
+    return ", ".join(f"{k}={v}" for k, v in effect.group.items()) or "all"
+
+
+def effects_table(analysis: Analysis) -> pd.DataFrame:
+    return pd.DataFrame([{
+        "question": e.question, "effect": f"{e.treatment} -> {e.outcome}", "group": _group(e),
+        "estimate": e.estimate, "ci_low": e.ci_low, "ci_high": e.ci_high, "naive_estimate": e.naive_estimate,
+        "n_rows": e.n_rows, "estimator": e.estimator or "-", "verdict": e.verdict.label,
+        "why": "; ".join(e.verdict.reasons) if e.estimated else e.reason,
+    } for e in analysis.effects], columns=["question", "effect", "group", "estimate", "ci_low", "ci_high",
+                                           "naive_estimate", "n_rows", "estimator", "verdict", "why"])
+
+
+def refutations_table(analysis: Analysis) -> pd.DataFrame:
+    return pd.DataFrame([{
+        "question": e.question, "group": _group(e), "estimate": e.estimate, "refuter": r.name,
+        "new_effect": r.new_effect, "p_value": r.p_value, "expected": r.expected, "outcome": r.outcome,
+        "note": r.note,
+    } for e in analysis.effects for r in e.refutations],
+        columns=["question", "group", "estimate", "refuter", "new_effect", "p_value", "expected", "outcome", "note"])
+
+
+def _forest(analysis: Analysis) -> Figure | None:
+    """Each estimate with its interval, one panel a question (their units differ)."""
+    estimated = [e for e in analysis.effects if e.estimated and e.estimate is not None]
+    if not estimated:
+        return None
+    questions: dict[str, list[Effect]] = {}
+    for effect in estimated:
+        questions.setdefault(effect.question, []).append(effect)
+    heights = [len(v) + 1.2 for v in questions.values()]
+    fig, axes = svg.figure(len(questions), 1, height_in=0.24 * sum(heights) / len(questions) + 0.35,
+                           gridspec_kw={"height_ratios": heights})
+    for ax, (question, effects) in zip(axes[:, 0], questions.items()):
+        for i, e in enumerate(effects):
+            color = VERDICT_COLORS.get(e.verdict.label, "#333333")
+            low = e.ci_low if e.ci_low is not None else e.estimate
+            high = e.ci_high if e.ci_high is not None else e.estimate
+            ax.plot([low, high], [i, i], color=color, lw=2)
+            ax.plot([e.estimate], [i], "o", color=color, ms=5)
+        ax.axvline(0, color="#555555", lw=0.8)
+        ax.set_yticks(range(len(effects)), [_group(e) for e in effects], fontsize=8)
+        ax.set_ylim(len(effects) - 0.5, -0.5)
+        ax.set_title(f"{question}: {effects[0].treatment} -> {effects[0].outcome}", loc="left", fontsize=10)
+    plots.legend_below(fig, [plots.line_handle(c) for c in VERDICT_COLORS.values()], list(VERDICT_COLORS), title="verdict")
+    return Figure("causal-effects", svg.to_svg(fig, "causal-effects"),
+                  "Each causal effect (per +1 of the treatment: from unpruned to fully pruned for the ratio) with "
+                  "its 95% interval, coloured by verdict. An interval that crosses the zero line is no clear effect.")
+
+
+def arrows_table(analysis: Analysis) -> pd.DataFrame:
+    return pd.DataFrame([a.to_dict() for a in analysis.arrow_strengths],
+                        columns=["target", "parent", "strength", "share"])
+
+
+def _arrows_figure(table: pd.DataFrame) -> Figure:
+    targets = sorted(table["target"].unique())
+    fig, axes = plots.facets(len(targets), cols=2, height_in=0.6 + 0.3 * table.groupby("target").size().max())
+    for ax, target in zip(axes, targets):
+        part = table[table["target"] == target].sort_values("share")
+        ax.barh(part["parent"], part["share"] * 100, color="#6baed6")
+        ax.set_title(target)
+        ax.set_xlabel("share of the arrow strength into it, %")
+        ax.grid(axis="y", visible=False)
+    return Figure("causal-arrows", svg.to_svg(fig, "causal-arrows"),
+                  "dowhy.gcm arrow strength: how much each direct cause moves an outcome's distribution, as a "
+                  "share of all its causes together.")
+
+
+def recommendations_table(analysis: Analysis) -> pd.DataFrame:
+    return pd.DataFrame([r.to_dict() for r in analysis.recommendations],
+                        columns=["device_class", "model", "method", "ratio", "batch_size", "accuracy_drop",
+                                 "latency_ms", "peak_mem_mb", "p_oom", "limited_by"])
+
+
+def _missing(data: ReportData) -> Section:
+    source = data.source
+    note = Note(f"No causal analysis here ({data.analysis_problem}). To make one, run "
+                f"`collector analyze --results {source}` (for one device's folder `agent analyze --results "
+                f"{source}` does the same); it writes {data.analysis_path.name} into that folder, and the next "
+                f"report shows the graph, the effects, the refuters and the arrow strengths here.", "warn")
+    return Section("causal", "Causal analysis", "What pruning causes, with the confounders adjusted for.", (note,),
+                   ("No causal analysis (run `collector analyze` first).",))
+
+
+def build(data: ReportData, budgets: Budgets) -> Section:
+    analysis = data.analysis
+    if analysis is None:
+        return _missing(data)
+    blocks: list = [Note(f"From {data.analysis_path.name}: {analysis.n_rows} rows of {analysis.source}, analysed "
+                         f"{analysis.created_at} by edgeprune {analysis.edgeprune_version}; graph: "
+                         f"{analysis.graph_source}.")]
+    if analysis.n_rows != len(data.rows):
+        blocks.append(Note(f"The analysis saw {analysis.n_rows} rows; the results now have {len(data.rows)}. "
+                           f"Run the analysis again for figures that match.", "warn"))
+    if analysis.graph_edges:
+        blocks.append(causal_graph.draw(analysis.graph_edges))
+    effects = effects_table(analysis)
+    forest = _forest(analysis)
+    blocks += [b for b in (forest,) if b]
+    blocks += [Table("causal_effects", "Causal effects", effects,
+                     "naive_estimate is the unadjusted slope: where it differs from the estimate, the confounders "
+                     "mattered.", formats={"estimate": ".4g", "ci_low": ".4g", "ci_high": ".4g",
+                                            "naive_estimate": ".4g"}),
+               Table("causal_refutations", "Refutations", refutations_table(analysis),
+                     "Each refuter's new effect and p-value. A refuter fails only when its effect moved materially "
+                     "(more than 10% of the effect) and p <= 0.05 (docs/ANALYSIS.md).", max_rows=60,
+                     formats={"estimate": ".4g", "new_effect": ".4g", "p_value": ".2f"})]
+    arrows = arrows_table(analysis)
+    if not arrows.empty:
+        blocks += [_arrows_figure(arrows), Table("causal_arrow_strengths", "Arrow strengths", arrows,
+                                                 formats={"share": ".1%", "strength": ".4g"})]
+    recommendations = recommendations_table(analysis)
+    if not recommendations.empty:
+        blocks.append(Table("causal_recommendations", "The analysis's recommended ratios", recommendations,
+                            "From the fitted causal model (predicted, not only measured settings), within the "
+                            "budgets the analysis was run with."))
+    blocks += [Note(n) for n in analysis.notes[:8]]
+    verdicts = effects["verdict"].value_counts()
+    summary = (f"{len(effects)} causal effect(s): " + ", ".join(f"{n} {v}" for v, n in verdicts.items()) + ".",)
+    return Section("causal", "Causal analysis", "What pruning causes, with the confounders adjusted for.",
+                   tuple(blocks), summary)

@@ -1,0 +1,216 @@
+"""Latency: against batch size per device class and backend, against the parameters left (the
+structured-pruning paper's figures 6 and 7), and original vs mask-only vs really pruned."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from matplotlib.patches import Patch
+
+from collector.report import plots, svg
+from collector.report.data import ReportData
+from collector.report.model import Budgets, Figure, Note, Section, Table
+from shared.comparison import seed_comparisons
+
+SETTING = ["host", "model", "dataset", "input_size", "seed", "backend", "device", "batch_size", "threads"]
+
+
+def by_batch_table(ok: pd.DataFrame) -> pd.DataFrame:
+    """The unpruned models' p50 per device class, backend and batch size (median over hosts)."""
+    base = ok[ok["target_ratio"] == 0]
+    table = base.groupby(["model", "device_class", "backend", "batch_size"]).agg(
+        latency_p50_ms=("latency_p50_ms", "median"), latency_p50_min_ms=("latency_p50_ms", "min"),
+        latency_p50_max_ms=("latency_p50_ms", "max"), hosts=("host", "nunique")).reset_index()
+    table["ms_per_sample"] = table["latency_p50_ms"] / table["batch_size"]
+    return table
+
+
+def _batch_ticks(ax, batches: pd.Series) -> None:
+    ax.set_xscale("log", base=2)
+    ticks = sorted(set(int(b) for b in batches))
+    ax.set_xticks(ticks, [str(b) for b in ticks])
+    ax.minorticks_off()
+
+
+def _by_batch_figure(table: pd.DataFrame) -> Figure:
+    models = sorted(table["model"].unique())
+    classes, backends = sorted(table["device_class"].unique()), sorted(table["backend"].unique())
+    caption = ("p50 latency of one batch of the unpruned model (ratio 0) against the batch size, median over "
+               "the hosts of a device class. ")
+    if len(classes) > plots.MAX_LINES or len(backends) > 3:  # too many lines to tell apart: a grid instead
+        fig, axes = plots.facets(len(models), cols=2, height_in=0.6 + 0.28 * len(classes) * len(backends))
+        for ax, model in zip(axes, models):
+            grid = table[table["model"] == model].pivot_table(
+                index=["device_class", "backend"], columns="batch_size", values="latency_p50_ms")
+            grid.index = [f"{d} · {b}" for d, b in grid.index]
+            plots.heatmap(ax, np.log10(grid), labels=grid.map(lambda v: "" if pd.isna(v) else f"{v:.3g}"),
+                          cmap="viridis", colorbar="log10 ms", fig=fig)
+            ax.set_title(model)
+            ax.set_xlabel("batch size")
+        return Figure("latency-batch", svg.to_svg(fig, "latency-batch"), caption + "Cells: ms; blank: not measured.")
+    palette = plots.colors(classes)
+    styles = dict(zip(backends, ["-", "--", ":"]))
+    fig, axes = plots.facets(len(models))
+    for ax, model in zip(axes, models):
+        for (device, backend), line in table[table["model"] == model].groupby(["device_class", "backend"]):
+            line = line.sort_values("batch_size")
+            ax.plot(line["batch_size"], line["latency_p50_ms"], color=palette[device], ls=styles[backend],
+                    marker="o", ms=3)
+        ax.set_yscale("log")
+        _batch_ticks(ax, table["batch_size"])
+        ax.set_title(model)
+        ax.set_xlabel("batch size")
+        ax.set_ylabel("p50 ms per batch")
+    handles = [plots.line_handle(palette[c]) for c in classes]
+    handles += [plots.line_handle("#333333", ls=styles[b], marker=None) for b in backends]
+    plots.legend_below(fig, handles, [*classes, *(f"backend {b}" for b in backends)], cols=4)
+    return Figure("latency-batch", svg.to_svg(fig, "latency-batch"),
+                  caption + "Colour: device class; line style: backend. Both axes are logarithmic.")
+
+
+def relative_latency(ok: pd.DataFrame) -> pd.DataFrame:
+    """Every ok trial's p50 over its unpruned model's in the same setting (host, backend,
+    device, batch size, threads), and its nonzero parameters over the unpruned model's."""
+    keys = [k for k in SETTING if k in ok.columns]
+    base = ok[ok["target_ratio"] == 0]
+    original = base.groupby(keys, dropna=False).agg(original_ms=("latency_p50_ms", "median"),
+                                                     params_base=("params_reported", "max"))
+    trials = ok.join(original, on=keys, how="inner")
+    trials["latency_rel"] = trials["latency_p50_ms"] / trials["original_ms"]
+    trials["params_left"] = trials["params_nonzero"].astype(float) / trials["params_base"].astype(float)
+    return trials
+
+
+def by_params_table(ok: pd.DataFrame) -> pd.DataFrame:
+    trials = relative_latency(ok)
+    grouped = trials.groupby(["model", "method", "target_ratio"])
+    table = grouped.agg(params_left=("params_left", "median"), latency_rel=("latency_rel", "median"),
+                        trials=("latency_rel", "size")).reset_index()
+    quantiles = grouped["latency_rel"].quantile([0.25, 0.75]).unstack()
+    table["latency_rel_q25"] = quantiles[0.25].to_numpy()
+    table["latency_rel_q75"] = quantiles[0.75].to_numpy()
+    return table
+
+
+def _by_params_figure(table: pd.DataFrame) -> Figure:
+    models = sorted(table["model"].unique())
+    palette = plots.colors(table["method"].unique())
+    fig, axes = plots.facets(len(models))
+    for ax, model in zip(axes, models):
+        for method, line in table[table["model"] == model].groupby("method"):
+            line = line.sort_values("params_left")
+            ax.plot(line["params_left"], line["latency_rel"], marker="o", ms=4, color=palette[method])
+            ax.fill_between(line["params_left"], line["latency_rel_q25"], line["latency_rel_q75"],
+                            color=palette[method], alpha=0.12, linewidth=0)
+        ax.axhline(1.0, color="#555555", lw=0.8)
+        ax.set_title(model)
+        ax.set_xlabel("parameters left (nonzero)")
+        ax.set_ylabel("latency / unpruned")
+        ax.set_xlim(1.03, -0.03)  # pruning goes left to right
+        ax.set_ylim(bottom=0)
+        plots.ratio_ticks(ax)
+    plots.legend_below(fig, [plots.line_handle(palette[m]) for m in palette], [str(m) for m in palette],
+                       title="method")
+    return Figure("latency-params", svg.to_svg(fig, "latency-params"),
+                  "Latency relative to the unpruned model in the same setting (host, backend, batch size) against "
+                  "the share of parameters left nonzero: median over every host, backend and batch size, band "
+                  "25th to 75th percentile. Below 1 is faster. Zeroed weights that stay in the tensors (every "
+                  "mask-only method) leave the latency where it was; only removing channels (structured) cuts it.")
+
+
+def comparison_frame(ok: pd.DataFrame) -> pd.DataFrame:
+    """shared.comparison's table, one host at a time (it links rows by setting, not by host)."""
+    columns = ["status", "base_model_key", "target_ratio", "method", "method_options", "latency_p50_ms", "macs",
+               "model", "input_size", "backend", "device", "batch_size", "threads", "variant_key"]
+    found = []
+    for (host, device_class), part in ok.groupby(["host", "device_class"]):
+        records = part[columns].astype(object).where(part[columns].notna(), None).to_dict("records")
+        for c in seed_comparisons(records):
+            found.append({"host": host, "device_class": device_class, "model": c.model,
+                          "target_ratio": c.target_ratio, "backend": c.backend, "batch_size": c.batch_size,
+                          "original_ms": c.original_ms, "mask_ms": c.mask_ms, "pruned_ms": c.pruned_ms,
+                          "speedup_mask": c.speedup_mask, "speedup_pruned": c.speedup_pruned,
+                          "mac_reduction": c.mac_reduction, "realised": c.realised})
+    columns_out = ["host", "device_class", "model", "target_ratio", "backend", "batch_size", "original_ms",
+                   "mask_ms", "pruned_ms", "speedup_mask", "speedup_pruned", "mac_reduction", "realised"]
+    return pd.DataFrame(found, columns=columns_out)
+
+
+def comparison_table(frame: pd.DataFrame) -> pd.DataFrame:
+    keys = ["model", "target_ratio", "device_class", "backend", "batch_size"]
+    numbers = frame.drop(columns=["host"]).groupby(keys).median(numeric_only=True)
+    numbers["hosts"] = frame.groupby(keys)["host"].nunique()
+    return numbers.reset_index()
+
+
+def _comparison_figure(frame: pd.DataFrame) -> Figure:
+    models = sorted(frame["model"].unique())
+    fig, axes = plots.facets(len(models))
+    bars = (("speedup_mask", "mask only (ln_structured_mask)", "#aec7e8"),
+            ("speedup_pruned", "really pruned (structured)", "#1f77b4"))
+    for ax, model in zip(axes, models):
+        part = frame[frame["model"] == model].groupby("target_ratio").median(numeric_only=True)
+        x = np.arange(len(part))
+        for i, (column, _, color) in enumerate(bars):
+            ax.bar(x + (i - 0.5) * 0.38, part[column], width=0.36, color=color)
+        ax.plot(x, part["mac_reduction"], ls="none", marker="_", ms=18, mew=2, color="#d62728")
+        ax.axhline(1.0, color="#555555", lw=0.8)
+        ax.set_xticks(x, [f"{r:g}" for r in part.index])
+        ax.set_title(model)
+        ax.set_xlabel("pruning ratio")
+        ax.set_ylabel("speed-up over the original")
+    handles = [Patch(color=c) for _, _, c in bars]
+    handles.append(plots.line_handle("#d62728", ls="none", marker="_"))
+    plots.legend_below(fig, handles, [label for _, label, _ in bars] + ["MAC reduction (the ideal)"])
+    return Figure("latency-seed", svg.to_svg(fig, "latency-seed"),
+                  "Speed-up of the mask-only and the really pruned model over the original at the same ratio: "
+                  "median over hosts, backends and batch sizes. A bar reaching the red mark turns every "
+                  "multiply-accumulate removed into time saved.")
+
+
+def _summary(by_params: pd.DataFrame, comparison: pd.DataFrame) -> tuple[str, ...]:
+    lines = []
+    if not comparison.empty:
+        for model, part in comparison.groupby("model"):
+            top = part.groupby("target_ratio").median(numeric_only=True).iloc[-1]
+            ratio = part["target_ratio"].max()
+            lines.append(f"{model} at ratio {ratio:g}: structured pruning is {top['speedup_pruned']:.2f}x faster "
+                         f"than the original (median), mask-only {top['speedup_mask']:.2f}x; "
+                         f"MACs fell {top['mac_reduction']:.2f}x.")
+    return tuple(lines)
+
+
+def build(data: ReportData, budgets: Budgets) -> Section:
+    title, intro = "Latency", ("What pruning does to inference time, on each device class and backend, and "
+                               "whether removing parameters or only zeroing them makes the difference.")
+    ok = data.ok.dropna(subset=["latency_p50_ms"])
+    if ok.empty:
+        return Section("latency", title, intro, (Note("No trial ended ok with a latency.", "warn"),))
+    blocks: list = []
+    by_batch = by_batch_table(ok)
+    if not by_batch.empty:
+        blocks += [_by_batch_figure(by_batch),
+                   Table("latency_by_batch", "Unpruned latency by batch size", by_batch,
+                         "Median over the hosts of a device class; min and max across them.")]
+    else:
+        blocks.append(Note("No unpruned (ratio 0) model ended ok: nothing to compare against.", "warn"))
+    by_params = by_params_table(ok)
+    if not by_params.empty:
+        blocks += [_by_params_figure(by_params),
+                   Table("latency_vs_params", "Latency against parameters left", by_params,
+                         "Medians over every host, backend and batch size of the model.",
+                         formats={"params_left": ".3f", "latency_rel": ".3f", "latency_rel_q25": ".3f",
+                                  "latency_rel_q75": ".3f"})]
+    comparison = comparison_frame(ok)
+    if comparison.empty:
+        blocks.append(Note("No structured variant with its original measured: run a sweep with the methods "
+                           "structured and ln_structured_mask (and ratio 0) to compare original, mask-only and "
+                           "really pruned latency."))
+    else:
+        blocks += [_comparison_figure(comparison),
+                   Table("seed_comparison", "Original vs mask-only vs really pruned", comparison_table(comparison),
+                         "p50 ms of one batch, median over the hosts of a device class (per host: "
+                         "seed_comparison_hosts.csv). realised = speed-up / MAC reduction.",
+                         formats={c: ".2f" for c in ("speedup_mask", "speedup_pruned", "mac_reduction", "realised")}),
+                   Table("seed_comparison_hosts", "Original vs mask-only vs really pruned, per host", comparison,
+                         max_rows=0)]
+    return Section("latency", title, intro, tuple(blocks), _summary(by_params, comparison))

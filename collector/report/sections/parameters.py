@@ -1,0 +1,99 @@
+"""Parameters PyTorch reports vs parameters really left (the structured-pruning paper's figure
+2), and per-layer sparsity (its table I, from layers.jsonl)."""
+from __future__ import annotations
+
+import pandas as pd
+
+from collector.report import plots, svg
+from collector.report.data import ReportData
+from collector.report.model import Budgets, Figure, Note, Section, Table
+
+
+def parameters_table(data: ReportData) -> pd.DataFrame:
+    variants = data.variants.dropna(subset=["params_reported"])
+    table = variants.groupby(["model", "method", "target_ratio"]).agg(
+        params_reported=("params_reported", "median"), params_nonzero=("params_nonzero", "median"),
+        params_actual=("params_actual", "median")).reset_index()
+    base = table[table["target_ratio"] == 0].groupby("model")["params_reported"].max()
+    table["params_base"] = table["model"].map(base)
+    table["overcount"] = table["params_reported"] / table["params_nonzero"]
+    return table
+
+
+def _figure(table: pd.DataFrame) -> Figure:
+    models = sorted(table["model"].unique())
+    palette = plots.colors(table["method"].unique())
+    fig, axes = plots.facets(len(models))
+    for ax, model in zip(axes, models):
+        part = table[table["model"] == model]
+        for method, line in part.groupby("method"):
+            line = line.sort_values("target_ratio")
+            base = line["params_base"].astype(float)
+            ax.plot(line["target_ratio"], 100 * line["params_reported"] / base, color=palette[method], ls="--",
+                    marker="s", ms=3, alpha=0.8)
+            ax.plot(line["target_ratio"], 100 * line["params_nonzero"] / base, color=palette[method], marker="o",
+                    ms=4)
+        ax.set_title(model)
+        ax.set_xlabel("pruning ratio asked for")
+        ax.set_ylabel("parameters, % of unpruned")
+        ax.set_ylim(0, 105)
+        plots.ratio_ticks(ax)
+    handles = [plots.line_handle(palette[m]) for m in palette]
+    handles += [plots.line_handle("#333333", ls="--", marker="s"), plots.line_handle("#333333")]
+    plots.legend_below(fig, handles, [*map(str, palette), "reported by parameters()", "really left (nonzero)"],
+                       cols=4)
+    return Figure("parameters", svg.to_svg(fig, "parameters"),
+                  "Dashed: the count PyTorch reports (numel of parameters()); solid: the parameters left nonzero. "
+                  "Mask-only pruning zeroes weights but keeps them, so PyTorch still reports the full model: "
+                  "the dashed line stays at 100%. Only real removal (structured) makes the two agree.")
+
+
+def reference_ratio(layers: pd.DataFrame) -> float | None:
+    """The pruned ratio closest to 0.5: one column a method is as wide as table I can be."""
+    ratios = sorted(r for r in layers["target_ratio"].dropna().unique() if r > 0)
+    return min(ratios, key=lambda r: (abs(r - 0.5), r)) if ratios else None
+
+
+def layers_table(layers: pd.DataFrame, ratio: float) -> pd.DataFrame:
+    """Table I: one row a layer, one sparsity column a method, at one ratio."""
+    at = layers[layers["target_ratio"] == ratio]
+    order = layers.drop_duplicates(["model", "layer"])[["model", "layer"]].reset_index(drop=True)
+    order["position"] = order.index
+    grid = at.pivot_table(index=["model", "layer", "kind", "params"], columns="method", values="sparsity",
+                          aggfunc="median").reset_index()
+    grid = grid.merge(order, on=["model", "layer"]).sort_values("position").drop(columns="position")
+    grid.columns.name = None
+    return grid
+
+
+def _layer_blocks(data: ReportData) -> list:
+    layers = data.layers
+    ratio = reference_ratio(layers) if not layers.empty else None
+    if ratio is None:
+        return [Note(f"No per-layer sparsity: {data.source} has no layers.jsonl with pruned variants.")]
+    table = layers_table(layers, ratio)
+    methods = [c for c in table.columns if c not in ("model", "layer", "kind", "params")]
+    return [Table("layer_sparsity", f"Per-layer sparsity at ratio {ratio:g}", table,
+                  "Share of each layer's weights that are zero, per method (the whole set, every ratio, is in "
+                  "layer_sparsity_all.csv). Global methods take unevenly from layers; a layer pruned close to "
+                  "100% is where accuracy goes.", max_rows=80, formats=dict.fromkeys(methods, ".1%")),
+            Table("layer_sparsity_all", "Per-layer sparsity, every variant", layers, max_rows=0)]
+
+
+def build(data: ReportData, budgets: Budgets) -> Section:
+    title, intro = "Parameters", "What PyTorch reports about a pruned model, what is really left, and where."
+    table = parameters_table(data)
+    blocks: list = []
+    if table.empty:
+        blocks.append(Note("No parameter counts in the rows.", "warn"))
+    else:
+        blocks += [_figure(table), Table("parameters", "Parameter counts", table,
+                                         "overcount = reported / nonzero: how far parameters() overstates the "
+                                         "model that is really left.", formats={"overcount": ".2f"})]
+    blocks += _layer_blocks(data)
+    summary = ()
+    if not table.empty:
+        worst = table.sort_values("overcount").iloc[-1]
+        summary = (f"parameters() overstates {worst['model']} pruned with {worst['method']} at ratio "
+                   f"{worst['target_ratio']:g} by {worst['overcount']:.1f}x (mask-only pruning keeps the zeros).",)
+    return Section("parameters", title, intro, tuple(blocks), summary)

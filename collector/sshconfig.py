@@ -1,0 +1,172 @@
+"""Where an inventory host really is: its ``~/.ssh/config`` entry applied, as ssh(1) would.
+
+An inventory's ``address`` may be an alias from the user's SSH config; the config supplies
+HostName, Port, User, IdentityFile and ProxyJump (and ProxyCommand) for it, and whatever the
+inventory says wins. Read with paramiko's ``SSHConfig``, which lacks ``Include``: included
+files are inlined here first (most configs made by tools such as OrbStack or Colima use it).
+"""
+from __future__ import annotations
+
+import getpass
+import glob
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import paramiko
+
+from shared.errors import UserError
+from shared.inventory import Host
+from shared.inventory_fields import Jump, parse_jumps
+
+__all__ = ["Jump", "SshTarget", "parse_jumps", "resolve"]
+
+DEFAULT_PORT = 22
+MAX_JUMPS = 8        # a longer ProxyJump chain is a loop in the config
+_MAX_INCLUDE_DEPTH = 16  # OpenSSH's READCONF_MAX_DEPTH
+
+
+@dataclass(frozen=True)
+class SshTarget:
+    """Everything needed to open an SSH connection to one host.
+
+    ``proxy_jump`` is the hop that opens the channel to this host, itself an SshTarget with
+    its own ``proxy_jump`` when the chain is longer (``ssh -J a,b`` gives host <- b <- a):
+    connect to the innermost first, then each one's channel carries the next connection."""
+
+    alias: str                              # what was looked up: the inventory's address
+    hostname: str
+    port: int
+    user: str
+    identity_files: tuple[str, ...]         # existing files only (ssh skips missing ones too)
+    proxy_jump: SshTarget | None = None     # the last hop before this host
+    proxy_command: str | None = None        # from the config, when there is no ProxyJump
+
+    def chain(self) -> tuple[SshTarget, ...]:
+        """Every hop to go through, in the order of connecting (the first hop first)."""
+        return (*self.proxy_jump.chain(), self.proxy_jump) if self.proxy_jump else ()
+
+
+def resolve(host: Host, config_path: Path | None = None) -> SshTarget:
+    """The SSH target of an inventory host, with ``config_path`` (default ``~/.ssh/config``
+    where it exists) applied. Inventory values win over the config's."""
+    if host.is_local or not host.address:
+        raise ValueError(f"host {host.name!r} is reached without SSH (transport {host.transport})")
+    config, source = _config(config_path)
+    return _target(config, source, Jump(host.address, host.user, host.port), host.identity_file,
+                   jump_spec=host.proxy_jump, depth=0)
+
+
+def _target(config: paramiko.SSHConfig, source: str, where: Jump, identity_file: str | None, *,
+            jump_spec: str | None, depth: int, after: SshTarget | None = None,
+            own_route: bool = True) -> SshTarget:
+    """``where`` with the config's entry for its alias applied. ``own_route``: reached by its
+    own ProxyJump/ProxyCommand (the inventory's ``jump_spec`` first), else through ``after``."""
+    if depth > MAX_JUMPS:
+        raise UserError(f"ProxyJump chain to {where.host!r} is longer than {MAX_JUMPS} hops "
+                        "(a loop in the SSH config?)", source=source)
+    entry = config.lookup(where.host)
+    proxy_jump, proxy_command = after, None
+    if own_route:
+        # the inventory's proxy_jump wins, "none" included
+        jump_spec = _none_is_unset(entry.get("proxyjump") if jump_spec is None else jump_spec)
+        if jump_spec:
+            proxy_jump = _through(config, source, jump_spec, depth, where.host)
+        else:
+            proxy_command = _none_is_unset(entry.get("proxycommand"))
+    return SshTarget(
+        alias=where.host,
+        hostname=entry.get("hostname", where.host),
+        port=where.port or _config_port(entry.get("port"), where.host, source) or DEFAULT_PORT,
+        user=where.user or entry.get("user") or _local_user(),
+        identity_files=(identity_file,) if identity_file else _existing(entry.get("identityfile", [])),
+        proxy_jump=proxy_jump,
+        proxy_command=proxy_command,
+    )
+
+
+def _through(config: paramiko.SSHConfig, source: str, jump_spec: str, depth: int,
+             alias: str) -> SshTarget | None:
+    """The last hop of a ProxyJump value, linked back to the first. As ``ssh -J a,b``: a is
+    reached by its own route (its config's ProxyJump included), b through a, whatever b's
+    config says."""
+    try:
+        hops = parse_jumps(jump_spec)
+    except ValueError as exc:  # the inventory's were checked when it was read: the config's
+        raise UserError(f"ProxyJump: {exc}", source=source, field=f"Host {alias}") from None
+    last = None
+    for i, hop in enumerate(hops):
+        last = _target(config, source, hop, None, jump_spec=None, depth=depth + 1 + i, after=last,
+                       own_route=(i == 0))
+    return last
+
+
+def _none_is_unset(value: str | None) -> str | None:
+    """``ProxyJump none`` / ``ProxyCommand none`` switch off a value a wider Host block set."""
+    return None if value is None or value.strip().lower() == "none" else value
+
+
+def _config_port(value: str | None, alias: str, source: str) -> int | None:
+    if value is None:
+        return None
+    if not value.isdigit() or not 1 <= int(value) <= 65535:
+        raise UserError(f"Port {value!r} is not a port number (1..65535)", source=source,
+                        field=f"Host {alias}")
+    return int(value)
+
+
+def _existing(paths: list[str]) -> tuple[str, ...]:
+    return tuple(str(Path(p).expanduser()) for p in paths if Path(p).expanduser().is_file())
+
+
+def _local_user() -> str:
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):  # no $USER and no passwd entry (some containers)
+        raise UserError("cannot tell the local user name: set user: in the inventory") from None
+
+
+def _config(path: Path | None) -> tuple[paramiko.SSHConfig, str]:
+    if path is None:
+        path = Path.home() / ".ssh" / "config"
+        if not path.is_file():
+            return paramiko.SSHConfig(), str(path)  # no config: every address is itself
+    path = Path(path).expanduser()
+    try:
+        stat = path.stat()
+    except OSError as exc:
+        raise UserError(f"cannot read SSH config: {exc.strerror}", source=str(path)) from None
+    # parsed once per version of the file, not once per host of a 1,000-host fleet
+    return _parse_config(str(path), stat.st_mtime_ns, stat.st_size), str(path)
+
+
+@lru_cache(maxsize=8)
+def _parse_config(path: str, _mtime_ns: int, _size: int) -> paramiko.SSHConfig:
+    try:
+        return paramiko.SSHConfig.from_text(_inline_includes(Path(path), 0))
+    except paramiko.ssh_exception.ConfigParseError as exc:
+        raise UserError(f"cannot parse SSH config: {exc}", source=path) from None
+
+
+def _inline_includes(path: Path, depth: int) -> str:
+    """The file's text with each ``Include`` replaced by the files it names (globs allowed;
+    relative names are under ~/.ssh, as OpenSSH reads the user's config)."""
+    if depth > _MAX_INCLUDE_DEPTH:
+        raise UserError(f"Include nested more than {_MAX_INCLUDE_DEPTH} deep (a loop?)", source=str(path))
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError as exc:
+        raise UserError(f"cannot read SSH config: {exc.strerror}", source=str(path)) from None
+    lines = []
+    for line in text.splitlines():
+        match = re.match(r"\s*include\s*(?:=\s*)?(.+)", line, re.IGNORECASE)
+        if not match:
+            lines.append(line)
+            continue
+        for pattern in match.group(1).split():
+            pattern = str(Path(pattern.strip('"')).expanduser())
+            if not Path(pattern).is_absolute():
+                pattern = str(Path.home() / ".ssh" / pattern)
+            lines.extend(_inline_includes(Path(p), depth + 1) for p in sorted(glob.glob(pattern)))
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,91 @@
+"""The merged fleet store: every host's rows in one DuckDB file, with a Parquet export.
+
+The per-host raw files (``OUT/<host>/results.jsonl``) stay the truth; merging reads them
+again and upserts them keyed by (run_id, host, trial_key), so a re-merge is idempotent and a
+host fetched twice is not counted twice. Where a trial has two rows (a skipped trial retried
+by a later resume) the later one wins, as everywhere else. Rows of an older schema are
+upgraded on the way in (shared.schema); a host whose file this collector cannot read is
+left out with its reason and the others are merged.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from shared.errors import UserError
+from shared.resultsdir import ROW_IDENTITY, device_folders
+from shared.schema import COLUMNS, COLUMN_NAMES, SchemaError
+
+STORE_FILE = "fleet.duckdb"
+PARQUET_FILE = "results.parquet"
+TABLE = "results"
+SQL_TYPES = {int: "BIGINT", float: "DOUBLE", str: "VARCHAR", bool: "BOOLEAN"}
+
+
+@dataclass
+class MergeResult:
+    store: Path
+    parquet: Path
+    rows_total: int = 0
+    rows_added: int = 0  # new keys (a replaced row is not counted)
+    hosts: int = 0
+    refused: dict[str, str] = field(default_factory=dict)  # host folder -> why its rows were left out
+
+
+def _ensure_table(con: duckdb.DuckDBPyConnection) -> None:
+    columns = ", ".join(f'"{c.name}" {SQL_TYPES[c.type]}' for c in COLUMNS)
+    keys = ", ".join(f'"{k}"' for k in ROW_IDENTITY)
+    con.execute(f"CREATE TABLE IF NOT EXISTS {TABLE} ({columns}, PRIMARY KEY ({keys}))")
+    # a store made by an older edgeprune lacks the columns added since: add them (null)
+    have = {row[0] for row in con.execute(f"SELECT column_name FROM information_schema.columns "
+                                          f"WHERE table_name = '{TABLE}'").fetchall()}
+    for column in COLUMNS:
+        if column.name not in have:
+            con.execute(f'ALTER TABLE {TABLE} ADD COLUMN "{column.name}" {SQL_TYPES[column.type]}')
+
+
+def _count(con: duckdb.DuckDBPyConnection) -> int:
+    return con.execute(f"SELECT count(*) FROM {TABLE}").fetchall()[0][0]  # fetchall: the result is done
+
+
+def _frame(rows: list[dict]) -> pd.DataFrame:
+    frame = pd.DataFrame.from_records(rows, columns=list(COLUMN_NAMES))
+    return frame.astype(object).where(frame.notna(), None)  # null stays null, whatever the dtype
+
+
+def merge(out_dir: Path) -> MergeResult:
+    """Upsert every host folder's rows; write the Parquet export."""
+    result = MergeResult(out_dir / STORE_FILE, out_dir / PARQUET_FILE)
+    try:
+        folders = device_folders(out_dir)
+    except UserError:
+        folders = []  # no rows yet (every host unreachable): an empty store still says so
+    con = duckdb.connect(str(result.store))
+    try:
+        _ensure_table(con)
+        for folder in folders:
+            try:
+                rows = list(folder.results.rows())
+            except (SchemaError, ValueError) as exc:
+                result.refused[folder.root.name] = f"not readable by this edgeprune: {exc}"
+                continue
+            result.hosts += 1
+            if not rows:
+                continue
+            before = _count(con)
+            incoming = _frame(rows).drop_duplicates(list(ROW_IDENTITY), keep="last")
+            con.register("incoming", incoming)
+            casts = ", ".join(f'CAST("{c.name}" AS {SQL_TYPES[c.type]}) AS "{c.name}"' for c in COLUMNS)
+            con.execute(f"INSERT OR REPLACE INTO {TABLE} BY NAME SELECT {casts} FROM incoming")
+            con.unregister("incoming")
+            result.rows_added += _count(con) - before
+        result.rows_total = _count(con)
+        parquet = str(result.parquet).replace("'", "''")  # a SQL string literal
+        con.execute(f"COPY (SELECT * FROM {TABLE} ORDER BY host, run_id, started_at) "
+                    f"TO '{parquet}' (FORMAT parquet)")
+    finally:
+        con.close()
+    return result

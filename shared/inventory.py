@@ -1,0 +1,229 @@
+"""The fleet's inventory: which hosts the collector drives, and how it reaches each one.
+
+Two YAML formats, told apart by their shape:
+
+- the project's own: ``hosts:``, a list of mappings, and an optional ``defaults:`` mapping
+  applied to every host (see deploy/inventory.example.yml);
+- Ansible's YAML inventory as users already keep it: ``all:`` / groups / ``children:`` /
+  ``vars:``, with ``ansible_host``, ``ansible_port``, ... and ``edgeprune_<field>`` vars
+  (see deploy/inventory.ansible.example.yml).
+
+Every mistake is one :class:`UserError` naming the file, the host and the field. No
+password is read from an inventory: ``password_env`` names an environment variable.
+
+The agent side imports shared/ and stays light: nothing here imports paramiko (the SSH
+config is read by collector/sshconfig.py).
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from shared.errors import UserError, unknown_name
+from shared.inventory_ansible import is_ansible, parse_ansible
+from shared.inventory_fields import (EXTRAS, FIELD_KEYS, OWN_PASSWORD_KEYS, TRANSPORTS, FieldReader,
+                                     YamlLoader, check_name, password_error)
+
+__all__ = ["EXTRAS", "TRANSPORTS", "Host", "Inventory", "load_inventory", "parse_inventory", "safe_folder_name"]
+
+DEFAULT_WORKDIR = "~/.edgeprune"
+# plain enough to be a folder as it is: no separator, no leading '.' ('..') or '-' (an option)
+_SAFE_FOLDER = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]*")
+
+
+@dataclass(frozen=True)
+class Host:
+    """One machine of the fleet, as the inventory describes it (SSH config not applied yet)."""
+
+    name: str                               # unique; also the host's results folder (folder_name)
+    transport: str = "ssh"                  # "ssh", or "local": this machine, no SSH
+    address: str | None = None              # hostname, IP or ~/.ssh/config alias; ssh only
+    port: int | None = None                 # None: the SSH config's, else 22
+    user: str | None = None                 # None: the SSH config's, else the local user
+    identity_file: str | None = None        # local path, ~ expanded
+    password_env: str | None = None         # name of an environment variable, never a password
+    proxy_jump: str | None = None           # "[user@]host[:port][,...]" as ssh -J takes it
+    python: str = "python3"                 # remote interpreter that creates the venv
+    workdir: str = DEFAULT_WORKDIR          # remote; ~ is the remote user's home
+    venv: str | None = None                 # as written; None: <workdir>/venv (venv_path), or
+                                            # for a local host the collector's own environment
+    extras: str = "full"                    # "full" or "agent" (the light agent, no torch)
+    backends: tuple[str, ...] | None = None  # None: the sweep's
+    devices: tuple[str, ...] | None = None
+    batch_sizes: tuple[int, ...] | None = None
+    mem_limit: str | None = None            # e.g. "2GiB": the agent's --mem-limit
+    tags: tuple[str, ...] = ()
+
+    @property
+    def is_local(self) -> bool:
+        return self.transport == "local"
+
+    @property
+    def venv_given(self) -> bool:
+        return self.venv is not None
+
+    @property
+    def venv_path(self) -> str:
+        """The agent's venv on the host: the inventory's, else <workdir>/venv."""
+        return self.venv if self.venv is not None else f"{self.workdir.rstrip('/')}/venv"
+
+    @property
+    def folder_name(self) -> str:
+        return safe_folder_name(self.name)
+
+
+def safe_folder_name(name: str) -> str:
+    """A name safe as one path component: the name itself when it is plain, else a slug of it
+    plus 8 hex digits of its sha256 (so that two odd names never share a folder)."""
+    if _SAFE_FOLDER.fullmatch(name):
+        return name
+    slug = re.sub(r"[^A-Za-z0-9._]+", "-", name).strip("-.")[:40] or "host"
+    return f"{slug}-{hashlib.sha256(name.encode()).hexdigest()[:8]}"
+
+
+HOST_KEYS = tuple(f.name for f in fields(Host))
+
+
+@dataclass(frozen=True)
+class Inventory:
+    """The hosts of one inventory file, in the file's order."""
+
+    source: str
+    hosts: tuple[Host, ...]
+
+    def __iter__(self) -> Iterator[Host]:
+        return iter(self.hosts)
+
+    def __len__(self) -> int:
+        return len(self.hosts)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(h.name for h in self.hosts)
+
+    @property
+    def tags(self) -> tuple[str, ...]:
+        return tuple(sorted({t for h in self.hosts for t in h.tags}))
+
+    def get(self, name: str) -> Host:
+        for host in self.hosts:
+            if host.name == name:
+                return host
+        raise unknown_name("host", name, self.names, source=self.source)
+
+    def select(self, limit: Sequence[str] | None) -> Inventory:
+        """The hosts named or tagged in ``limit`` (``--limit a,b``), in inventory order;
+        no limit (or ``all``) is every host. An unknown name lists the valid ones."""
+        if not limit:
+            return self
+        wanted: set[str] = set()
+        for item in limit:
+            # a whole item first: host names may contain commas (they are allowed any character)
+            for part in [item] if self._matches(item) else [p.strip() for p in item.split(",") if p.strip()]:
+                if not self._matches(part):
+                    raise UserError(f"--limit: unknown host or tag {part!r}", source=self.source,
+                                    valid=[*self.names, *(f"tag {t}" for t in self.tags)])
+                wanted.add(part)
+        if "all" in wanted and "all" not in self.names:
+            return self
+        return Inventory(self.source, tuple(h for h in self.hosts
+                                            if h.name in wanted or wanted.intersection(h.tags)))
+
+    def _matches(self, part: str) -> bool:
+        return part == "all" or part in self.names or part in self.tags
+
+
+def load_inventory(path: str | Path, *, check_files: bool = True) -> Inventory:
+    """Read and check an inventory file (either format); any problem is a one-line UserError.
+
+    ``check_files=False`` skips the check that identity files exist and are readable (for
+    the examples, and for tools that only list hosts)."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        why = getattr(exc, "strerror", None) or str(exc)
+        raise UserError(f"cannot read inventory file: {why}", source=str(path)) from None
+    try:
+        data = yaml.load(text, Loader=YamlLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else None
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise UserError(f"malformed YAML: {problem}", source=str(path), field=where) from None
+    return parse_inventory(data, str(path), check_files=check_files)
+
+
+def parse_inventory(data: Any, source: str = "<inventory>", *, check_files: bool = True) -> Inventory:
+    """Check a parsed YAML document (either format) and return the Inventory it describes."""
+    reader = FieldReader(source, check_files)
+    if data is None or data == {}:
+        raise UserError("empty inventory: no hosts", source=source)
+    if not isinstance(data, Mapping):
+        raise UserError(f"expected a mapping with hosts: (or Ansible's all:), got {type(data).__name__}",
+                        source=source)
+    raw = parse_ansible(reader, data) if is_ansible(data) else _parse_own(reader, data)
+    if not raw:
+        raise UserError("empty inventory: no hosts", source=source)
+    first: dict[str, str] = {}
+    for name, _, where in raw:
+        if name in first:
+            raise reader.fail(f"{where}: name", f"duplicate host name {name!r} (also {first[name]})")
+        first[name] = where
+    return Inventory(source, tuple(_make_host(reader, *item) for item in raw))
+
+
+def _make_host(r: FieldReader, name: str, values: dict[str, Any], where: str) -> Host:
+    if values.get("transport", "ssh") == "ssh" and not values.get("address"):
+        raise r.fail(f"{where}: address", "missing (required for transport ssh)")
+    return Host(name=name, **values)
+
+
+def _own_fields(r: FieldReader, data: Any, where: str, valid: Sequence[str]) -> dict[str, Any]:
+    if data is None:
+        return {}
+    if not isinstance(data, Mapping):
+        raise r.fail(where, f"expected a mapping, got {type(data).__name__}")
+    values: dict[str, Any] = {}
+    for key, value in data.items():
+        if key in OWN_PASSWORD_KEYS:
+            raise password_error(r, f"{where}: {key}")
+        if key not in FIELD_KEYS:
+            raise unknown_name("key", key, valid, source=r.source, field=where)
+        if value is not None:  # "port:" left empty means "not set"
+            values[key] = r.read(key, value, f"{where}: {key}")
+    return values
+
+
+def _parse_own(r: FieldReader, data: Mapping[str, Any]) -> list[tuple[str, dict[str, Any], str]]:
+    """Each host as (name, checked field values, where for messages), in the file's order."""
+    for key in data:
+        if key not in ("hosts", "defaults"):
+            raise unknown_name("top-level key", key, ("defaults", "hosts"), source=r.source)
+    defaults = _own_fields(r, data.get("defaults"), "defaults", FIELD_KEYS)
+    items = data.get("hosts")
+    if items is None or items == []:
+        raise r.fail("hosts", "empty inventory: no hosts")
+    if not isinstance(items, list):
+        raise r.fail("hosts", f"expected a list of hosts, got {type(items).__name__}")
+    hosts = []
+    for i, item in enumerate(items):
+        where = f"hosts[{i}]"
+        if not isinstance(item, Mapping):
+            raise r.fail(where, f"expected a mapping with name: and address:, got {item!r}")
+        if "name" not in item:
+            raise r.fail(f"{where}: name", "missing (required)")
+        name = check_name(r, item["name"], f"{where}: name")
+        where = f"{where} ({name})"
+        own = _own_fields(r, {k: v for k, v in item.items() if k != "name"}, where, HOST_KEYS)
+        values = {**defaults, **own}
+        if "tags" in defaults and "tags" in own:  # tags add up; other fields: the host's wins
+            values["tags"] = tuple(dict.fromkeys([*defaults["tags"], *own["tags"]]))
+        hosts.append((name, values, where))
+    return hosts
