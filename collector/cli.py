@@ -8,14 +8,15 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from collector.commands import analyze, deploy, fetch, run, status
+from collector.commands import analyze, deploy, fetch, report, run, status
 from shared import cli
 
-COMMANDS = (run, deploy, status, fetch, analyze)
+COMMANDS = (run, deploy, status, fetch, analyze, report)
 
 DESCRIPTION = ("edgeprune collector: the fleet side. `collector run --hosts inventory.yml` deploys "
                "the agent over SSH, runs a sweep on every host, streams progress and merges every "
-               "host's rows into one store; `collector analyze` says what pruning causes. "
+               "host's rows into one store; `collector analyze` says what pruning causes; "
+               "`collector report` writes it all up as one HTML page. "
                "On one device, `agent run` does it all.")
 
 

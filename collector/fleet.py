@@ -38,13 +38,17 @@ def add_fleet_arguments(parser: argparse.ArgumentParser) -> None:
                      help="OpenSSH client config for host aliases (default: ~/.ssh/config)")
     ssh.add_argument("--connect-timeout", type=float, default=10.0, metavar="SECONDS",
                      help="give up connecting to a host after this long (default 10)")
+    ssh.add_argument("--io-timeout", type=float, default=30.0, metavar="SECONDS",
+                     help="a command or file read on a connected host that takes longer means the "
+                          "link is down: reconnect (default 30)")
 
 
 def selected_hosts(args: argparse.Namespace) -> Inventory:
     if args.parallel < 1:
         raise UserError("must be at least 1", field="--parallel")
-    if args.connect_timeout <= 0:
-        raise UserError("must be a positive number of seconds", field="--connect-timeout")
+    for name in ("connect_timeout", "io_timeout"):
+        if getattr(args, name) <= 0:
+            raise UserError("must be a positive number of seconds", field=f"--{name.replace('_', '-')}")
     inventory = load_inventory(args.hosts)
     limit = [part.strip() for part in args.limit.split(",") if part.strip()] if args.limit else None
     return inventory.select(limit)
@@ -64,7 +68,8 @@ def transport_factory(args: argparse.Namespace, log: Callable[[str], None]) -> C
             if options is None:
                 from collector.transport.ssh import SshOptions
                 options = SshOptions(known_hosts=args.known_hosts, accept_new_host_keys=args.accept_new_host_keys,
-                                     ssh_config=args.ssh_config, connect_timeout_s=args.connect_timeout, log=log)
+                                     ssh_config=args.ssh_config, connect_timeout_s=args.connect_timeout,
+                                     io_timeout_s=args.io_timeout, log=log)
         return cls(host, options)
 
     return make

@@ -205,15 +205,15 @@ class HostRun:
 
     def _remote_state(self) -> RunState:
         assert self.remote is not None
-        done = self.t.run(self.remote.state_command(), timeout=30).check("reading the agent's state")
+        done = self.t.run(self.remote.state_command()).check("reading the agent's state")
         return RemoteRun.parse_state(done.stdout)
 
     def _start(self) -> None:
         assert self.remote is not None
         self._state("starting agent")
         store = self._remote_store() if self.settings.artifacts is not None else None
-        self.t.run(self.remote.start_command(agent_command(self.host, self.t), agent_args(self.host, store)),
-                   timeout=30).check("starting the agent")
+        command = self.remote.start_command(agent_command(self.host, self.t), agent_args(self.host, store))
+        self.t.run(command).check("starting the agent")
 
     def _stop_agent(self) -> None:
         """Tell the agent to stop, give it a moment, and fetch what it finished."""
@@ -221,10 +221,13 @@ class HostRun:
             return
         self._state("stopping agent")
         try:
-            self.t.run(self.remote.stop_command(), timeout=30)
+            self.t.run(self.remote.stop_command())
             deadline = time.monotonic() + self.settings.stop_grace_s
             while time.monotonic() < deadline and self._remote_state().kind == "running":
                 time.sleep(0.5)
+            if self._remote_state().kind == "running":
+                self.log(f"{self.host.name}: the agent did not stop in {self.settings.stop_grace_s:g} s; killing it")
+                self.t.run(self.remote.kill_command())
             self._poll_files()
             self._fetch_side_files()
         except TransportError as exc:

@@ -6,7 +6,8 @@ reads on its next visit. Every path and argument is quoted with ``shlex.quote``.
     <workdir>/runs/<run>/sweep.yml        the plan for this host
     <workdir>/runs/<run>/out/             the agent's output folder (results.jsonl, ...)
     <workdir>/runs/<run>/out/events.jsonl progress events (shared/events.py)
-    <workdir>/runs/<run>/out/agent.pid    the detached session's leader (its group is the agent)
+    <workdir>/runs/<run>/out/agent.pid    the detached session's leader, which waits for the agent
+    <workdir>/runs/<run>/out/agent.child  the agent's own pid
     <workdir>/runs/<run>/out/agent.exit   the agent's exit status, written when it ends
     <workdir>/runs/<run>/out/agent.log    its stdout and stderr
     <workdir>/artifacts/<sha256>/         prebuilt artifacts, shared by every run
@@ -64,10 +65,12 @@ class RemoteRun:
 
     def start_command(self, agent: str, args: Sequence[str]) -> str:
         """Start ``agent run ARGS`` detached; ``agent`` is already quoted."""
-        inner = (f"echo $$ > agent.pid; {agent} run {' '.join(q(a) for a in args)}; "
-                 f"echo $? > agent.exit.part && mv agent.exit.part agent.exit")
+        # the session leader (agent.pid) waits for the agent (agent.child) and records its
+        # status; a stop signals the agent alone, so that the leader lives to write it
+        inner = (f"echo $$ > agent.pid; {agent} run {' '.join(q(a) for a in args)} & "
+                 f"echo $! > agent.child; wait $!; echo $? > agent.exit.part && mv agent.exit.part agent.exit")
         # waits (5 s at most) for the pid file, so that the next look at the state sees it
-        return (f"cd {q(self.out)} && rm -f agent.exit agent.pid && "
+        return (f"cd {q(self.out)} && rm -f agent.exit agent.pid agent.child && "
                 f"{{ setsid nohup sh -c {q(inner)} >> agent.log 2>&1 < /dev/null & }} && "
                 f"for i in $(seq 50); do [ -s agent.pid ] && break; sleep 0.1; done; test -s agent.pid")
 
@@ -90,6 +93,11 @@ class RemoteRun:
         return RunState("dead")  # an unreadable answer: treat as gone, a restart resumes
 
     def stop_command(self) -> str:
-        """SIGTERM to the agent's process group (the agent stops its workers and exits)."""
+        """SIGTERM to the agent (it stops its workers, keeps every finished row, and exits)."""
+        return (f"cd {q(self.out)} 2>/dev/null && [ -f agent.child ] && "
+                f"kill -TERM \"$(cat agent.child)\" 2>/dev/null; true")
+
+    def kill_command(self) -> str:
+        """SIGKILL to the whole session: for an agent that ignored the stop."""
         return (f"cd {q(self.out)} 2>/dev/null && [ -f agent.pid ] && "
-                f"kill -TERM -- -\"$(cat agent.pid)\" 2>/dev/null; true")
+                f"kill -KILL -- -\"$(cat agent.pid)\" 2>/dev/null; true")

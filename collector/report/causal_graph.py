@@ -7,6 +7,7 @@ the order inside a layer by the mean position of the parents (one barycentre pas
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import networkx as nx
 from matplotlib.patches import Patch
@@ -16,7 +17,6 @@ from collector.report import plots, svg
 from collector.report.model import Figure
 
 ROLE_COLORS = {"option": "#c6dbef", "device": "#fdd0a2", "mediator": "#e5e5e5", "outcome": "#c7e9c0"}
-CHAR_WIDTH = 0.6  # of the font size: DejaVu Sans at 9 pt is about 5.4 pt a character
 FONT_PT = 9
 
 
@@ -55,33 +55,44 @@ def positions(dag: nx.DiGraph) -> dict[str, tuple[float, float]]:
     return {n: (float(layer[n]), y[n]) for n in dag}
 
 
+def _boxes(fig: Any, ax: Any, labels: dict[str, Any]) -> dict[str, tuple[float, float]]:
+    """Each label's box, left and right edge in data units, as drawn: the layout is settled by one
+    draw and then frozen, so that the arrows drawn after it meet the boxes."""
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    fig.set_layout_engine("none")
+    to_data = ax.transData.inverted()
+    edges = {}
+    for node, text in labels.items():
+        extent = text.get_bbox_patch().get_window_extent(renderer)
+        (left, _), (right, _) = to_data.transform([(extent.x0, extent.y0), (extent.x1, extent.y1)])
+        edges[node] = (float(left), float(right))
+    return edges
+
+
 def draw(edges: Sequence[str], roles: dict[str, str] | None = None) -> Figure:
     dag = parse_edges(edges)
     pos = positions(dag)
     roles = {n: (roles or {}).get(n) or ROLE_BY_COLUMN.get(n, "mediator") for n in dag}
     n_layers = max(int(x) for x, _ in pos.values()) + 1
     tallest = max(sum(1 for x, _ in pos.values() if int(x) == i) for i in range(n_layers))
-    width_in = 11.0
-    fig, axes = svg.figure(height_in=max(2.5, 0.55 * tallest + 0.8), width_in=width_in)
+    fig, axes = svg.figure(height_in=max(2.5, 0.7 * tallest + 1.0))
     ax = axes[0, 0]
     ax.set_axis_off()
     ax.set_xlim(-0.6, n_layers - 0.4)
     ax.set_ylim(-tallest / 2, tallest / 2)
-    # half a label's width in data units, for where an arrow starts and ends
-    points_per_unit = width_in * 72 * 0.95 / (n_layers + 0.2)
-    half = {n: (len(n) * CHAR_WIDTH * FONT_PT / 2 + 5) / points_per_unit for n in dag}
-    for parent, child in dag.edges:
-        (x0, y0), (x1, y1) = pos[parent], pos[child]
-        from_option = roles[parent] in ("option", "device")
-        ax.annotate("", xy=(x1 - half[child], y1), xytext=(x0 + half[parent], y0),
-                    arrowprops={"arrowstyle": "-|>", "color": "#9e9e9e" if from_option else "#404040",
-                                "lw": 0.7 if from_option else 1.1, "shrinkA": 1, "shrinkB": 1,
-                                "connectionstyle": "arc3,rad=0.08", "mutation_scale": 9})
-    for node, (x, y) in pos.items():
-        ax.text(x, y, node, ha="center", va="center", fontsize=FONT_PT, zorder=3,
-                bbox={"boxstyle": "round,pad=0.3", "fc": ROLE_COLORS.get(roles[node], "#ffffff"), "ec": "#606060",
-                      "lw": 0.8})
+    labels = {node: ax.text(x, y, node, ha="center", va="center", fontsize=FONT_PT, zorder=3,
+                            bbox={"boxstyle": "round,pad=0.3", "fc": ROLE_COLORS.get(roles[node], "#ffffff"),
+                                  "ec": "#606060", "lw": 0.8})
+              for node, (x, y) in pos.items()}
     plots.legend_below(fig, [Patch(fc=c, ec="#606060") for c in ROLE_COLORS.values()], list(ROLE_COLORS), title="role")
+    boxes = _boxes(fig, ax, labels)
+    for parent, child in dag.edges:  # from the right edge of the cause to the left edge of the effect
+        from_option = roles[parent] in ("option", "device")
+        ax.annotate("", xy=(boxes[child][0], pos[child][1]), xytext=(boxes[parent][1], pos[parent][1]), zorder=1,
+                    arrowprops={"arrowstyle": "-|>", "color": "#a8a8a8" if from_option else "#303030",
+                                "lw": 0.7 if from_option else 1.2, "shrinkA": 1, "shrinkB": 1,
+                                "connectionstyle": "arc3,rad=0.06", "mutation_scale": 9})
     return Figure("causal-graph", svg.to_svg(fig, "causal-graph"),
                   "The causal graph the analysis used, causes on the left. Grey arrows leave a setting (option or "
                   "device); dark ones carry what pruning changes on the way to an outcome.")

@@ -43,13 +43,8 @@ def cell(value: Any, spec: str | None = None) -> str:
     return str(value)
 
 
-def header(column: object) -> str:
-    """``latency_p50_ms`` -> ``latency p50 ms``: the units stay, the page wraps."""
-    return str(column).replace("_", " ")
-
-
 def rows(table: Table, limit: int | None = None) -> list[list[str]]:
-    frame = table.frame if limit is None else table.frame.head(limit)
+    frame = table.display if limit is None else table.display.head(limit)
     formats: Mapping[str, str] = table.formats
     specs = [formats.get(str(c)) for c in frame.columns]
     return [[cell(_plain(v), s) for v, s in zip(values, specs)] for values in frame.itertuples(index=False)]

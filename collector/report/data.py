@@ -69,7 +69,7 @@ def _layers(records: list[dict[str, Any]]) -> pd.DataFrame:
     return frame.drop_duplicates(["variant_key", "layer"])
 
 
-def _derive(rows: pd.DataFrame, machines: pd.DataFrame) -> pd.DataFrame:
+def derive(rows: pd.DataFrame, machines: pd.DataFrame) -> pd.DataFrame:
     """Columns several sections use: peak memory of the device the trial ran on, its capacity
     and the utilisation, and the accuracy drop against the host's unpruned model."""
     on_gpu = rows["device"].astype(str).str.startswith("cuda") & rows["peak_gpu_mem_mb"].notna()
@@ -113,7 +113,7 @@ def load_report_data(results_dir: str | Path, analysis_path: str | Path | None =
     machines = pd.DataFrame([_machine_row(f.root.name, f.json_file("machine.json"), f.json_file("run.json"))
                              for f in folders])
     layers = _layers([record for f in folders for record in f.jsonl("layers.jsonl")])
-    rows = _derive(rows_frame(load_rows(source)), machines)
+    rows = derive(rows_frame(load_rows(source)), machines)
     path = Path(analysis_path) if analysis_path else source / ANALYSIS_FILE
     analysis, problem = _analysis(path)
     return ReportData(source, rows, machines, layers, analysis, path, problem)

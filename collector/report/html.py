@@ -35,8 +35,10 @@ figcaption, .caption { color: #555; font-size: 13px; margin-top: 4px; }
 .scroll { overflow-x: auto; }
 table { border-collapse: collapse; font-size: 13px; margin: 4px 0; }
 th, td { padding: 3px 8px; border-bottom: 1px solid #e6e6e6; text-align: left; vertical-align: top; }
+td { white-space: nowrap; }
+td.long { white-space: normal; min-width: 12em; }
 th { background: #fafafa; position: sticky; top: 0; font-weight: 600; }
-td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; }
 tr:hover td { background: #f7fbff; }
 details { margin: 4px 0 12px; }
 summary { cursor: pointer; color: #0b57d0; font-size: 14px; }
@@ -51,8 +53,14 @@ def _text(text: str) -> str:
     return "".join(f"<code>{p}</code>" if i % 2 else p for i, p in enumerate(parts))
 
 
-def _numeric(column: pd.Series) -> bool:
-    return is_numeric_dtype(column) and not is_bool_dtype(column)
+LONG_TEXT = 30  # characters: a column with longer cells wraps, the others stay on one line
+
+
+def _kind(column: pd.Series, texts: list[str]) -> str:
+    """The cells' class: numbers align right, long text wraps."""
+    if is_numeric_dtype(column) and not is_bool_dtype(column):
+        return "num"
+    return "long" if any(len(t) > LONG_TEXT for t in texts) else ""
 
 
 def table_html(table: Table, tables_dir: str) -> str:
@@ -61,15 +69,17 @@ def table_html(table: Table, tables_dir: str) -> str:
     if table.max_rows == 0:  # too long to read on a page: only the CSV
         return f'<p class="caption">{_text(table.title)}: {total} rows in {link}.</p>'
     body = cells.rows(table, table.max_rows)
-    numeric = [_numeric(table.frame.iloc[:, i]) for i in range(table.frame.shape[1])]
-    head = "".join(f"<th>{escape(cells.header(c))}</th>" for c in table.frame.columns)
-    lines = ["".join(f'<td class="num">{escape(v)}</td>' if numeric[i] else f"<td>{escape(v)}</td>"
+    shown = table.display
+    kinds = [_kind(shown.iloc[:, i], [row[i] for row in body]) for i in range(shown.shape[1])]
+    # the CSV's own names, with a line break allowed after each underscore
+    head = "".join(f"<th>{escape(str(c)).replace('_', '_<wbr>')}</th>" for c in shown.columns)
+    lines = ["".join(f'<td class="{kinds[i]}">{escape(v)}</td>' if kinds[i] else f"<td>{escape(v)}</td>"
                      for i, v in enumerate(row)) for row in body]
-    shown = f"{len(body)} of {total} rows shown; all" if total > len(body) else "as CSV:"
+    count = f"{len(body)} of {total} rows shown; all" if total > len(body) else "as CSV:"
     caption = f"{_text(table.caption)} " if table.caption else ""
     content = (f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>'
                + "".join(f"<tr>{line}</tr>" for line in lines)
-               + f'</tbody></table></div><p class="caption">{caption}({shown} {link})</p>')
+               + f'</tbody></table></div><p class="caption">{caption}({count} {link})</p>')
     if table.collapsed:  # <details> opens without a script
         return f"<details><summary>{_text(table.title)} ({total} rows)</summary>{content}</details>"
     return f"<h3>{_text(table.title)}</h3>{content}"

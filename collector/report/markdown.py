@@ -6,8 +6,8 @@ from collector.report import cells
 from collector.report.model import Report, Table
 
 # the tables worth reading in a summary, and how many of their rows
-KEY_TABLES = {"recommended_ratio": 30, "largest_batch": 30, "causal_effects": 20, "oom_by_platform": 20,
-              "missing_probes": 10, "failures": 10}
+KEY_TABLES = {"recommended_grid": 30, "largest_batch_grid": 30, "seed_speedup": 20, "oom_incidents": 20,
+              "causal_effects": 20, "missing_probes": 10, "failures": 10}
 
 
 def _escape(text: str) -> str:
@@ -16,8 +16,9 @@ def _escape(text: str) -> str:
 
 def table_markdown(table: Table, tables_dir: str, limit: int) -> list[str]:
     body = cells.rows(table, limit)
-    lines = [f"**{table.title}**", "", "| " + " | ".join(_escape(cells.header(c)) for c in table.frame.columns) + " |",
-             "|" + "---|" * len(table.frame.columns)]
+    columns = table.display.columns
+    lines = [f"**{table.title}**", "", "| " + " | ".join(_escape(str(c)) for c in columns) + " |",
+             "|" + "---|" * len(columns)]
     lines += ["| " + " | ".join(_escape(v) for v in row) + " |" for row in body]
     more = f"{len(body)} of {len(table.frame)} rows; all" if len(table.frame) > len(body) else "As CSV:"
     return [*lines, "", f"{more} `{tables_dir}/{table.name}.csv`", ""]

@@ -59,6 +59,11 @@ class Table:
     max_rows: int = 40
     formats: Mapping[str, str] = field(default_factory=dict)
     collapsed: bool = False             # the numbers behind a figure: shown on demand
+    shown: tuple[str, ...] = ()         # the columns on the page (default all); the CSV has every one
+
+    @property
+    def display(self) -> pd.DataFrame:
+        return self.frame[list(self.shown)] if self.shown else self.frame
 
 
 @dataclass(frozen=True)

@@ -10,9 +10,9 @@ from collections.abc import Hashable, Sequence
 from typing import Any
 
 import matplotlib.colors as mcolors
-from matplotlib import colormaps
 import numpy as np
 import pandas as pd
+from matplotlib import colormaps
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
@@ -38,8 +38,8 @@ def facets(n: int, *, cols: int = 3, height_in: float = 3.0,
     """``n`` panels, ``cols`` a row at most; unused panels are removed."""
     cols = max(1, min(cols, n))
     rows = max(1, math.ceil(n / cols))
-    fig, grid = svg.figure(rows, cols, height_in=height_in, width_in=min(svg.WIDTH_IN, 0.4 + 3.6 * cols),
-                           sharey=sharey)
+    width_in = min(svg.WIDTH_IN, max(5.5, 0.4 + 3.6 * cols))
+    fig, grid = svg.figure(rows, cols, height_in=height_in, width_in=width_in, sharey=sharey)
     axes = list(grid.flat)
     for ax in axes[n:]:
         ax.remove()
@@ -48,7 +48,10 @@ def facets(n: int, *, cols: int = 3, height_in: float = 3.0,
 
 def legend_below(fig: Figure, handles: Sequence[Any], labels: Sequence[str], *, title: str | None = None,
                  cols: int = 6) -> None:
-    fig.legend(handles, labels, loc="outside lower center", ncols=min(cols, max(1, len(labels))), title=title)
+    """One legend for all panels, below them, in as many columns as the figure is wide enough for."""
+    entry_in = 0.7 + 0.075 * max((len(label) for label in labels), default=1)  # 9 pt text, handle, gap
+    fits = max(1, int(fig.get_figwidth() / entry_in))
+    fig.legend(handles, labels, loc="outside lower center", ncols=max(1, min(cols, len(labels), fits)), title=title)
 
 
 def heatmap(ax: Axes, values: pd.DataFrame, *, labels: pd.DataFrame | None = None, cmap: str = "Reds",
@@ -93,12 +96,36 @@ def line_handle(color: str, *, ls: str = "-", marker: str | None = "o") -> Line2
 
 def log_y(ax: Axes) -> None:
     """A log y axis labelled in plain numbers (1, 2, 5, 10 ...), also within a single decade."""
-    ax.set_yscale("log")
-    ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
-    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-    ax.yaxis.set_minor_formatter(NullFormatter())
+    _plain_log(ax.yaxis, ax.set_yscale)
+
+
+def log_x(ax: Axes) -> None:
+    _plain_log(ax.xaxis, ax.set_xscale)
+
+
+def _plain_log(axis: Any, set_scale: Any) -> None:
+    set_scale("log")
+    axis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0), numticks=9))
+    axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    axis.set_minor_formatter(NullFormatter())
 
 
 # one marker a series, largest first: series that coincide (every mask-only method has the same
-# parameter count) show as nested marks instead of hiding one another
-MARKERS = (("o", 9), ("s", 7), ("^", 6), ("D", 4), ("v", 4), ("P", 4), ("X", 4), ("*", 5))
+# parameter count and the same latency) show as concentric rings instead of hiding one another
+MARKERS = (("o", 12), ("o", 9), ("o", 6), ("o", 3.5), ("s", 11), ("s", 8), ("s", 5), ("s", 3))
+
+
+def series_styles(keys: Sequence[Hashable]) -> dict[Hashable, dict[str, Any]]:
+    """Line keyword arguments a series (a pruning method): its colour and a ring marker."""
+    palette = colors(keys)
+    ordered = sorted(keys, key=str)
+    return {key: {"color": palette[key], "marker": MARKERS[i % len(MARKERS)][0],
+                  "ms": MARKERS[i % len(MARKERS)][1], "mfc": "none", "mew": 1.8}
+            for i, key in enumerate(ordered)}
+
+
+def series_legend(fig: Figure, styles: dict[Hashable, dict[str, Any]], *, title: str | None = None,
+                  extra: Sequence[tuple[Any, str]] = ()) -> None:
+    handles = [Line2D([], [], **{**style, "ms": min(style["ms"], 8)}) for style in styles.values()]
+    legend_below(fig, [*handles, *(h for h, _ in extra)], [*map(str, styles), *(label for _, label in extra)],
+                 title=title)

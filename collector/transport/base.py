@@ -50,6 +50,8 @@ class Completed:
 class Transport(ABC):
     """One host's connection. Connect lazily; every method may raise TransportError."""
 
+    io_timeout_s: float = 30.0  # a command or read taking longer means the link is down
+
     def __init__(self, host: Host) -> None:
         self.host = host
         self._home: str | None = None
@@ -61,8 +63,9 @@ class Transport(ABC):
     def close(self) -> None: ...
 
     @abstractmethod
-    def run(self, command: str, timeout: float = 60.0) -> Completed:
-        """Run ``command`` with the remote user's POSIX shell; arguments must be quoted by the caller."""
+    def run(self, command: str, timeout: float | None = None) -> Completed:
+        """Run ``command`` with the remote user's POSIX shell; arguments must be quoted by the
+        caller. ``timeout`` defaults to :attr:`io_timeout_s`."""
 
     @abstractmethod
     def put(self, local: Path, remote: str) -> None:
@@ -74,7 +77,7 @@ class Transport(ABC):
 
     def home(self) -> str:
         if self._home is None:
-            self._home = self.run('printf %s "$HOME"', timeout=30).check("reading $HOME").stdout
+            self._home = self.run('printf %s "$HOME"').check("reading $HOME").stdout
         return self._home
 
     def path(self, path: str) -> str:
@@ -98,7 +101,7 @@ class Transport(ABC):
         return True
 
     def exists(self, remote: str) -> bool:
-        return self.run(f"test -e {shlex.quote(remote)}", timeout=30).returncode == 0
+        return self.run(f"test -e {shlex.quote(remote)}").returncode == 0
 
     def __enter__(self) -> Transport:
         self.connect()

@@ -15,7 +15,8 @@ class LocalTransport(Transport):
     def close(self) -> None:
         pass
 
-    def run(self, command: str, timeout: float = 60.0) -> Completed:
+    def run(self, command: str, timeout: float | None = None) -> Completed:
+        timeout = timeout or self.io_timeout_s
         # the same POSIX shell an SSH server would start, so that commands mean the same
         try:
             done = subprocess.run(["/bin/sh", "-c", command], capture_output=True, text=True,

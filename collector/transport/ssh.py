@@ -35,7 +35,8 @@ class SshOptions:
     accept_new_host_keys: bool = False
     ssh_config: Path | None = None  # default ~/.ssh/config where it exists
     connect_timeout_s: float = 10.0
-    keepalive_s: int = 5  # a dead link is noticed within a few keepalives, not at TCP's pace
+    io_timeout_s: float = 30.0  # a command or read on a connected host taking longer: the link is down
+    keepalive_s: int = 5  # keeps NAT and firewall state alive on an idle link
     log: Callable[[str], None] = field(default=print, compare=False)
 
 
@@ -72,6 +73,7 @@ class SshTransport(Transport):
     def __init__(self, host: Host, options: SshOptions | None = None) -> None:
         super().__init__(host)
         self.options = options or SshOptions()
+        self.io_timeout_s = self.options.io_timeout_s
         self._clients: list[paramiko.SSHClient] = []  # the jump host's first, then the target's
         self._sftp: paramiko.SFTPClient | None = None
 
@@ -109,7 +111,7 @@ class SshTransport(Transport):
                              f"identity is not accepted there") from None
         except (OSError, EOFError, paramiko.SSHException) as exc:  # refused, timed out, no route, no banner
             client.close()
-            raise Unreachable(f"cannot connect to {where}: {exc or type(exc).__name__}") from None
+            raise Unreachable(f"cannot connect to {where}: {str(exc) or type(exc).__name__}") from None
         transport = client.get_transport()
         assert transport is not None
         transport.set_keepalive(self.options.keepalive_s)
@@ -161,9 +163,10 @@ class SshTransport(Transport):
 
     def _lost(self, what: str, exc: BaseException) -> ConnectionLost:
         self.close()  # the next call reconnects
-        return ConnectionLost(f"connection to {self.host.name} lost during {what}: {exc or type(exc).__name__}")
+        return ConnectionLost(f"connection to {self.host.name} lost during {what}: {str(exc) or type(exc).__name__}")
 
-    def run(self, command: str, timeout: float = 60.0) -> Completed:
+    def run(self, command: str, timeout: float | None = None) -> Completed:
+        timeout = timeout or self.io_timeout_s
         try:
             _, stdout, stderr = self._target.exec_command(command, timeout=timeout)
             out = stdout.read().decode(errors="replace")
@@ -171,12 +174,14 @@ class SshTransport(Transport):
             code = stdout.channel.recv_exit_status()
         except (OSError, EOFError, paramiko.SSHException) as exc:
             raise self._lost(f"`{command[:60]}`", exc) from None
+        if code == -1:  # the channel closed without an exit status: the session or server died
+            raise self._lost(f"`{command[:60]}`", EOFError("no exit status")) from None
         return Completed(command, code, out, err)
 
     def put(self, local: Path, remote: str) -> None:
         tmp = remote + ".part"
         try:
-            sftp = self._sftp_client(timeout=max(60.0, self.options.connect_timeout_s))
+            sftp = self._sftp_client(timeout=max(60.0, self.io_timeout_s))  # uploads may be large
             sftp.put(str(local), tmp)
             sftp.posix_rename(tmp, remote)
         except (OSError, EOFError, paramiko.SSHException) as exc:
@@ -186,7 +191,7 @@ class SshTransport(Transport):
 
     def read_from(self, remote: str, offset: int, limit: int = 8 << 20) -> bytes:
         try:
-            sftp = self._sftp_client(timeout=max(30.0, self.options.connect_timeout_s))
+            sftp = self._sftp_client(timeout=self.io_timeout_s)
             with sftp.open(remote, "rb") as f:
                 f.seek(offset)
                 return f.read(limit)

@@ -16,23 +16,31 @@ def accuracy_table(data: ReportData) -> pd.DataFrame:
     table = variants.groupby(["model", "method", "target_ratio"]).agg(
         sparsity=("sparsity", "median"), accuracy_top1=("accuracy_top1", "median"),
         accuracy_min=("accuracy_top1", "min"), accuracy_max=("accuracy_top1", "max"),
-        accuracy_drop=("accuracy_drop", "median"), hosts=("host", "nunique"))
-    return table.reset_index()
+        accuracy_drop=("accuracy_drop", "median"), hosts=("host", "nunique")).reset_index()
+    table["accuracy_drop"] = table["accuracy_drop"].round(6) + 0.0  # no "-0.0000" for the unpruned model
+    return table
+
+
+def by_ratio(table: pd.DataFrame) -> pd.DataFrame:
+    """Top-1 a (model, method), one column a ratio: the figure's numbers at a glance."""
+    grid = table.pivot_table(index=["model", "method"], columns="target_ratio", values="accuracy_top1")
+    grid.columns = [f"top1_at_{r:g}" for r in grid.columns]
+    return grid.reset_index()
 
 
 def _figure(table: pd.DataFrame, budgets: Budgets) -> Figure:
     models = sorted(table["model"].unique())
-    palette = plots.colors(table["method"].unique())
+    styles = plots.series_styles(table["method"].unique())
     fig, axes = plots.facets(len(models), sharey=False)
     for ax, model in zip(axes, models):
         part = table[table["model"] == model]
         for method, line in part.groupby("method"):
             line = line.sort_values("sparsity")
             x = line["sparsity"].fillna(line["target_ratio"])
-            ax.plot(x, line["accuracy_top1"] * 100, marker="o", ms=4, color=palette[method], label=method)
+            ax.plot(x, line["accuracy_top1"] * 100, **styles[method])
             if (line["accuracy_max"] > line["accuracy_min"]).any():  # hosts disagree: show how far
-                ax.fill_between(x, line["accuracy_min"] * 100, line["accuracy_max"] * 100, color=palette[method],
-                                alpha=0.15, linewidth=0)
+                ax.fill_between(x, line["accuracy_min"] * 100, line["accuracy_max"] * 100,
+                                color=styles[method]["color"], alpha=0.15, linewidth=0)
         unpruned = part.loc[part["target_ratio"] == 0, "accuracy_top1"].median()
         if pd.notna(unpruned):
             ax.axhline((unpruned - budgets.max_accuracy_drop) * 100, color="#555555", ls=":", lw=1)
@@ -41,8 +49,7 @@ def _figure(table: pd.DataFrame, budgets: Budgets) -> Figure:
         ax.set_ylabel("top-1 accuracy, %")
         ax.set_xlim(-0.03, 1.0)
         plots.ratio_ticks(ax)
-    handles = [plots.line_handle(palette[m]) for m in palette]
-    plots.legend_below(fig, handles, [str(m) for m in palette], title="method")
+    plots.series_legend(fig, styles, title="method")
     return Figure("accuracy", svg.to_svg(fig, "accuracy"),
                   "Top-1 accuracy of each variant against the share of the base model's parameters it removed "
                   "(median over hosts; the band spans hosts where they differ). The dotted line is the budget: "
@@ -67,8 +74,11 @@ def build(data: ReportData, budgets: Budgets) -> Section:
     table = accuracy_table(data)
     if table.empty:
         return Section("accuracy", title, intro, (Note("No trial recorded an accuracy.", "warn"),))
-    shown = Table("accuracy", "Accuracy per variant", table,
-                  "Median over hosts; accuracy_drop is against the same model unpruned on the same host.",
-                  formats={"sparsity": ".3f", "accuracy_top1": ".4f", "accuracy_min": ".4f", "accuracy_max": ".4f",
-                           "accuracy_drop": "+.4f"})
-    return Section("accuracy", title, intro, (_figure(table, budgets), shown), _cliffs(table, budgets))
+    grid = by_ratio(table)
+    shown = Table("accuracy", "Top-1 accuracy by pruning ratio", grid, "Median over hosts.",
+                  formats={c: ".1%" for c in grid.columns if c.startswith("top1_at_")})
+    variants = Table("accuracy_variants", "Accuracy per variant", table,
+                     "Median over hosts; accuracy_drop is against the same model unpruned on the same host.",
+                     formats={"sparsity": ".3f", "accuracy_top1": ".4f", "accuracy_min": ".4f",
+                              "accuracy_max": ".4f", "accuracy_drop": "+.4f"}, collapsed=True)
+    return Section("accuracy", title, intro, (_figure(table, budgets), shown, variants), _cliffs(table, budgets))

@@ -8,13 +8,28 @@ import pandas as pd
 from collector.analysis.values import Analysis, Effect
 from collector.report import causal_graph, plots, svg
 from collector.report.data import ReportData
-from collector.report.model import Budgets, Figure, Note, Section, Table
+from collector.report.model import Block, Budgets, Figure, Note, Section, Table
 
 VERDICT_COLORS = {"robust": "#2ca02c", "fragile": "#ff7f0e", "refuted": "#d62728", "no clear effect": "#7f7f7f"}
 
 
 def _group(effect: Effect) -> str:
     return ", ".join(f"{k}={v}" for k, v in effect.group.items()) or "all"
+
+
+def _short_group(effect: Effect) -> str:
+    return " · ".join(str(v) for v in effect.group.values()) or "all"
+
+
+def refutation_grid(refutations: pd.DataFrame) -> pd.DataFrame:
+    """Table III: one row an effect, one column a refuter: its new effect, p-value and outcome."""
+    cells = refutations.assign(cell=[
+        f"{'-' if pd.isna(n) else format(n, '.3g')} (p {'-' if pd.isna(p) else format(p, '.2f')}) {o}"
+        for n, p, o in zip(refutations["new_effect"], refutations["p_value"], refutations["outcome"])])
+    grid = cells.pivot_table(index=["question", "group", "estimate"], columns="refuter", values="cell",
+                             aggfunc="first", sort=False)
+    grid.columns.name = None
+    return grid.reset_index()
 
 
 def effects_table(analysis: Analysis) -> pd.DataFrame:
@@ -55,10 +70,11 @@ def _forest(analysis: Analysis) -> Figure | None:
             ax.plot([low, high], [i, i], color=color, lw=2)
             ax.plot([e.estimate], [i], "o", color=color, ms=5)
         ax.axvline(0, color="#555555", lw=0.8)
-        ax.set_yticks(range(len(effects)), [_group(e) for e in effects], fontsize=8)
+        ax.set_yticks(range(len(effects)), [_short_group(e) for e in effects], fontsize=8)
         ax.set_ylim(len(effects) - 0.5, -0.5)
         ax.set_title(f"{question}: {effects[0].treatment} -> {effects[0].outcome}", loc="left", fontsize=10)
-    plots.legend_below(fig, [plots.line_handle(c) for c in VERDICT_COLORS.values()], list(VERDICT_COLORS), title="verdict")
+    plots.legend_below(fig, [plots.line_handle(c) for c in VERDICT_COLORS.values()], list(VERDICT_COLORS),
+                       title="verdict")
     return Figure("causal-effects", svg.to_svg(fig, "causal-effects"),
                   "Each causal effect (per +1 of the treatment: from unpruned to fully pruned for the ratio) with "
                   "its 95% interval, coloured by verdict. An interval that crosses the zero line is no clear effect.")
@@ -103,9 +119,9 @@ def build(data: ReportData, budgets: Budgets) -> Section:
     analysis = data.analysis
     if analysis is None:
         return _missing(data)
-    blocks: list = [Note(f"From {data.analysis_path.name}: {analysis.n_rows} rows of {analysis.source}, analysed "
-                         f"{analysis.created_at} by edgeprune {analysis.edgeprune_version}; graph: "
-                         f"{analysis.graph_source}.")]
+    blocks: list[Block] = [Note(f"From {data.analysis_path.name}: {analysis.n_rows} rows of {analysis.source}, "
+                                f"analysed {analysis.created_at} by edgeprune {analysis.edgeprune_version}; graph: "
+                                f"{analysis.graph_source}.")]
     if analysis.n_rows != len(data.rows):
         blocks.append(Note(f"The analysis saw {analysis.n_rows} rows; the results now have {len(data.rows)}. "
                            f"Run the analysis again for figures that match.", "warn"))
@@ -117,11 +133,19 @@ def build(data: ReportData, budgets: Budgets) -> Section:
     blocks += [Table("causal_effects", "Causal effects", effects,
                      "naive_estimate is the unadjusted slope: where it differs from the estimate, the confounders "
                      "mattered.", formats={"estimate": ".4g", "ci_low": ".4g", "ci_high": ".4g",
-                                            "naive_estimate": ".4g"}),
-               Table("causal_refutations", "Refutations", refutations_table(analysis),
-                     "Each refuter's new effect and p-value. A refuter fails only when its effect moved materially "
-                     "(more than 10% of the effect) and p <= 0.05 (docs/ANALYSIS.md).", max_rows=60,
-                     formats={"estimate": ".4g", "new_effect": ".4g", "p_value": ".2f"})]
+                                            "naive_estimate": ".4g"},
+                     shown=("question", "group", "estimate", "ci_low", "ci_high", "naive_estimate", "n_rows",
+                            "verdict", "why"))]
+    refutations = refutations_table(analysis)
+    if len(refutations):
+        blocks += [Table("causal_refuters", "Refuters: new effect (p-value) and outcome", refutation_grid(refutations),
+                         "Each refuter re-estimates the effect: random_common_cause, data_subset and bootstrap should "
+                         "leave it unchanged, placebo_treatment should bring it to zero, unobserved_common_cause "
+                         "asks whether a hidden confounder could explain it away. A refuter fails only when the "
+                         "effect moved materially (more than 10% of it) and p <= 0.05 (docs/ANALYSIS.md).",
+                         max_rows=60, formats={"estimate": ".4g"}),
+                   Table("causal_refutations", "Refutations, with notes", refutations, max_rows=100,
+                         formats={"estimate": ".4g", "new_effect": ".4g", "p_value": ".2f"}, collapsed=True)]
     arrows = arrows_table(analysis)
     if not arrows.empty:
         blocks += [_arrows_figure(arrows), Table("causal_arrow_strengths", "Arrow strengths", arrows,
@@ -130,7 +154,7 @@ def build(data: ReportData, budgets: Budgets) -> Section:
     if not recommendations.empty:
         blocks.append(Table("causal_recommendations", "The analysis's recommended ratios", recommendations,
                             "From the fitted causal model (predicted, not only measured settings), within the "
-                            "budgets the analysis was run with."))
+                            "budgets the analysis was run with.", max_rows=100, collapsed=len(recommendations) > 12))
     blocks += [Note(n) for n in analysis.notes[:8]]
     verdicts = effects["verdict"].value_counts()
     summary = (f"{len(effects)} causal effect(s): " + ", ".join(f"{n} {v}" for v, n in verdicts.items()) + ".",)

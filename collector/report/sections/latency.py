@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from matplotlib.patches import Patch
 
 from collector.report import plots, svg
 from collector.report.data import ReportData
-from collector.report.model import Budgets, Figure, Note, Section, Table
+from collector.report.model import Block, Budgets, Figure, Note, Section, Table
 from shared.comparison import seed_comparisons
 
 SETTING = ["host", "model", "dataset", "input_size", "seed", "backend", "device", "batch_size", "threads"]
@@ -55,7 +54,7 @@ def _by_batch_figure(table: pd.DataFrame) -> Figure:
             line = line.sort_values("batch_size")
             ax.plot(line["batch_size"], line["latency_p50_ms"], color=palette[device], ls=styles[backend],
                     marker="o", ms=3)
-        ax.set_yscale("log")
+        plots.log_y(ax)
         _batch_ticks(ax, table["batch_size"])
         ax.set_title(model)
         ax.set_xlabel("batch size")
@@ -93,14 +92,14 @@ def by_params_table(ok: pd.DataFrame) -> pd.DataFrame:
 
 def _by_params_figure(table: pd.DataFrame) -> Figure:
     models = sorted(table["model"].unique())
-    palette = plots.colors(table["method"].unique())
+    styles = plots.series_styles(table["method"].unique())
     fig, axes = plots.facets(len(models))
     for ax, model in zip(axes, models):
         for method, line in table[table["model"] == model].groupby("method"):
             line = line.sort_values("params_left")
-            ax.plot(line["params_left"], line["latency_rel"], marker="o", ms=4, color=palette[method])
+            ax.plot(line["params_left"], line["latency_rel"], **styles[method])
             ax.fill_between(line["params_left"], line["latency_rel_q25"], line["latency_rel_q75"],
-                            color=palette[method], alpha=0.12, linewidth=0)
+                            color=styles[method]["color"], alpha=0.12, linewidth=0)
         ax.axhline(1.0, color="#555555", lw=0.8)
         ax.set_title(model)
         ax.set_xlabel("parameters left (nonzero)")
@@ -108,8 +107,7 @@ def _by_params_figure(table: pd.DataFrame) -> Figure:
         ax.set_xlim(1.03, -0.03)  # pruning goes left to right
         ax.set_ylim(bottom=0)
         plots.ratio_ticks(ax)
-    plots.legend_below(fig, [plots.line_handle(palette[m]) for m in palette], [str(m) for m in palette],
-                       title="method")
+    plots.series_legend(fig, styles, title="method")
     return Figure("latency-params", svg.to_svg(fig, "latency-params"),
                   "Latency relative to the unpruned model in the same setting (host, backend, batch size) against "
                   "the share of parameters left nonzero: median over every host, backend and batch size, band "
@@ -132,7 +130,10 @@ def comparison_frame(ok: pd.DataFrame) -> pd.DataFrame:
                           "mac_reduction": c.mac_reduction, "realised": c.realised})
     columns_out = ["host", "device_class", "model", "target_ratio", "backend", "batch_size", "original_ms",
                    "mask_ms", "pruned_ms", "speedup_mask", "speedup_pruned", "mac_reduction", "realised"]
-    return pd.DataFrame(found, columns=columns_out)
+    frame = pd.DataFrame(found, columns=columns_out)
+    numbers = columns_out[6:]  # None where a setting lacks its original or its mask: NaN, not object
+    frame[numbers] = frame[numbers].astype(float)
+    return frame
 
 
 def comparison_table(frame: pd.DataFrame) -> pd.DataFrame:
@@ -142,29 +143,41 @@ def comparison_table(frame: pd.DataFrame) -> pd.DataFrame:
     return numbers.reset_index()
 
 
+COMPARED = (("speedup_mask", "mask only (ln_structured_mask)", "#9ecae1", "-"),
+            ("speedup_pruned", "really pruned (structured)", "#08519c", "-"),
+            ("mac_reduction", "MAC reduction (the ideal)", "#d62728", "--"))
+
+
 def _comparison_figure(frame: pd.DataFrame) -> Figure:
     models = sorted(frame["model"].unique())
     fig, axes = plots.facets(len(models))
-    bars = (("speedup_mask", "mask only (ln_structured_mask)", "#aec7e8"),
-            ("speedup_pruned", "really pruned (structured)", "#1f77b4"))
     for ax, model in zip(axes, models):
         part = frame[frame["model"] == model].groupby("target_ratio").median(numeric_only=True)
-        x = np.arange(len(part))
-        for i, (column, _, color) in enumerate(bars):
-            ax.bar(x + (i - 0.5) * 0.38, part[column], width=0.36, color=color)
-        ax.plot(x, part["mac_reduction"], ls="none", marker="_", ms=18, mew=2, color="#d62728")
+        for column, _, color, ls in COMPARED:
+            if part[column].notna().any():
+                ax.plot(part.index, part[column], color=color, ls=ls, marker="o", ms=5, lw=2)
         ax.axhline(1.0, color="#555555", lw=0.8)
-        ax.set_xticks(x, [f"{r:g}" for r in part.index])
+        plots.log_y(ax)
+        ax.set_xticks(list(part.index), [f"{r:g}" for r in part.index])
         ax.set_title(model)
         ax.set_xlabel("pruning ratio")
-        ax.set_ylabel("speed-up over the original")
-    handles = [Patch(color=c) for _, _, c in bars]
-    handles.append(plots.line_handle("#d62728", ls="none", marker="_"))
-    plots.legend_below(fig, handles, [label for _, label, _ in bars] + ["MAC reduction (the ideal)"])
+        ax.set_ylabel("x faster than the original")
+    plots.legend_below(fig, [plots.line_handle(c, ls=ls) for _, _, c, ls in COMPARED],
+                       [label for _, label, _, _ in COMPARED])
     return Figure("latency-seed", svg.to_svg(fig, "latency-seed"),
-                  "Speed-up of the mask-only and the really pruned model over the original at the same ratio: "
-                  "median over hosts, backends and batch sizes. A bar reaching the red mark turns every "
-                  "multiply-accumulate removed into time saved.")
+                  "Speed-up over the original model of the mask-only and the really pruned variant at the same "
+                  "ratio, median over hosts, backends and batch sizes (log scale). Where the blue line meets the "
+                  "red one, every multiply-accumulate removed became time saved; the gap is what the runtime "
+                  "does not turn into speed (realised in the table).")
+
+
+def speedup_grid(frame: pd.DataFrame) -> pd.DataFrame:
+    """The really pruned model's speed-up, one row a (model, ratio), one column a device class."""
+    grid = frame.pivot_table(index=["model", "target_ratio"], columns="device_class", values="speedup_pruned",
+                             aggfunc="median")
+    grid.columns.name = None
+    mask = frame.groupby(["model", "target_ratio"])["speedup_mask"].median().rename("mask_only_all")
+    return grid.join(mask).reset_index()
 
 
 def _summary(by_params: pd.DataFrame, comparison: pd.DataFrame) -> tuple[str, ...]:
@@ -173,9 +186,9 @@ def _summary(by_params: pd.DataFrame, comparison: pd.DataFrame) -> tuple[str, ..
         for model, part in comparison.groupby("model"):
             top = part.groupby("target_ratio").median(numeric_only=True).iloc[-1]
             ratio = part["target_ratio"].max()
+            mask = "" if pd.isna(top["speedup_mask"]) else f", mask-only {top['speedup_mask']:.2f}x"
             lines.append(f"{model} at ratio {ratio:g}: structured pruning is {top['speedup_pruned']:.2f}x faster "
-                         f"than the original (median), mask-only {top['speedup_mask']:.2f}x; "
-                         f"MACs fell {top['mac_reduction']:.2f}x.")
+                         f"than the original (median){mask}; MACs fell {top['mac_reduction']:.2f}x.")
     return tuple(lines)
 
 
@@ -185,12 +198,12 @@ def build(data: ReportData, budgets: Budgets) -> Section:
     ok = data.ok.dropna(subset=["latency_p50_ms"])
     if ok.empty:
         return Section("latency", title, intro, (Note("No trial ended ok with a latency.", "warn"),))
-    blocks: list = []
+    blocks: list[Block] = []
     by_batch = by_batch_table(ok)
     if not by_batch.empty:
         blocks += [_by_batch_figure(by_batch),
                    Table("latency_by_batch", "Unpruned latency by batch size", by_batch,
-                         "Median over the hosts of a device class; min and max across them.")]
+                         "Median over the hosts of a device class; min and max across them.", collapsed=True)]
     else:
         blocks.append(Note("No unpruned (ratio 0) model ended ok: nothing to compare against.", "warn"))
     by_params = by_params_table(ok)
@@ -199,18 +212,25 @@ def build(data: ReportData, budgets: Budgets) -> Section:
                    Table("latency_vs_params", "Latency against parameters left", by_params,
                          "Medians over every host, backend and batch size of the model.",
                          formats={"params_left": ".3f", "latency_rel": ".3f", "latency_rel_q25": ".3f",
-                                  "latency_rel_q75": ".3f"})]
+                                  "latency_rel_q75": ".3f"}, collapsed=True)]
     comparison = comparison_frame(ok)
     if comparison.empty:
         blocks.append(Note("No structured variant with its original measured: run a sweep with the methods "
                            "structured and ln_structured_mask (and ratio 0) to compare original, mask-only and "
                            "really pruned latency."))
     else:
+        grid = speedup_grid(comparison)
         blocks += [_comparison_figure(comparison),
-                   Table("seed_comparison", "Original vs mask-only vs really pruned", comparison_table(comparison),
+                   Table("seed_speedup", "Speed-up of really pruned models, per device class", grid,
+                         "structured over the original, median over hosts, backends and batch sizes; mask_only_all: "
+                         "ln_structured_mask over the original, every device class together.",
+                         formats={c: ".2f" for c in grid.columns if c not in ("model", "target_ratio")}),
+                   Table("seed_comparison", "Original vs mask-only vs really pruned, by batch size",
+                         comparison_table(comparison),
                          "p50 ms of one batch, median over the hosts of a device class (per host: "
                          "seed_comparison_hosts.csv). realised = speed-up / MAC reduction.",
-                         formats={c: ".2f" for c in ("speedup_mask", "speedup_pruned", "mac_reduction", "realised")}),
+                         formats={c: ".2f" for c in ("speedup_mask", "speedup_pruned", "mac_reduction", "realised")},
+                         collapsed=True),
                    Table("seed_comparison_hosts", "Original vs mask-only vs really pruned, per host", comparison,
                          max_rows=0)]
     return Section("latency", title, intro, tuple(blocks), _summary(by_params, comparison))

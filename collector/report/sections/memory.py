@@ -6,7 +6,7 @@ import pandas as pd
 
 from collector.report import plots, svg
 from collector.report.data import ReportData
-from collector.report.model import Budgets, Figure, Note, Section, Table
+from collector.report.model import Block, Budgets, Figure, Note, Section, Table
 
 HIGH_MEMORY_SHARE = 80.0  # the seed study's Z: a trial above 80% of the device's memory
 
@@ -28,15 +28,15 @@ def _oom_figure(table: pd.DataFrame) -> Figure:
     shares = table.pivot(index="device_class", columns="batch_size", values="oom_share") * 100
     counts = table.pivot(index="device_class", columns="batch_size", values="oom")
     trials = table.pivot(index="device_class", columns="batch_size", values="trials")
-    labels = (counts.astype("Int64").astype(str) + "/" + trials.astype("Int64").astype(str)).where(trials.notna(), "")
-    fig, axes = svg.figure(height_in=1.0 + 0.34 * len(shares), width_in=min(11.0, 4.5 + 1.1 * shares.shape[1]))
+    labels = (counts.astype("Int64").astype(str) + "/" + trials.astype("Int64").astype(str)).where(counts > 0, "")
+    fig, axes = svg.figure(height_in=1.6 + 0.34 * len(shares), width_in=min(11.0, 4.5 + 1.1 * shares.shape[1]))
     ax = axes[0, 0]
     plots.heatmap(ax, shares, labels=labels, cmap="Reds", vmin=0, vmax=max(1.0, float(shares.max().max())),
-                  colorbar="% of trials out of memory", fig=fig)
+                  colorbar="OOM, % of trials", fig=fig)
     ax.set_xlabel("batch size")
     return Figure("oom", svg.to_svg(fig, "oom"),
                   "Out-of-memory trials per device class and batch size: OOM trials / trials run (a larger batch "
-                  "skipped after an OOM is not counted as run). Colour: the OOM share.")
+                  "skipped after an OOM is not counted as run); blank: none. Colour: the OOM share.")
 
 
 def utilisation_table(ok: pd.DataFrame) -> pd.DataFrame:
@@ -76,8 +76,12 @@ def build(data: ReportData, budgets: Budgets) -> Section:
     title, intro = "Memory and out-of-memory", "Where the devices run out of memory, and how full they get."
     rows = data.rows
     table = oom_table(rows)
-    blocks: list = [_oom_figure(table), Table("oom_by_platform", "Out-of-memory trials", table,
-                                              formats={"oom_share": ".1%"})]
+    incidents = table[(table["oom"] > 0) | (table["skipped"] > 0)]
+    blocks: list[Block] = [_oom_figure(table)]
+    if len(incidents):
+        blocks.append(Table("oom_incidents", "Where out-of-memory happened", incidents, formats={"oom_share": ".1%"}))
+    blocks.append(Table("oom_by_platform", "Out-of-memory trials, every device class and batch size", table,
+                        formats={"oom_share": ".1%"}, collapsed=True))
     ok = data.ok
     utilisation = utilisation_table(ok)
     if utilisation.empty:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pandas as pd
 
-from collector.report import svg
+from collector.report import plots, svg
 from collector.report.data import ReportData, probe_errors
-from collector.report.model import Budgets, Figure, Note, Section, Table
+from collector.report.model import Block, Budgets, Figure, Note, Section, Table
 
 NOISY_CV = 0.10  # the sweep's default timing.noisy_cv; the noisy column holds each trial's own verdict
-NOISIEST = 25
+NOISIEST = 50
 
 
 def noise_by_host(ok: pd.DataFrame) -> pd.DataFrame:
@@ -64,7 +64,7 @@ def _cv_figure(ok: pd.DataFrame) -> Figure:
     noisy = [int(known.loc[known["device_class"] == c, "noisy"].fillna(False).astype(bool).sum()) for c in classes]
     ax.set_yticks(range(1, len(classes) + 1), [f"{c}  ({n} noisy)" for c, n in zip(classes, noisy)])
     ax.invert_yaxis()
-    ax.set_xscale("log")
+    plots.log_x(ax)
     ax.axvline(NOISY_CV * 100, color="#d62728", ls="--", lw=1)
     ax.set_xlabel("latency CV (std / mean) of a trial's timed repetitions, %")
     return Figure("quality-cv", svg.to_svg(fig, "quality-cv"),
@@ -77,14 +77,14 @@ def build(data: ReportData, budgets: Budgets) -> Section:
     title, intro = "Measurement quality", ("Whether the numbers above can be trusted: timing noise, probes that "
                                            "could not measure, and why trials failed.")
     rows, ok = data.rows, data.ok
-    blocks: list = []
+    blocks: list[Block] = []
     if ok["latency_cv"].notna().any():
         blocks += [_cv_figure(ok),
                    Table("noise_by_host", "Timing noise per host", noise_by_host(ok), max_rows=100,
                          formats={"cv_median": ".2%", "cv_p95": ".2%", "cv_max": ".2%", "noisy_share": ".1%"}),
-                   Table("noisiest_trials", f"The {NOISIEST} noisiest trials", noisiest(ok),
-                         "Rerun these (delete their rows and run again) or give them more repetitions.",
-                         formats={"latency_cv": ".2%"})]
+                   Table("noisiest_trials", "The noisiest trials", noisiest(ok),
+                         f"Rerun these (delete their rows and run again) or give them more repetitions; the "
+                         f"{NOISIEST} noisiest are in the CSV.", max_rows=10, formats={"latency_cv": ".2%"})]
     else:
         blocks.append(Note("No trial has a latency CV."))
     probes = missing_probes(rows)

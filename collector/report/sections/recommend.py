@@ -8,7 +8,7 @@ import math
 import pandas as pd
 
 from collector.report.data import ReportData
-from collector.report.model import Budgets, Note, Section, Table
+from collector.report.model import Block, Budgets, Note, Section, Table
 
 # latencies this close to the fastest are a tie (timing noise): the tie goes to the better accuracy
 LATENCY_TIE = 0.03
@@ -98,17 +98,45 @@ def largest_batches(rows: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(found, columns=columns).astype({c: "Int64" for c in columns[2:5]})
 
 
+def batch_grid(batches: pd.DataFrame) -> pd.DataFrame:
+    def text(row: pd.Series) -> str:
+        before = "none" if pd.isna(row["largest_batch_before_oom"]) else str(row["largest_batch_before_oom"])
+        return f"{before}, no OOM" if pd.isna(row["first_oom_batch"]) else f"{before} (OOM at {row['first_oom_batch']})"
+    grid = batches.assign(cell=batches.apply(text, axis=1)).pivot(index="device_class", columns="model",
+                                                                  values="cell")
+    grid.columns.name = None
+    return grid.reset_index()
+
+
+def _pick(row: pd.Series) -> str:
+    return f"{row['method']} {row['target_ratio']:g} · {row['backend']}"
+
+
+def picks_grid(picked: pd.DataFrame) -> pd.DataFrame:
+    """One row a device class, one column a model: the pick and its speed-up, at a glance."""
+    cells = picked.assign(pick=[_pick(r) + f" ({r['speedup']:.2f}x)" if isinstance(r["method"], str) else "none"
+                                for _, r in picked.iterrows()])
+    grid = cells.pivot(index="device_class", columns="model", values="pick")
+    grid.columns.name = None
+    return grid.reset_index()
+
+
 def _summary(picked: pd.DataFrame) -> tuple[str, ...]:
+    """One line a model: the picks over the device classes, the same pick said once."""
     lines = []
-    for _, row in picked.iterrows():
-        if row["method"] is None or pd.isna(row["method"]):
-            lines.append(f"{row['device_class']}, {row['model']}: nothing within the budgets.")
-        else:
-            lines.append(f"{row['device_class']}, {row['model']}: {row['method']} at ratio {row['target_ratio']:g} "
-                         f"on {row['backend']}, {row['latency_p50_ms']:.3g} ms at batch {int(row['batch_size'])} "
-                         f"({row['speedup']:.2f}x the unpruned model), top-1 drop "
-                         f"{row['accuracy_drop'] * 100:.2f} points.")
-    return tuple(lines[:30])
+    classes = picked["device_class"].nunique()
+    for model, part in picked.groupby("model"):
+        found = part[part["method"].apply(lambda m: isinstance(m, str))]
+        texts = []
+        for pick, same in found.groupby(found.apply(_pick, axis=1)):
+            where = f" on {len(same)} of {classes} device classes" if classes > 1 else ""
+            speed = same["speedup"].median()
+            texts.append(f"{pick}{where} ({speed:.2f}x the unpruned model's speed, top-1 drop "
+                         f"{same['accuracy_drop'].median() * 100:.2f} points)")
+        if len(found) < len(part):
+            texts.append(f"nothing within the budgets on {len(part) - len(found)} device class(es)")
+        lines.append(f"{model}: " + "; ".join(texts) + ".")
+    return tuple(lines)
 
 
 def build(data: ReportData, budgets: Budgets) -> Section:
@@ -117,16 +145,26 @@ def build(data: ReportData, budgets: Budgets) -> Section:
              f"({budgets.describe()}); latencies within {LATENCY_TIE:.0%} of the fastest are a tie, won by the "
              f"better accuracy.")
     picked = recommendations(data.ok, budgets)
-    blocks: list = []
+    blocks: list[Block] = []
     if picked.empty:
         blocks.append(Note("No ok trial with a latency: nothing to recommend.", "warn"))
     else:
-        blocks.append(Table("recommended_ratio", "Recommended pruning ratio", picked,
+        blocks.append(Table("recommended_grid", "Recommended variant per device class and model", picks_grid(picked),
+                            "method, ratio and backend of the pick, and how much faster it is than the unpruned "
+                            "model (details below).", max_rows=100))
+        blocks.append(Table("recommended_ratio", "Recommended pruning ratio, in detail", picked,
                             "Latency is the median p50 over the device class's hosts at that batch size; accuracy "
                             "drop against the same model unpruned. next_faster: the fastest variant that beats the "
                             "pick but breaks a budget. Change the budgets with --max-accuracy-drop, "
                             "--max-latency-ms and --batch-size.", max_rows=100,
-                            formats={"accuracy_top1": ".4f", "accuracy_drop": "+.4f", "speedup": ".2f"}))
-    blocks.append(Table("largest_batch", "Largest batch size before out-of-memory", largest_batches(data.rows),
-                        "Blank first_oom_batch: no batch size measured ran out of memory.", max_rows=100))
+                            formats={"accuracy_top1": ".4f", "accuracy_drop": "+.4f", "speedup": ".2f"},
+                            collapsed=len(picked) > 12))
+    batches = largest_batches(data.rows)
+    blocks.append(Table("largest_batch_grid", "Largest batch size before out-of-memory", batch_grid(batches),
+                        "Per device class and model: the largest batch size at which no variant ran out of memory "
+                        "on any host, and where the first OOM came.", max_rows=100))
+    blocks.append(Table("largest_batch", "Largest batch size before out-of-memory, in detail", batches,
+                        "largest_batch_ok: the largest batch at which some variant (a pruned one) still ran. Blank "
+                        "first_oom_batch: no batch size measured ran out of memory.", max_rows=100,
+                        collapsed=len(batches) > 12))
     return Section("recommendations", title, intro, tuple(blocks), _summary(picked))
