@@ -100,4 +100,4 @@ class RemoteRun:
     def kill_command(self) -> str:
         """SIGKILL to the whole session: for an agent that ignored the stop."""
         return (f"cd {q(self.out)} 2>/dev/null && [ -f agent.pid ] && "
-                f"kill -KILL -- -\"$(cat agent.pid)\" 2>/dev/null; true")
+                f"kill -KILL -\"$(cat agent.pid)\" 2>/dev/null; true")  # no `--`: dash refuses it

@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.progress import (BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn,
                            TimeElapsedColumn, TimeRemainingColumn)
 
+from agent.commands import report
 from agent.summary import status_line, summary_table
 from shared.errors import UserError
 from shared.events import EventWriter
@@ -184,4 +185,6 @@ def execute(args: argparse.Namespace) -> int:
                       f"(+{summary.warmup_s:.1f} s warm-up, ratio {summary.measure_wall_s / summary.timed_s:.2f})")
     console.print(f"results: {runner.out.results.path}  csv: {runner.out.results_csv}  "
                   f"artifacts: {runner.store.root}")
+    if not args.events:  # driven by a collector, which writes one report for the whole fleet
+        console.print(report.after_run(runner.out.root), markup=False, soft_wrap=True)
     return 0

@@ -10,7 +10,6 @@ from rich.table import Table
 from collector.commands.status import add_run_arguments
 from collector.fleet import add_fleet_arguments, console_log, on_every_host, selected_hosts, transport_factory
 from collector.hostrun import HostRun, HostView, RunSettings
-from collector.store import merge
 from collector.transport import TransportError
 from shared.inventory import Host, safe_folder_name
 
@@ -53,6 +52,8 @@ def execute(args: argparse.Namespace) -> int:
     for host, result in zip(inventory, results):
         table.add_row(host.name, result)
     console.print(table)
+    from collector.store import merge  # duckdb and pandas: imported when needed, not for --help
+
     result = merge(out)
     console.print(f"merged {result.rows_total} rows ({result.rows_added} new): {result.store}  parquet: {result.parquet}")
     return 1 if any(r.startswith("failed") for r in results) else 0

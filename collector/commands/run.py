@@ -15,7 +15,6 @@ from collector.fleet import add_fleet_arguments, console_log, on_every_host, sel
 from collector.hostplan import host_sweep, read_sweep_data
 from collector.hostrun import OK, HostRun, HostView, RunSettings
 from collector.live import outcome_table, progress_table
-from collector.store import merge
 from shared.cli import EXIT_INTERRUPTED
 from shared.errors import UserError
 from shared.inventory import safe_folder_name
@@ -144,6 +143,8 @@ def execute(args: argparse.Namespace) -> int:
     started = time.time()
     interrupted = _run_hosts(args, console, runs, views, stop)
     _write_fleet_file(out, args, run_name, views, started)
+
+    from collector.store import merge  # duckdb and pandas: imported when needed, not for --help
 
     result = merge(out)
     console.print(outcome_table(views))

@@ -1,5 +1,6 @@
-"""What a report is made from: the rows, each host's fingerprint, per-layer sparsity and the
-analysis, read once from a results folder (one device's or a fleet's) through
+"""What a report is made from: the rows, each host's fingerprint, per-layer sparsity, the
+analysis and, in a fleet folder, the collector's own account of each host it asked
+(``fleet.json``), read once from a results folder (one device's or a fleet's) through
 shared.resultsdir; and the columns every section derives the same way.
 """
 from __future__ import annotations
@@ -19,8 +20,24 @@ if TYPE_CHECKING:
     from collector.analysis.values import Analysis
 
 ANALYSIS_FILE = "analysis.json"
+FLEET_FILE = "fleet.json"  # written by `collector run`: every host asked and how it ended
+FLEET_HOST_COLUMNS = ("host", "outcome", "reason", "trials_done", "trials_total", "not_ok", "restarts", "reconnects")
 # the unpruned model of a host: what accuracy drop and speed-up are measured against
 BASE_KEYS = ("host", "model", "dataset", "input_size", "seed")
+
+
+@dataclass(frozen=True)
+class FleetRun:
+    """``collector run``'s fleet.json: the hosts it asked, those without a host folder or a row
+    (unreachable, auth-failed) included, one row a host with FLEET_HOST_COLUMNS."""
+
+    path: Path
+    run_name: str | None
+    sweep: str | None
+    inventory: str | None
+    started_at: str | None
+    wall_s: float | None
+    hosts: pd.DataFrame
 
 
 @dataclass(frozen=True)
@@ -32,6 +49,8 @@ class ReportData:
     analysis: Analysis | None
     analysis_path: Path
     analysis_problem: str           # why there is no analysis ("" when there is one)
+    fleet: FleetRun | None = None   # fleet.json: None for one device's folder or a fleet folder without one
+    fleet_problem: str = ""         # why a fleet.json that is there could not be read ("" otherwise)
 
     @property
     def ok(self) -> pd.DataFrame:
@@ -106,6 +125,52 @@ def _analysis(path: Path) -> tuple[Analysis | None, str]:
         return None, f"{path} could not be read: {exc}"
 
 
+def _count(value: Any) -> int | None:
+    """A non-negative count from JSON, None when it is missing or not a count (never a crash)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value or value < 0:
+        return None
+    return int(value)
+
+
+def _text_or_none(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _fleet(path: Path) -> tuple[FleetRun | None, str]:
+    """fleet.json if there is one (None, "" when not); a file that cannot be read is a note, not an
+    exception: the report of the rows does not need it."""
+    if not path.is_file():
+        return None, ""
+    try:
+        content = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        return None, f"{path} could not be read: {exc}"
+    hosts = content.get("hosts") if isinstance(content, dict) else None
+    if not isinstance(hosts, list):
+        return None, f"{path} could not be read: no list of hosts in it"
+    records = []
+    for entry in hosts:
+        if not isinstance(entry, dict) or entry.get("name") is None:
+            return None, f"{path} could not be read: a host without a name ({str(entry)[:80]})"
+        records.append({
+            "host": str(entry["name"]),
+            # as the collector's own table: a host that never got an outcome stopped part way
+            "outcome": str(entry.get("outcome") or "partial"),
+            "reason": str(entry.get("reason") or ""),
+            "trials_done": _count(entry.get("trials_done")), "trials_total": _count(entry.get("trials_total")),
+            "not_ok": _count(entry.get("not_ok")), "restarts": _count(entry.get("restarts")),
+            "reconnects": _count(entry.get("reconnects")),
+        })
+    frame = pd.DataFrame(records, columns=list(FLEET_HOST_COLUMNS))
+    for column in FLEET_HOST_COLUMNS[3:]:
+        frame[column] = frame[column].astype("Int64")  # a count, or missing
+    wall_s = content.get("wall_s")
+    wall = float(wall_s) if isinstance(wall_s, (int, float)) and not isinstance(wall_s, bool) else None
+    return FleetRun(path, _text_or_none(content.get("run_name")), _text_or_none(content.get("sweep")),
+                    _text_or_none(content.get("inventory")), _text_or_none(content.get("started_at")), wall,
+                    frame), ""
+
+
 def load_report_data(results_dir: str | Path, analysis_path: str | Path | None = None) -> ReportData:
     """Everything under ``results_dir``; a UserError when it holds no results."""
     source = Path(results_dir)
@@ -116,7 +181,8 @@ def load_report_data(results_dir: str | Path, analysis_path: str | Path | None =
     rows = derive(rows_frame(load_rows(source)), machines)
     path = Path(analysis_path) if analysis_path else source / ANALYSIS_FILE
     analysis, problem = _analysis(path)
-    return ReportData(source, rows, machines, layers, analysis, path, problem)
+    fleet, fleet_problem = _fleet(source / FLEET_FILE)
+    return ReportData(source, rows, machines, layers, analysis, path, problem, fleet, fleet_problem)
 
 
 def probe_errors(rows: pd.DataFrame) -> pd.DataFrame:

@@ -6,7 +6,10 @@ x batch size x backend: 5 x 5 x 5 x 4 x 2 = 1,000 trials by default), batch size
 with what a real fleet shows: an accuracy phase shift as the ratio grows, real speed-ups only
 for ``structured``, out-of-memory trials on small devices followed by ``skipped`` larger
 batches, a few timeouts, crashes and errors, noisy trials on shared VMs, and probes that a
-device lacks (``probe_errors``).
+device lacks (``probe_errors``). With ``fleet_file=True``, also ``DIR/fleet.json`` as ``collector
+run`` writes it, with hosts that did not end ok: the last host folder stopped half way
+(partial), the one before it lost its agent (agent-error), and two hosts asked that left no
+folder at all (unreachable, auth-failed).
 """
 from __future__ import annotations
 
@@ -222,22 +225,60 @@ def _write_jsonl(path: Path, records: Sequence[dict[str, Any]]) -> None:
                     encoding="utf-8")
 
 
+# hosts a fleet.json names that left no host folder: (name, outcome, reason)
+NO_FOLDER_HOSTS = (
+    ("edge-gw-17", "unreachable", "ssh: connect to host 10.0.4.17 port 22: Connection timed out"),
+    ("lab-pi-03", "auth-failed", "Permission denied (publickey,password)"),
+)
+
+
+def _fleet_entry(name: str, outcome: str, reason: str, done: int, total: int, not_ok: int, restarts: int = 0,
+                 reconnects: int = 0) -> dict[str, Any]:
+    return {"name": name, "outcome": outcome, "reason": reason, "trials_done": done, "trials_total": total,
+            "not_ok": not_ok, "restarts": restarts, "reconnects": reconnects}
+
+
+def _host_end(index: int, hosts: int, trials: int) -> tuple[int, str, str, int, int]:
+    """With a fleet.json: how host ``index`` ended (trials done, outcome, reason, restarts, reconnects)."""
+    if index == hosts - 1 and hosts > 1:
+        return trials // 2, "partial", "connection lost; no reconnect within 300 s", 0, 3
+    if index == hosts - 2 and hosts > 3:
+        return trials // 4, "agent-error", ("the agent died 3 times; last log: RuntimeError: CUDA error: an "
+                                            "illegal memory access was encountered"), 2, 0
+    return trials, "ok", "", 0, int(index % 3 == 1)
+
+
 def write_fleet(root: str | Path, hosts: int = 50, trials_per_host: int = 1000, *, seed: int = 0,
-                models: Sequence[str] = tuple(MODELS), methods: Sequence[str] = tuple(METHODS)) -> Path:
-    """A fleet folder of ``hosts`` host folders, spread over :data:`PLATFORMS`; returns ``root``."""
+                models: Sequence[str] = tuple(MODELS), methods: Sequence[str] = tuple(METHODS),
+                fleet_file: bool = False) -> Path:
+    """A fleet folder of ``hosts`` host folders, spread over :data:`PLATFORMS`; returns ``root``.
+
+    ``fleet_file``: also write ``fleet.json`` with a few hosts that did not end ok (module doc);
+    their folders hold only the rows they finished."""
     root = Path(root)
+    entries = []
     for index in range(hosts):
         platform = PLATFORMS[index % len(PLATFORMS)]
         host = f"{'-'.join(platform.device_class.split('-')[1:3])}-{index // len(PLATFORMS) + 1:02d}"
         folder = root / host
         folder.mkdir(parents=True, exist_ok=True)
         version = "0.0.9" if index % 7 == 6 else "0.1.0"  # a fleet is rarely upgraded all at once
-        rows, layers = host_rows(host, platform, trials_per_host, seed=seed, run_id=f"run-{host}",
+        done, outcome, reason, restarts, reconnects = (_host_end(index, hosts, trials_per_host) if fleet_file
+                                                       else (trials_per_host, "ok", "", 0, 0))
+        rows, layers = host_rows(host, platform, done, seed=seed, run_id=f"run-{host}",
                                  agent_version=version, models=models, methods=methods)
+        entries.append(_fleet_entry(host, outcome, reason, len(rows), trials_per_host,
+                                    sum(r["status"] != "ok" for r in rows), restarts, reconnects))
         _write_jsonl(folder / "results.jsonl", rows)
         _write_jsonl(folder / "layers.jsonl", layers)
         (folder / "machine.json").write_text(json.dumps(_machine(host, platform), indent=1), encoding="utf-8")
         (folder / "run.json").write_text(json.dumps({"run_id": f"run-{host}", "sweep": "fleet"}), encoding="utf-8")
+    if fleet_file:
+        entries += [_fleet_entry(name, outcome, reason, 0, trials_per_host, 0) for name, outcome, reason in
+                    NO_FOLDER_HOSTS]
+        fleet = {"run_name": "fleet", "sweep": "sweeps/fleet.yml", "inventory": "hosts.yml",
+                 "started_at": "2026-11-21T08:00:00Z", "wall_s": 5025.4, "hosts": entries}
+        (root / "fleet.json").write_text(json.dumps(fleet, indent=2) + "\n", encoding="utf-8")
     return root
 
 
