@@ -51,7 +51,14 @@ def selected_hosts(args: argparse.Namespace) -> Inventory:
             raise UserError("must be a positive number of seconds", field=f"--{name.replace('_', '-')}")
     inventory = load_inventory(args.hosts)
     limit = [part.strip() for part in args.limit.split(",") if part.strip()] if args.limit else None
-    return inventory.select(limit)
+    selected = inventory.select(limit)
+    if any(not host.is_local for host in selected):
+        from collector.sshconfig import resolve  # paramiko: only when a host needs SSH
+
+        for host in selected:  # a broken ~/.ssh/config entry is a one-line error now, not mid-run
+            if not host.is_local:
+                resolve(host, args.ssh_config)
+    return selected
 
 
 def transport_factory(args: argparse.Namespace, log: Callable[[str], None]) -> Callable[[Host], Transport]:

@@ -121,19 +121,24 @@ class SshTransport(Transport):
     def connect(self) -> None:
         if self._clients:
             return
-        target = resolve(self.host, self.options.ssh_config)
+        try:
+            target = resolve(self.host, self.options.ssh_config)
+        except ValueError as exc:  # a bad ~/.ssh/config entry: this host cannot be reached as written
+            raise Unreachable(str(exc)) from None
         sock = None
         try:
-            if target.proxy_jump is not None:
-                jump = self._open(target.proxy_jump)
-                jump_transport = jump.get_transport()
-                assert jump_transport is not None
+            # ProxyJump a,b: connect to a, tunnel to b through it, then to the target through b
+            for hop, after in zip((*target.chain(), target), (*target.chain()[1:], target, None)):
+                client = self._open(hop, sock)
+                if after is None:
+                    break
                 try:
-                    sock = jump_transport.open_channel("direct-tcpip", (target.hostname, target.port),
-                                                       ("127.0.0.1", 0), timeout=self.options.connect_timeout_s)
+                    sock = client.get_transport().open_channel(  # type: ignore[union-attr]
+                        "direct-tcpip", (after.hostname, after.port), ("127.0.0.1", 0),
+                        timeout=self.options.connect_timeout_s)
                 except (OSError, paramiko.SSHException) as exc:
-                    raise Unreachable(f"jump host cannot reach {target.hostname}:{target.port}: {exc}") from None
-            self._open(target, sock)
+                    raise Unreachable(f"jump host {hop.hostname} cannot reach {after.hostname}:{after.port}: "
+                                      f"{str(exc) or type(exc).__name__}") from None
         except TransportError:
             self.close()
             raise

@@ -257,6 +257,24 @@ def test_an_ansible_inventory_with_an_ssh_config_alias(tmp_path: Path, sshd_loop
     assert_each_trial_once(out / "board-1" / "results.jsonl", TRIALS)
 
 
+def test_a_host_behind_a_proxyjump(tmp_path: Path, sshd_loopback, ssh_client_key: KeyPair, store: Path,
+                                   sweep: Path) -> None:
+    jump, target = sshd_loopback(), sshd_loopback()
+    known = write_known_hosts(tmp_path / "known_hosts", [jump, target])
+    config = tmp_path / "ssh_config"
+    config.write_text(f"Host bastion\n  HostName {jump.address}\n  Port {jump.port}\n  User root\n"
+                      f"  IdentityFile {ssh_client_key.private_path}\n"
+                      f"Host inner\n  HostName {target.address}\n  Port {target.port}\n  User root\n"
+                      f"  IdentityFile {ssh_client_key.private_path}\n  ProxyJump bastion\n")
+    inventory = write_inventory(tmp_path / "inv.yml", [
+        {"name": "inner", "address": "inner", "workdir": str(tmp_path / "w"), "venv": str(Path(os.sys.prefix))}])
+    done = collector([*run_args(inventory, sweep, store, tmp_path / "out", known), "--ssh-config", str(config)],
+                     tmp_path / "home")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert_each_trial_once(tmp_path / "out" / "inner" / "results.jsonl", TRIALS)
+    assert "Accepted publickey for root" in jump.log_path.read_text()  # the jump host was the way in
+
+
 def test_status_and_fetch_of_a_finished_run(tmp_path: Path, sshd_loopback, ssh_client_key: KeyPair,
                                             store: Path, sweep: Path) -> None:
     host = sshd_loopback()
