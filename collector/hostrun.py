@@ -290,7 +290,9 @@ class HostRun:
                 if deadline is None:
                     deadline = now + self.settings.reconnect_timeout_s
                     self.view.reconnects += 1
-                    self._state(f"reconnecting ({exc})")
+                    self.view.last = str(exc)
+                    self._state("reconnecting")
+                    self.log(f"{self.host.name}: {exc}")
                 if now >= deadline:
                     raise
                 self.stop.wait(backoff)

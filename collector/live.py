@@ -4,12 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from collector.hostrun import OK, HostView
 
 STYLE = {OK: "green", "partial": "yellow", "unreachable": "red", "auth-failed": "red", "agent-error": "red"}
+
+
+def plain(text: str, style: str = "") -> Text:
+    """Host names, states and reasons are data: never read as rich markup (a host may be named "[x]")."""
+    return Text(text, style=style)
 
 
 def _eta(seconds: float | None) -> str:
@@ -23,15 +28,17 @@ def progress_table(views: Sequence[HostView], max_rows: int = 40) -> Table:
     """Busy hosts first; past ``max_rows`` the rest are summarised in one line (a fleet of
     hundreds still fits a terminal)."""
     table = Table(title="fleet run", expand=False)
-    for name in ("host", "state", "trials", "not ok", "eta", "last"):
+    widths = {"host": (12, 24), "state": (12, 30), "trials": (9, None), "not ok": (6, None), "eta": (8, None),
+              "last": (10, None)}
+    for name, (least, most) in widths.items():
         table.add_column(name, justify="right" if name in ("trials", "not ok", "eta") else "left",
-                         no_wrap=name != "last", overflow="ellipsis")
+                         no_wrap=True, overflow="ellipsis",
+                         min_width=least, max_width=most)
     ordered = sorted(views, key=lambda v: (v.outcome is not None, v.state == "waiting", v.name))
     for view in ordered[:max_rows]:
         trials = f"{view.done}/{view.total}" if view.total is not None else "-"
-        state = view.state if len(view.state) < 40 else view.state[:39] + "…"
-        table.add_row(view.name, f"[{STYLE.get(view.outcome or '', '')}]{state}", trials,
-                      str(view.failures), _eta(view.eta_s()), view.last[-70:])
+        table.add_row(plain(view.name), plain(view.state, STYLE.get(view.outcome or "", "")), trials,
+                      str(view.failures), _eta(view.eta_s()), plain(view.last))
     if len(ordered) > max_rows:
         rest = ordered[max_rows:]
         finished = sum(v.outcome is not None for v in rest)
@@ -46,10 +53,6 @@ def outcome_table(views: Sequence[HostView]) -> Table:
     for view in sorted(views, key=lambda v: v.name):
         outcome = view.outcome or "partial"
         trials = f"{view.done}/{view.total}" if view.total is not None else "-"
-        table.add_row(view.name, f"[{STYLE.get(outcome, '')}]{outcome}", trials, str(view.failures),
-                      str(view.restarts), str(view.reconnects), view.reason)
+        table.add_row(plain(view.name), plain(outcome, STYLE.get(outcome, "")), trials, str(view.failures),
+                      str(view.restarts), str(view.reconnects), plain(view.reason))
     return table
-
-
-def print_outcomes(console: Console, views: Sequence[HostView]) -> None:
-    console.print(outcome_table(views))
