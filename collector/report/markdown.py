@@ -6,7 +6,7 @@ from collector.report import cells
 from collector.report.model import Report, Table
 
 # the tables worth reading in a summary, and how many of their rows
-KEY_TABLES = {"recommended_grid": 30, "largest_batch_grid": 30, "seed_speedup": 20, "oom_incidents": 20,
+KEY_TABLES = {"collector_not_ok": 20, "recommended_grid": 30, "largest_batch_grid": 30, "seed_speedup": 20, "oom_incidents": 20,
               "causal_effects": 20, "missing_probes": 10, "failures": 10}
 
 

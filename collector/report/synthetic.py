@@ -257,24 +257,25 @@ def write_fleet(root: str | Path, hosts: int = 50, trials_per_host: int = 1000, 
     their folders hold only the rows they finished."""
     root = Path(root)
     entries = []
+    planned = min(trials_per_host, len(models) * len(methods) * len(RATIOS) * len(BACKENDS) * len(BATCH_SIZES))
     for index in range(hosts):
         platform = PLATFORMS[index % len(PLATFORMS)]
         host = f"{'-'.join(platform.device_class.split('-')[1:3])}-{index // len(PLATFORMS) + 1:02d}"
         folder = root / host
         folder.mkdir(parents=True, exist_ok=True)
         version = "0.0.9" if index % 7 == 6 else "0.1.0"  # a fleet is rarely upgraded all at once
-        done, outcome, reason, restarts, reconnects = (_host_end(index, hosts, trials_per_host) if fleet_file
-                                                       else (trials_per_host, "ok", "", 0, 0))
+        done, outcome, reason, restarts, reconnects = (_host_end(index, hosts, planned) if fleet_file
+                                                       else (planned, "ok", "", 0, 0))
         rows, layers = host_rows(host, platform, done, seed=seed, run_id=f"run-{host}",
                                  agent_version=version, models=models, methods=methods)
-        entries.append(_fleet_entry(host, outcome, reason, len(rows), trials_per_host,
+        entries.append(_fleet_entry(host, outcome, reason, len(rows), planned,
                                     sum(r["status"] != "ok" for r in rows), restarts, reconnects))
         _write_jsonl(folder / "results.jsonl", rows)
         _write_jsonl(folder / "layers.jsonl", layers)
         (folder / "machine.json").write_text(json.dumps(_machine(host, platform), indent=1), encoding="utf-8")
         (folder / "run.json").write_text(json.dumps({"run_id": f"run-{host}", "sweep": "fleet"}), encoding="utf-8")
     if fleet_file:
-        entries += [_fleet_entry(name, outcome, reason, 0, trials_per_host, 0) for name, outcome, reason in
+        entries += [_fleet_entry(name, outcome, reason, 0, planned, 0) for name, outcome, reason in
                     NO_FOLDER_HOSTS]
         fleet = {"run_name": "fleet", "sweep": "sweeps/fleet.yml", "inventory": "hosts.yml",
                  "started_at": "2026-11-21T08:00:00Z", "wall_s": 5025.4, "hosts": entries}

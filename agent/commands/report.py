@@ -1,0 +1,28 @@
+"""``agent report``: this device's results as one HTML page, the same report as ``collector
+report`` (collector/report/); ``agent run`` writes it at its end."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from collector.report.command import DESCRIPTION, add_arguments, execute
+
+
+def add_parser(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser("report", help="one self-contained HTML report of this device's results",
+                                 description=DESCRIPTION)
+    add_arguments(parser)
+    parser.set_defaults(execute=execute)
+
+
+def after_run(results_dir: Path) -> str:
+    """What ``agent run`` prints last: where the report went, or why there is none. A report
+    that fails never fails the run: its rows are already on disk."""
+    from collector.report.command import run
+    try:
+        page = run(argparse.Namespace(results=results_dir, out=None, analysis=None, max_accuracy_drop=None,
+                                      max_latency_ms=None, batch_size=None))
+    except Exception as exc:  # noqa: BLE001 - any failure, a missing matplotlib included
+        return (f"warning: no report ({type(exc).__name__}: {exc}); the results are complete, "
+                f"`agent report --results {results_dir}` tries again")
+    return f"report: {page}"
