@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import shlex
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -17,6 +18,7 @@ from functools import cache
 from pathlib import Path
 
 from collector.transport import Transport, TransportError
+from shared.errors import UserError
 from shared.inventory import Host
 from shared.version import __version__
 
@@ -56,15 +58,19 @@ class Wheel:
 
 
 def build_wheel(out_dir: Path | None = None) -> Wheel:
-    """``pip wheel`` of this checkout (no dependencies: the target's pip resolves those)."""
+    """``pip wheel`` of this checkout (no dependencies: the target's pip resolves those).
+    A failure is a one-line UserError: it concerns every host, before any is touched."""
     if not (PROJECT_ROOT / "pyproject.toml").exists():
-        raise TransportError(f"cannot build the agent's wheel: {PROJECT_ROOT} is not a source checkout")
+        raise UserError(f"cannot build the agent's wheel: {PROJECT_ROOT} is not a source checkout "
+                        f"(deploy from a checkout, or use the agents installed with --no-deploy)")
     out = out_dir or Path(tempfile.mkdtemp(prefix="edgeprune-wheel-"))
+    # setuptools packs what it finds in build/: a module deleted since the last build would ship
+    shutil.rmtree(PROJECT_ROOT / "build", ignore_errors=True)
     done = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(out),
                            str(PROJECT_ROOT)], capture_output=True, text=True)
     wheels = sorted(out.glob(f"edgeprune-{__version__}-*.whl"))
     if done.returncode != 0 or not wheels:
-        raise TransportError(f"building the agent's wheel failed: {done.stderr.strip()[-400:]}")
+        raise UserError(f"building the agent's wheel failed: {' | '.join(done.stderr.strip().splitlines()[-3:])}")
     return Wheel(wheels[-1], source_digest())
 
 
@@ -107,8 +113,10 @@ def deploy(host: Host, transport: Transport, wheel: Wheel | None, pip_args: str 
     q = shlex.quote
     py = q(f"{venv}/bin/python")
     log(f"installing edgeprune[{host.extras}] into {venv}")
-    transport.run(f"test -x {py} || {q(host.python)} -m venv {q(venv)}", timeout=300).check(
-        f"making a venv with {host.python}")
+    # a venv without pip (python -m venv stopped at ensurepip: no python3-venv on Debian/Ubuntu)
+    # is made again, which adds pip and keeps what is there
+    transport.run(f"{py} -m pip --version >/dev/null 2>&1 || {q(host.python)} -m venv {q(venv)}",
+                  timeout=300).check(f"making a venv with {host.python}")
     # the extras pull the dependencies; a second, forced install of the wheel alone replaces
     # an older build of the same version (pip would keep it otherwise)
     extra_args = " ".join(q(a) for a in shlex.split(pip_args))  # e.g. --index-url, --find-links

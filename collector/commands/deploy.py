@@ -8,6 +8,7 @@ from rich.table import Table
 
 from collector.deploy import build_wheel, deploy, remote_venv
 from collector.fleet import add_fleet_arguments, console_log, on_every_host, selected_hosts, transport_factory
+from collector.live import plain
 from collector.transport import TransportError
 from shared.inventory import Host
 
@@ -48,6 +49,6 @@ def execute(args: argparse.Namespace) -> int:
         table.add_column(name)
     for host, (result, detail) in zip(inventory, results):
         style = "red" if result == "failed" else "green"
-        table.add_row(host.name, f"[{style}]{result}", detail)
+        table.add_row(plain(host.name), plain(result, style), plain(detail))
     console.print(table)
     return 1 if any(result == "failed" for result, _ in results) else 0

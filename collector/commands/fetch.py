@@ -10,6 +10,7 @@ from rich.table import Table
 from collector.commands.status import add_run_arguments
 from collector.fleet import add_fleet_arguments, console_log, on_every_host, selected_hosts, transport_factory
 from collector.hostrun import HostRun, HostView, RunSettings
+from collector.live import plain
 from collector.transport import TransportError
 from shared.inventory import Host, safe_folder_name
 
@@ -50,7 +51,7 @@ def execute(args: argparse.Namespace) -> int:
     table.add_column("host")
     table.add_column("state")
     for host, result in zip(inventory, results):
-        table.add_row(host.name, result)
+        table.add_row(plain(host.name), plain(result))
     console.print(table)
     from collector.store import merge  # duckdb and pandas: imported when needed, not for --help
 

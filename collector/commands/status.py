@@ -9,6 +9,7 @@ from rich.table import Table
 
 from collector.fleet import add_fleet_arguments, console_log, on_every_host, selected_hosts, transport_factory
 from collector.hostrun import HostRun, HostView, RunSettings
+from collector.live import plain
 from collector.transport import AuthFailed, TransportError
 from shared.inventory import Host, safe_folder_name
 
@@ -58,6 +59,6 @@ def execute(args: argparse.Namespace) -> int:
         table.add_column(name, justify="right" if name == "trials" else "left")
     for agent, view in results:
         trials = f"{view.done}/{view.total}" if view.total is not None else "-"
-        table.add_row(view.name, agent, trials, view.last[-80:])
+        table.add_row(plain(view.name), plain(agent), trials, plain(view.last[-80:]))
     console.print(table)
     return 0
