@@ -16,6 +16,7 @@ import yaml
 
 from shared import catalog
 from shared.errors import UserError, unknown_name
+from shared.sizes import parse_size
 
 TRANSPORTS = ("ssh", "local")
 EXTRAS = ("full", "agent")
@@ -31,8 +32,6 @@ OWN_PASSWORD_KEYS = ("password", "passphrase")
 # config lookups (``Match exec`` expands %h into a shell command) and ``user@host`` strings.
 _SSH_UNSAFE = re.compile(r"""[\s'`"$\\;&<>|(){}\x00-\x1f\x7f]""")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-# the sizes agent --mem-limit reads (agent/memlimit.py parse_size; the agent is not imported here)
-_SIZE = re.compile(r"\s*([0-9]*\.?[0-9]+)\s*(b|k|kb|kib|m|mb|mib|g|gb|gib|t|tb|tib)?\s*", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -184,9 +183,12 @@ class FieldReader:
     def mem_limit(self, value: Any, where: str) -> str:
         if isinstance(value, int) and not isinstance(value, bool) and value > 0:
             return str(value)  # bytes
-        match = _SIZE.fullmatch(value) if isinstance(value, str) else None
-        if not match or float(match.group(1)) <= 0:
+        if not isinstance(value, str):
             raise self.fail(where, f"cannot read memory size {value!r} (e.g. 2GiB, 512MiB, 4GB)")
+        try:
+            parse_size(value, field="")
+        except UserError as exc:
+            raise self.fail(where, str(exc)) from None
         return value.strip()
 
     def identity_file(self, value: Any, where: str) -> str:

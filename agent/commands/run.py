@@ -151,7 +151,7 @@ def _runner(args: argparse.Namespace, sweep: Sweep, out: Path, progress: Any,
 
 
 def execute(args: argparse.Namespace) -> int:
-    from agent.memlimit import parse_size  # imported here so that `agent --help` stays fast
+    from shared.sizes import parse_size
 
     sweep = load_sweep(args.sweep)
     if args.trial_timeout is not None:

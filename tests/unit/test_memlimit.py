@@ -5,7 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from agent.memlimit import TrialGroup, parse_size
+from agent.memlimit import TrialGroup
+from shared.sizes import parse_size
 from shared.errors import UserError
 
 
