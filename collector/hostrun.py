@@ -76,14 +76,15 @@ class Stopped(Exception):
 
 
 class HostRun:
-    def __init__(self, host: Host, host_files: list[tuple[str, bytes]], transport: Transport, settings: RunSettings, view: HostView, stop: threading.Event,
+    def __init__(self, host: Host, host_files: list[tuple[str, bytes]], transport: Transport,
+                 settings: RunSettings, view: HostView, stop: threading.Event | None = None,
                  log: Callable[[str], None] = lambda text: None) -> None:
         self.host = host
         self.host_files = host_files  # (name, content) written into the run folder: the sweep
         self.t = transport
         self.settings = settings
         self.view = view
-        self.stop = stop
+        self.stop = stop or threading.Event()  # set by Ctrl-C in `collector run`
         self.log = log
         self.local = settings.out_dir / host.folder_name
         self.results_local = self.local / RESULTS_FILE

@@ -37,7 +37,7 @@ def execute(args: argparse.Namespace) -> int:
     settings = RunSettings(run_name=safe_folder_name(args.name), out_dir=out, wheel=None, deploy=False)
 
     def one(host: Host) -> str:
-        run = HostRun(host, [], make(host), settings, HostView(host.name), stop=None, log=lambda text: None)  # type: ignore[arg-type]
+        run = HostRun(host, [], make(host), settings, HostView(host.name))
         try:
             state = run.fetch()
         except TransportError as exc:

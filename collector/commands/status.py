@@ -41,7 +41,7 @@ def execute(args: argparse.Namespace) -> int:
 
     def one(host: Host) -> tuple[str, HostView]:
         view = HostView(host.name)
-        run = HostRun(host, [], make(host), settings, view, stop=None, log=lambda text: None)  # type: ignore[arg-type]
+        run = HostRun(host, [], make(host), settings, view)
         try:
             state = run.peek()
         except AuthFailed as exc:
