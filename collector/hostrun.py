@@ -43,6 +43,7 @@ class RunSettings:
     reconnect_timeout_s: float = 300.0
     max_restarts: int = 2
     stop_grace_s: float = 15.0
+    log_rows: bool = False  # a line a finished trial (where no live table is drawn: a log, CI)
 
 
 @dataclass
@@ -267,6 +268,8 @@ class HostRun:
         elif kind == "row":
             view.done += 1
             view.last = f"{event['status']}: {event['label']}"
+            if self.settings.log_rows:
+                self.log(f"{self.host.name}: [{view.done}/{view.total}] {view.last}")
         elif kind == "stage":
             view.last = event["text"]
         elif kind == "error":

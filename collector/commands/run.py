@@ -132,7 +132,7 @@ def execute(args: argparse.Namespace) -> int:
     settings = RunSettings(run_name=safe_folder_name(run_name), out_dir=out, wheel=wheel,
                            deploy=not args.no_deploy, artifacts=args.artifacts, pip_args=args.pip_args,
                            poll_s=args.poll, reconnect_timeout_s=args.reconnect_timeout,
-                           max_restarts=args.max_restarts)
+                           max_restarts=args.max_restarts, log_rows=not console.is_terminal)
     stop = threading.Event()
     make = transport_factory(args, log)
     views = [HostView(host.name) for host in inventory]
