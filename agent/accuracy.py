@@ -53,9 +53,9 @@ def predict_all(predict: Callable[[np.ndarray], np.ndarray], inputs: np.ndarray,
 
 def device_accuracy(backend: Backend, model: object, artifact: Artifact, device: str,
                     batch_size: int = EVAL_BATCH) -> dict[str, Any]:
-    """The row's ``accuracy_*_device`` columns (null without labels). A worker evaluates in
-    batches no larger than its first trial's, so evaluating never needs more memory than the
-    smallest trial (an out-of-memory there would end the worker before any trial ran)."""
+    """The row's ``accuracy_*_device`` columns (null without labels). The accuracy pass runs
+    this in a worker of its own (agent.worker.WorkerPool.device_accuracy), so a batch that does
+    not fit in memory ends that pass only, never a trial."""
     data = EvalSet.load(artifact)
     if not data.has_labels:
         return {"accuracy_top1_device": None, "accuracy_top5_device": None, "eval_samples_device": None}

@@ -9,6 +9,7 @@ again by the next run into the same folder, whose row then supersedes the skippe
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from collections import Counter
@@ -187,6 +188,7 @@ class MeasureRunner:
                 trials=tuple(TrialSpec(t.key, t.batch_size, artifact.input_shape(t.batch_size)) for t in group),
                 stop_after_oom=not self.sweep.continue_after_oom, telemetry=self.sweep.telemetry,
                 perf=self._perf, mem_limit_bytes=None, cgroup=None, stderr_path="")
+            job = dataclasses.replace(job, device_accuracy=pool.device_accuracy(job))
             for outcome in pool.measure(job):
                 yield self._outcome_columns(by_key[outcome.key], resolved, outcome.columns)
 

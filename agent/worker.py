@@ -23,6 +23,7 @@ unless the sweep asks to run them anyway.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import faulthandler
 import multiprocessing
 import os
@@ -53,6 +54,7 @@ ERROR_TAIL_CHARS = 2000
 # Test-only: make the worker fail on purpose, e.g. "crash@8" (SIGSEGV before batch 8) or
 # "hang@8" (never return). Read only in the worker; the agent never sets it.
 FAULT_ENV = "EDGEPRUNE_TEST_FAULT"
+ACCURACY_PASS = "accuracy"  # the key of the accuracy pass's one pseudo-trial
 GPU_PROFILE_CALLS = 5  # forward passes traced for the kernel-level profile
 
 
@@ -82,6 +84,16 @@ class WorkerJob:
     mem_limit_bytes: int | None
     cgroup: memlimit.TrialGroup | None
     stderr_path: str
+    accuracy_only: bool = False  # the accuracy pass: evaluate eval.npz, time nothing
+    device_accuracy: DeviceAccuracy | None = None  # the pass's result, for every trial's row
+
+
+@dataclass(frozen=True)
+class DeviceAccuracy:
+    """The ``accuracy_*_device`` columns, or why they are null (in ``probe_errors``)."""
+
+    columns: Mapping[str, Any]
+    errors: Mapping[str, str]
 
 
 def error_text(exc: BaseException) -> str:
@@ -106,10 +118,11 @@ def _apply_memory_cap(job: WorkerJob) -> str | None:
     return "rlimit-as"
 
 
-def _test_fault(batch_size: int) -> None:
+def _test_fault(where: int | str) -> None:
+    """``crash@2`` / ``hang@2``: at the trial of batch 2; ``crash@accuracy``: in the accuracy pass."""
     fault = os.environ.get(FAULT_ENV, "")
-    kind, _, batch = fault.partition("@")
-    if batch and int(batch) == batch_size:
+    kind, _, at = fault.partition("@")
+    if at and at == str(where):
         if kind == "crash":
             os.kill(os.getpid(), signal.SIGSEGV)
         if kind == "hang":
@@ -205,16 +218,24 @@ def _measure_one(job: WorkerJob, backend: Any, model: Any, trial: TrialSpec,
             "telemetry_side": telemetry.side}
 
 
-def _model_columns(backend: Backend, model: object, artifact: Artifact, job: WorkerJob) -> ProbeOutcome:
+def _model_columns(backend: Backend, model: object, job: WorkerJob) -> ProbeOutcome:
     """What every row of this model records: the backend's settings and the device's own
-    accuracy on eval.npz (null, with the reason in probe_errors, where that fails)."""
-    outcome = ProbeOutcome(backend.row_columns(model), {}, {})
-    batch_size = min(EVAL_BATCH, job.trials[0].batch_size)  # trials come smallest batch first
+    accuracy on eval.npz, from the accuracy pass (null, with the reason, where it failed)."""
+    accuracy = job.device_accuracy or DeviceAccuracy({}, {"accuracy_device": "no accuracy pass"})
+    return ProbeOutcome({**backend.row_columns(model), **accuracy.columns}, dict(accuracy.errors), {})
+
+
+def _accuracy_pass(conn: Any, backend: Backend, model: object, artifact: Artifact, job: WorkerJob) -> None:
+    (trial,) = job.trials
+    conn.send(("start", trial.key))
+    _test_fault(ACCURACY_PASS)
     try:
-        outcome.columns.update(device_accuracy(backend, model, artifact, job.device, batch_size))
+        columns = device_accuracy(backend, model, artifact, job.device, trial.batch_size)
+        result = {"accuracy": DeviceAccuracy(columns, {})}
     except Exception as exc:  # the latency of a model whose evaluation fails is still worth having
-        outcome.errors["accuracy_device"] = error_text(exc)
-    return outcome
+        result = {"accuracy": DeviceAccuracy({}, {"accuracy_device": error_text(exc)})}
+    conn.send(("done", trial.key, result))
+    conn.send(("end",))
 
 
 def worker_main(conn: Any, job: WorkerJob) -> None:
@@ -234,7 +255,10 @@ def worker_main(conn: Any, job: WorkerJob) -> None:
         conn.send(("failed", {"status": (Status.OOM if oom else Status.ERROR).value, "is_oom": oom,
                               "error": f"before the first trial: {error_text(exc)}"}))
         return
-    model_outcome = _model_columns(backend, model, artifact, job)
+    if job.accuracy_only:
+        _accuracy_pass(conn, backend, model, artifact, job)
+        return
+    model_outcome = _model_columns(backend, model, job)
     for trial in job.trials:
         conn.send(("start", trial.key))
         _test_fault(trial.batch_size)
@@ -284,6 +308,20 @@ class WorkerPool:
                     yield Outcome(trial.key, {"status": Status.SKIPPED.value, "is_oom": False,
                                               "error": "after_oom: a smaller batch ran out of memory"})
                 return
+
+    def device_accuracy(self, job: WorkerJob) -> DeviceAccuracy:
+        """The device's accuracy on eval.npz, in a worker of its own before the trials: batches
+        of up to EVAL_BATCH (at most the job's largest batch) are fast, and if they do not fit in
+        memory only this pass dies, never a trial (its reason goes to probe_errors)."""
+        largest = max(t.batch_size for t in job.trials)
+        batch = min(EVAL_BATCH, largest)
+        spec = TrialSpec(ACCURACY_PASS, batch, (batch, *job.trials[0].input_shape[1:]))
+        (outcome,) = self._run_worker(dataclasses.replace(job, accuracy_only=True), (spec,))
+        if "accuracy" in outcome.columns:
+            return outcome.columns["accuracy"]
+        why = (outcome.columns.get("error") or "").splitlines()[:1] or ["no reason"]
+        return DeviceAccuracy({}, {"accuracy_device": f"{outcome.columns.get('status')} evaluating in "
+                                                      f"batches of {batch}: {why[0]}"})
 
     def _run_worker(self, job: WorkerJob, trials: tuple[TrialSpec, ...]) -> Iterator[Outcome]:
         self._started += 1

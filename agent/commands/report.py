@@ -3,6 +3,7 @@ report`` (collector/report/); ``agent run`` writes it at its end."""
 from __future__ import annotations
 
 import argparse
+import importlib.util
 from pathlib import Path
 
 from collector.report.command import DESCRIPTION, add_arguments, execute
@@ -18,6 +19,10 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 def after_run(results_dir: Path) -> str:
     """What ``agent run`` prints last: where the report went, or why there is none. A report
     that fails never fails the run: its rows are already on disk."""
+    missing = [name for name in ("pandas", "matplotlib") if importlib.util.find_spec(name) is None]
+    if missing:  # a light agent: not even an attempt to import them (find_spec imports nothing)
+        return (f"report: none here ({', '.join(missing)} not installed: pip install 'edgeprune[analysis]'; "
+                f"or copy the folder and run `agent report --results DIR` where it is)")
     from collector.report.command import run
     try:
         page = run(argparse.Namespace(results=results_dir, out=None, analysis=None, max_accuracy_drop=None,

@@ -2,6 +2,7 @@
 the agent goes on and the later trials are ok."""
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -78,3 +79,20 @@ def test_a_worker_killed_by_a_signal_is_a_crash_and_the_next_one_runs(tmp_path: 
     assert statuses(rows) == [(1, "ok"), (2, "crash"), (4, "ok")]
     assert "killed by signal SIGSEGV" in rows[1]["error"]
     assert "Fatal Python error: Segmentation fault" in rows[1]["error"]  # the worker's stderr tail
+
+
+def test_an_accuracy_pass_that_dies_costs_the_accuracy_only(tmp_path: Path) -> None:
+    rows = run_agent(tmp_path, {"batch_sizes": [1, 2]}, env={"EDGEPRUNE_TEST_FAULT": "crash@accuracy"})
+    assert statuses(rows) == [(1, "ok"), (2, "ok")]
+    for row in rows:
+        assert row["accuracy_top1_device"] is None
+        assert "crash evaluating in batches of 2: killed by signal SIGSEGV" in json.loads(row["probe_errors"])["accuracy_device"]
+
+
+def test_the_accuracy_pass_fills_every_row(tmp_path: Path) -> None:
+    digits = {"dataset": {"name": "digits", "train_samples": 256, "eval_samples": 100}, "models": ["lenet5"],
+              "train": {"epochs": 2}, "batch_sizes": [1, 2]}
+    rows = run_agent(tmp_path, digits)
+    # torch on the CPU it was built on: the device's accuracy is the build's, on every row
+    assert [r["accuracy_top1_device"] for r in rows] == [rows[0]["accuracy_top1"]] * 2
+    assert rows[0]["eval_samples_device"] == 100

@@ -31,7 +31,7 @@ SWEEP = {**TINY_SWEEP, "methods": [{"name": "structured", "importance": "l1"}], 
 
 HOOK = '''\
 """Written by tests/e2e/test_light_agent.py: packages outside edgeprune[agent] are not installed."""
-import importlib.abc, importlib.machinery, os, sys
+import importlib.abc, importlib.machinery, importlib.util, os, sys
 
 BLOCKED = {blocked!r}
 
@@ -50,12 +50,23 @@ class _NotInstalled(importlib.abc.Loader):
 
 class _Finder(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path=None, target=None):
-        if name.partition(".")[0] in BLOCKED:  # a spec, so find_spec() callers see no package
+        if name.partition(".")[0] in BLOCKED:  # a spec whose loading fails (and is logged)
             return importlib.machinery.ModuleSpec(name, _NotInstalled())
         return None
 
 
 sys.meta_path.insert(0, _Finder())
+
+# asking whether a package is installed (importlib.util.find_spec) imports nothing; in a light
+# venv the answer for these is None, so it is here too
+_find_spec = importlib.util.find_spec
+
+
+def _light_find_spec(name, package=None):
+    return None if name.partition(".")[0] in BLOCKED else _find_spec(name, package)
+
+
+importlib.util.find_spec = _light_find_spec
 '''
 
 
