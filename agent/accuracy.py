@@ -6,7 +6,8 @@ whose numerics differ (a different runtime, reduced precision, a kernel bug) sho
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+import socket
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -43,6 +44,21 @@ def topk_accuracy(logits: np.ndarray, labels: np.ndarray) -> tuple[float, float 
     top1 = float(np.mean(top[:, 0] == labels))
     top5 = float(np.mean((top == labels[:, None]).any(axis=1))) if classes > 5 else None
     return top1, top5
+
+
+def same_as_build(meta: Mapping[str, Any], backend: str, device: str) -> dict[str, Any] | None:
+    """The build's accuracy, where measuring it again would repeat the build's very computation
+    (torch, on the CPU of the machine that built the artifact, with the same torch: the build
+    evaluated exactly eval.npz); None where the device must measure it itself."""
+    from agent.fingerprint import package_versions  # metadata only: no torch import
+
+    built_with = meta.get("versions", {}).get("torch")
+    if (backend != "torch" or device != "cpu" or meta.get("host") != socket.gethostname()
+            or built_with is None or built_with != package_versions(["torch"])["torch"]):
+        return None
+    evaluated = meta["eval"]
+    return {"accuracy_top1_device": evaluated["accuracy_top1"], "accuracy_top5_device": evaluated["accuracy_top5"],
+            "eval_samples_device": evaluated["samples"] if evaluated["has_labels"] else None}
 
 
 def predict_all(predict: Callable[[np.ndarray], np.ndarray], inputs: np.ndarray,

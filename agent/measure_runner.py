@@ -61,6 +61,7 @@ class RunSummary:
     measure_wall_s: float = 0.0  # handing variants to workers until their last row
     timed_s: float = 0.0  # inside the timed regions (the repetitions themselves)
     warmup_s: float = 0.0
+    accuracy_s: float = 0.0  # the accuracy passes (the device's own accuracy on eval.npz)
 
 
 class NoArtifact(Exception):
@@ -135,6 +136,7 @@ class MeasureRunner:
             pending = [t for t in variant_trials if t.key not in done]
             if pending:
                 self._run_variant(summary, pool, self._context(run_id, variant), variant, pending)
+        summary.accuracy_s = pool.accuracy_s
         latest_rows = list(self._latest_rows().values())
         write_csv(latest_rows, self.out.results_csv)
         comparisons = seed_comparisons(latest_rows)

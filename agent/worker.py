@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from agent import memlimit
-from agent.accuracy import EVAL_BATCH, device_accuracy
+from agent.accuracy import EVAL_BATCH, device_accuracy, same_as_build
 from agent.artifacts import Artifact
 from agent.backends import BACKENDS, Backend
 from agent.measure import measure_model
@@ -293,13 +293,16 @@ class WorkerPool:
         # no runtime, so a light agent's workers never touch torch.
         self._ctx.set_forkserver_preload(["agent.worker", *preload])
         self._started = 0
+        self.accuracy_s = 0.0  # wall time of the accuracy passes, for the run's summary
 
     def measure(self, job: WorkerJob) -> Iterator[Outcome]:
         """Every trial of ``job`` ends as one Outcome, in ladder order, whatever happens."""
         pending = list(job.trials)
         while pending:
-            finished = list(self._run_worker(job, tuple(pending)))
-            yield from finished
+            finished = []
+            for outcome in self._run_worker(job, tuple(pending)):
+                finished.append(outcome)
+                yield outcome  # the row is written now, not when the worker ends
             done = {o.key for o in finished}
             pending = [t for t in pending if t.key not in done]
             oom = any(o.columns.get("is_oom") for o in finished)
@@ -310,13 +313,19 @@ class WorkerPool:
                 return
 
     def device_accuracy(self, job: WorkerJob) -> DeviceAccuracy:
-        """The device's accuracy on eval.npz, in a worker of its own before the trials: batches
+        """The device's accuracy on eval.npz (the build's, where it would be the same computation),
+        in a worker of its own before the trials: batches
         of up to EVAL_BATCH (at most the job's largest batch) are fast, and if they do not fit in
         memory only this pass dies, never a trial (its reason goes to probe_errors)."""
+        known = same_as_build(job.artifact_meta, job.backend, job.device)
+        if known is not None:
+            return DeviceAccuracy(known, {})
         largest = max(t.batch_size for t in job.trials)
         batch = min(EVAL_BATCH, largest)
         spec = TrialSpec(ACCURACY_PASS, batch, (batch, *job.trials[0].input_shape[1:]))
+        started = time.perf_counter()
         (outcome,) = self._run_worker(dataclasses.replace(job, accuracy_only=True), (spec,))
+        self.accuracy_s += time.perf_counter() - started
         if "accuracy" in outcome.columns:
             return outcome.columns["accuracy"]
         why = (outcome.columns.get("error") or "").splitlines()[:1] or ["no reason"]

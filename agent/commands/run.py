@@ -182,7 +182,9 @@ def execute(args: argparse.Namespace) -> int:
     if summary.timed_s > 0:
         console.print(f"artifacts (finding, building): {summary.build_wall_s:.0f} s; measuring: "
                       f"{summary.measure_wall_s:.1f} s for {summary.timed_s:.1f} s inside timed regions "
-                      f"(+{summary.warmup_s:.1f} s warm-up, ratio {summary.measure_wall_s / summary.timed_s:.2f})")
+                      f"(+{summary.warmup_s:.1f} s warm-up; ratio {summary.measure_wall_s / summary.timed_s:.2f}, "
+                      f"{(summary.measure_wall_s - summary.accuracy_s) / summary.timed_s:.2f} without the "
+                      f"{summary.accuracy_s:.1f} s of the device-accuracy passes)")
     console.print(f"results: {runner.out.results.path}  csv: {runner.out.results_csv}  "
                   f"artifacts: {runner.store.root}")
     if not args.events:  # driven by a collector, which writes one report for the whole fleet

@@ -26,3 +26,19 @@ def test_predict_all_goes_in_batches_and_keeps_the_order() -> None:
     assert seen == [3, 3, 1]
     with pytest.raises(ValueError, match="empty"):
         topk_accuracy(np.zeros((0, 10)), np.zeros(0, dtype=np.int64))
+
+
+def test_the_build_accuracy_stands_only_for_the_same_computation() -> None:
+    import socket
+
+    from agent.accuracy import same_as_build
+    from agent.fingerprint import package_versions
+
+    meta = {"host": socket.gethostname(), "versions": {"torch": package_versions(["torch"])["torch"]},
+            "eval": {"samples": 100, "has_labels": True, "accuracy_top1": 0.9, "accuracy_top5": None}}
+    assert same_as_build(meta, "torch", "cpu") == {"accuracy_top1_device": 0.9, "accuracy_top5_device": None,
+                                                   "eval_samples_device": 100}
+    assert same_as_build(meta, "onnxruntime", "cpu") is None  # another runtime: measure it
+    assert same_as_build(meta, "torch", "cuda:0") is None  # another device
+    assert same_as_build({**meta, "host": "elsewhere"}, "torch", "cpu") is None  # another machine
+    assert same_as_build({**meta, "versions": {"torch": "1.0"}}, "torch", "cpu") is None  # another torch
