@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -66,7 +67,13 @@ def collector(args: list[str], home: Path, timeout: float = 300, **popen: Any) -
 def start_collector(args: list[str], home: Path, log: Path) -> subprocess.Popen[bytes]:
     with log.open("wb") as out:  # the child keeps its own copy of the descriptor
         return subprocess.Popen([str(BIN / "collector"), *args], stdout=out, stderr=subprocess.STDOUT,
-                                env=collector_env(home), cwd=home.parent)
+                                env=collector_env(home), cwd=home.parent, preexec_fn=_default_sigint)
+
+
+def _default_sigint() -> None:
+    """Ctrl-C as at a terminal: a test suite started in the background (`cmd &`, as CI may)
+    inherits SIGINT ignored, and Python then never turns it into KeyboardInterrupt."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def rows(path: Path) -> list[dict[str, Any]]:
