@@ -7,12 +7,15 @@ agent's process group killed.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import time
 from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
@@ -136,89 +139,85 @@ def test_a_key_the_host_does_not_accept_is_auth_failed(tmp_path: Path, sshd_loop
     assert done.returncode == 1 and "auth-failed" in text and "authentication as root@" in text, text
 
 
+@dataclass
+class MidRun:
+    """A collector run on one host, two rows in: the moment the tests below strike."""
+
+    proc: subprocess.Popen
+    out: Path  # the collector's results folder; the host's rows are in out / name
+    agent_out: Path  # the agent's own folder on the host
+    log_path: Path
+
+    def log(self) -> str:
+        return " ".join(self.log_path.read_text().split())
+
+    def wait(self, timeout: float = 180) -> int:
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(self.log()) from None
+
+
+@contextlib.contextmanager
+def mid_run(tmp_path: Path, sshd, key: KeyPair, store: Path, name: str = "h") -> Iterator[MidRun]:
+    known = write_known_hosts(tmp_path / "known_hosts", [sshd])
+    inventory = write_inventory(tmp_path / "inv.yml", [ssh_host(name, sshd, key, tmp_path / "w")])
+    out = tmp_path / "out"
+    run = MidRun(start_collector(run_args(inventory, slow_sweep(tmp_path), store, out, known), tmp_path / "home",
+                                 tmp_path / "collector.log"),
+                 out, tmp_path / "w" / "runs" / "fleet" / "out", tmp_path / "collector.log")
+    try:
+        wait_for_rows(out / name / "results.jsonl", 2, proc=run.proc)
+        yield run
+    finally:
+        run.proc.kill()
+
+
 def test_sshd_killed_mid_run_then_back_resumes_with_no_row_lost_or_doubled(
         tmp_path: Path, sshd_loopback, ssh_client_key: KeyPair, store: Path) -> None:
     host = sshd_loopback()
-    known = write_known_hosts(tmp_path / "known_hosts", [host])
-    inventory = write_inventory(tmp_path / "inv.yml", [ssh_host("h", host, ssh_client_key, tmp_path / "w")])
-    out = tmp_path / "out"
-    proc = start_collector(run_args(inventory, slow_sweep(tmp_path), store, out, known), tmp_path / "home",
-                           tmp_path / "collector.log")
-    try:
-        wait_for_rows(out / "h" / "results.jsonl", 2, proc=proc)
+    with mid_run(tmp_path, host, ssh_client_key, store) as run:
         host.stop()  # the listener and every session: the collector's connection is gone
         time.sleep(4)  # the agent, detached, keeps measuring meanwhile
         host.restart()
-        assert proc.wait(timeout=180) == 0, (tmp_path / "collector.log").read_text()
-    finally:
-        proc.kill()
-    log = " ".join((tmp_path / "collector.log").read_text().split())
-    assert "reconnecting" in log
-    assert_each_trial_once(out / "h" / "results.jsonl", 12)
-    assert json.loads((out / "fleet.json").read_text())["hosts"][0]["restarts"] == 0  # the agent lived on
+        assert run.wait() == 0, run.log()
+    assert "reconnecting" in run.log()
+    assert_each_trial_once(run.out / "h" / "results.jsonl", 12)
+    assert json.loads((run.out / "fleet.json").read_text())["hosts"][0]["restarts"] == 0  # the agent lived on
 
 
 def test_a_host_cut_off_the_network_mid_run_resumes(tmp_path: Path, sshd_netns, ssh_client_key: KeyPair,
                                                     store: Path) -> None:
     host = sshd_netns()
-    known = write_known_hosts(tmp_path / "known_hosts", [host])
-    inventory = write_inventory(tmp_path / "inv.yml", [ssh_host("device", host, ssh_client_key, tmp_path / "w")])
-    out = tmp_path / "out"
-    proc = start_collector(run_args(inventory, slow_sweep(tmp_path), store, out, known), tmp_path / "home",
-                           tmp_path / "collector.log")
-    try:
-        wait_for_rows(out / "device" / "results.jsonl", 2, proc=proc)
+    with mid_run(tmp_path, host, ssh_client_key, store, name="device") as run:
         host.cut_network()
         time.sleep(10)  # longer than --io-timeout and --connect-timeout: the link is down, not slow
         host.restore_network()
-        assert proc.wait(timeout=180) == 0, (tmp_path / "collector.log").read_text()
-    finally:
-        proc.kill()
-    assert "reconnecting" in " ".join((tmp_path / "collector.log").read_text().split())
-    assert_each_trial_once(out / "device" / "results.jsonl", 12)
+        assert run.wait() == 0, run.log()
+    assert "reconnecting" in run.log()
+    assert_each_trial_once(run.out / "device" / "results.jsonl", 12)
 
 
 def test_an_agent_killed_mid_run_is_restarted_and_resumes(tmp_path: Path, sshd_loopback,
                                                           ssh_client_key: KeyPair, store: Path) -> None:
-    host = sshd_loopback()
-    known = write_known_hosts(tmp_path / "known_hosts", [host])
-    workdir = tmp_path / "w"
-    inventory = write_inventory(tmp_path / "inv.yml", [ssh_host("h", host, ssh_client_key, workdir)])
-    out = tmp_path / "out"
-    proc = start_collector(run_args(inventory, slow_sweep(tmp_path), store, out, known), tmp_path / "home",
-                           tmp_path / "collector.log")
-    try:
-        wait_for_rows(out / "h" / "results.jsonl", 2, proc=proc)
-        pid = int((workdir / "runs" / "fleet" / "out" / "agent.pid").read_text())
+    with mid_run(tmp_path, sshd_loopback(), ssh_client_key, store) as run:
+        pid = int((run.agent_out / "agent.pid").read_text())
         os.killpg(pid, signal.SIGKILL)  # the agent's whole session, as the OOM killer or a reboot would
-        assert proc.wait(timeout=180) == 0, (tmp_path / "collector.log").read_text()
-    finally:
-        proc.kill()
-    assert "restarting it" in " ".join((tmp_path / "collector.log").read_text().split())
-    assert_each_trial_once(out / "h" / "results.jsonl", 12)
-    assert json.loads((out / "fleet.json").read_text())["hosts"][0]["restarts"] == 1
+        assert run.wait() == 0, run.log()
+    assert "restarting it" in run.log()
+    assert_each_trial_once(run.out / "h" / "results.jsonl", 12)
+    assert json.loads((run.out / "fleet.json").read_text())["hosts"][0]["restarts"] == 1
 
 
 def test_ctrl_c_stops_the_remote_agents_and_keeps_the_rows(tmp_path: Path, sshd_loopback,
                                                            ssh_client_key: KeyPair, store: Path) -> None:
-    host = sshd_loopback()
-    known = write_known_hosts(tmp_path / "known_hosts", [host])
-    workdir = tmp_path / "w"
-    inventory = write_inventory(tmp_path / "inv.yml", [ssh_host("h", host, ssh_client_key, workdir)])
-    out = tmp_path / "out"
-    proc = start_collector(run_args(inventory, slow_sweep(tmp_path), store, out, known), tmp_path / "home",
-                           tmp_path / "collector.log")
-    try:
-        wait_for_rows(out / "h" / "results.jsonl", 2, proc=proc)
-        proc.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=60) == 130
-    finally:
-        proc.kill()
-    log = " ".join((tmp_path / "collector.log").read_text().split())
-    assert "stopped by the operator" in log and "partial" in log
-    remote = rows(workdir / "runs" / "fleet" / "out" / "results.jsonl")
-    assert 2 <= len(rows(out / "h" / "results.jsonl")) == len(remote) < 12  # every finished row is here
-    assert (workdir / "runs" / "fleet" / "out" / "agent.exit").exists()  # the agent stopped
+    with mid_run(tmp_path, sshd_loopback(), ssh_client_key, store) as run:
+        run.proc.send_signal(signal.SIGINT)
+        assert run.wait(timeout=60) == 130, run.log()
+    assert "stopped by the operator" in run.log() and "partial" in run.log()
+    remote = rows(run.agent_out / "results.jsonl")
+    assert 2 <= len(rows(run.out / "h" / "results.jsonl")) == len(remote) < 12  # every finished row is here
+    assert (run.agent_out / "agent.exit").exists()  # the agent stopped
 
 
 def test_a_hostile_host_and_run_name_stay_names(tmp_path: Path, sshd_loopback, ssh_client_key: KeyPair,
