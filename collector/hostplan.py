@@ -7,20 +7,8 @@ from typing import Any
 
 import yaml
 
-from shared.errors import UserError
 from shared.inventory import Host
 from shared.sweep import Sweep, parse_sweep
-
-
-def read_sweep_data(path: Path) -> dict[str, Any]:
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise UserError(f"cannot read sweep file: {exc.strerror or exc}", source=str(path)) from None
-    except yaml.YAMLError as exc:
-        raise UserError(f"malformed YAML: {str(exc).splitlines()[0]}", source=str(path)) from None
-    parse_sweep(data, source=str(path))  # the fleet's sweep itself must be valid
-    return data
 
 
 def host_sweep(data: dict[str, Any], source: Path, host: Host) -> tuple[Sweep, bytes]:

@@ -15,6 +15,10 @@ import yaml
 from shared import catalog
 from shared.errors import UserError, unknown_name
 
+# the quick sweep (deploy/sweep.quick.yml links to it): what `agent run` and `collector run`
+# measure when no --sweep is given; packaged with shared/, so installed agents have it too
+DEFAULT_SWEEP = Path(__file__).parent / "sweeps" / "quick.yml"
+
 
 @dataclass(frozen=True)
 class DatasetSpec:
@@ -301,8 +305,9 @@ def _flag(r: _Reader, value: Any, where: str) -> bool:
     return value
 
 
-def load_sweep(path: str | Path) -> Sweep:
-    """Read and check a sweep file; any problem is a one-line UserError."""
+def read_sweep_file(path: str | Path) -> Any:
+    """The YAML of a sweep file, unchecked (the collector adds each host's overrides to it);
+    an unreadable file or malformed YAML is a one-line UserError."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -315,4 +320,9 @@ def load_sweep(path: str | Path) -> Sweep:
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else None
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise UserError(f"malformed YAML: {problem}", source=str(path), field=where) from None
-    return parse_sweep(data, source=str(path))
+    return data
+
+
+def load_sweep(path: str | Path) -> Sweep:
+    """Read and check a sweep file; any problem is a one-line UserError."""
+    return parse_sweep(read_sweep_file(path), source=str(path))

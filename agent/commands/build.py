@@ -15,11 +15,11 @@ from rich.progress import Progress, TaskID
 from rich.table import Table
 
 from agent.artifacts import MODEL_ONNX, PAYLOAD, Artifact, ArtifactStore
-from agent.commands.run import DEFAULT_SWEEP, needs_torch, progress_bar
+from agent.commands.run import needs_torch, progress_bar
 from agent.worker import error_text
 from shared.errors import UserError
 from shared.plan import Variant, variants
-from shared.sweep import load_sweep
+from shared.sweep import DEFAULT_SWEEP, load_sweep
 
 DEFAULT_STORE = Path("artifacts")
 

@@ -15,12 +15,11 @@ from agent.commands import report
 from agent.summary import status_line, summary_table
 from shared.errors import UserError
 from shared.events import EventWriter
-from shared.sweep import Sweep, load_sweep
+from shared.sweep import DEFAULT_SWEEP, Sweep, load_sweep
 
 if TYPE_CHECKING:
     from agent.measure_runner import MeasureRunner
 
-DEFAULT_SWEEP = Path(__file__).parents[2] / "shared" / "sweeps" / "quick.yml"
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:

@@ -12,15 +12,14 @@ from rich.live import Live
 
 from collector.deploy import build_wheel
 from collector.fleet import add_fleet_arguments, console_log, on_every_host, selected_hosts, transport_factory
-from collector.hostplan import host_sweep, read_sweep_data
+from collector.hostplan import host_sweep
 from collector.hostrun import OK, HostRun, HostView, RunSettings
 from collector.live import outcome_table, progress_table
 from shared.cli import EXIT_INTERRUPTED
 from shared.errors import UserError
 from shared.inventory import safe_folder_name
-from shared.sweep import parse_sweep
+from shared.sweep import DEFAULT_SWEEP, parse_sweep, read_sweep_file
 
-DEFAULT_SWEEP = Path(__file__).parents[2] / "shared" / "sweeps" / "quick.yml"
 EXIT_HOSTS_FAILED = 1
 
 
@@ -114,7 +113,7 @@ def _run_hosts(args: argparse.Namespace, console: Console, runs: list[HostRun], 
 def execute(args: argparse.Namespace) -> int:
     _check_numbers(args)
     inventory = selected_hosts(args)
-    data = read_sweep_data(args.sweep)
+    data = read_sweep_file(args.sweep)
     sweep = parse_sweep(data, source=str(args.sweep))
     run_name = args.name if args.name is not None else sweep.name
     if not run_name.strip():

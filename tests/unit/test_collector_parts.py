@@ -11,7 +11,7 @@ import duckdb
 import pytest
 import yaml
 
-from collector.hostplan import agent_args, host_sweep, read_sweep_data
+from collector.hostplan import agent_args, host_sweep
 from collector.remote_agent import RemoteRun, RunState
 from collector.store import merge
 from collector.transport.local import LocalTransport
@@ -19,6 +19,7 @@ from shared.errors import UserError
 from shared.events import EventWriter, complete_lines, parse_events
 from shared.inventory import Host
 from shared.schema import SCHEMA_VERSION, make_row
+from shared.sweep import read_sweep_file
 from tests.conftest import TINY_SWEEP
 
 HOSTILE = "x; touch pwned; $(touch pwned2) `touch pwned3` 'q\""
@@ -108,7 +109,7 @@ def test_events_round_trip_and_a_partial_line_waits(tmp_path: Path) -> None:
 def test_host_overrides_replace_the_sweeps_lists_and_are_checked(tmp_path: Path) -> None:
     path = tmp_path / "s.yml"
     path.write_text(yaml.safe_dump(TINY_SWEEP))
-    data = read_sweep_data(path)
+    data = read_sweep_file(path)
     sweep, text = host_sweep(data, path, Host(name="pi", address="pi", batch_sizes=(1,), backends=("onnxruntime",)))
     assert sweep.batch_sizes == (1,) and sweep.backends == ("onnxruntime",)
     assert yaml.safe_load(text)["batch_sizes"] == [1] and data["batch_sizes"] == [1, 4]
