@@ -6,10 +6,12 @@ from typing import Any
 
 from rich.table import Table
 
+from shared.events import trial_label
+
 
 def status_line(row: dict[str, Any]) -> str:
     """One line for a finished trial: its p50 when ok, else its status and the reason."""
-    what = f"{row['model']} {row['method']} r={row['target_ratio']:g} {row['backend']} batch {row['batch_size']}"
+    what = trial_label(row)
     if row["status"] == "ok":
         return f"ok       {what}: p50 {row['latency_p50_ms']:.3f} ms"
     reason = (row.get("error") or "").splitlines()[-1:] or [""]
