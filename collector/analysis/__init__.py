@@ -6,8 +6,7 @@ that importing a submodule (the CLI's options) does not import DoWhy.
 """
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from shared.lazy import lazy_exports
 
 _EXPORTS = {
     "analyze": "collector.analysis.api",
@@ -21,9 +20,4 @@ _EXPORTS = {
     "Refutation": "collector.analysis.values",
 }
 __all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(_EXPORTS[name]), name)
+__getattr__ = lazy_exports(__name__, _EXPORTS)

@@ -7,8 +7,7 @@ pandas and matplotlib.
 """
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from shared.lazy import lazy_exports
 
 _EXPORTS = {
     "write_report": "collector.report.api",
@@ -18,9 +17,4 @@ _EXPORTS = {
     "Report": "collector.report.model",
 }
 __all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(_EXPORTS[name]), name)
+__getattr__ = lazy_exports(__name__, _EXPORTS)
