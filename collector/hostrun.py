@@ -305,9 +305,10 @@ class HostRun:
             if state.kind == "exit":
                 self._poll_files()
                 self._fetch_side_files()
-                if state.code == 0:
-                    self._finish(OK if self._complete() else PARTIAL,
-                                 "" if self._complete() else "the agent ended before every trial had a row")
+                if state.code == 0 and self._complete():
+                    self._finish(OK)
+                elif state.code == 0:
+                    self._finish(PARTIAL, "the agent ended before every trial had a row")
                 else:
                     self._finish(AGENT_ERROR, f"agent exited with {state.code}: {self._log_tail()}")
                 return
