@@ -3,7 +3,6 @@ options, one transport a host, and running a function on every host with a bound
 from __future__ import annotations
 
 import argparse
-import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -61,23 +60,19 @@ def selected_hosts(args: argparse.Namespace) -> Inventory:
     return selected
 
 
-def transport_factory(args: argparse.Namespace, log: Callable[[str], None]) -> Callable[[Host], Transport]:
+def transport_factory(args: argparse.Namespace, hosts: Inventory,
+                      log: Callable[[str], None]) -> Callable[[Host], Transport]:
     """A new, unconnected transport for a host (one a thread: paramiko clients are not shared)."""
     options = None
-    lock = threading.Lock()
+    if any(not host.is_local for host in hosts):  # paramiko is imported only when a host needs SSH
+        from collector.transport.ssh import SshOptions
+        options = SshOptions(known_hosts=args.known_hosts, accept_new_host_keys=args.accept_new_host_keys,
+                             ssh_config=args.ssh_config, connect_timeout_s=args.connect_timeout,
+                             io_timeout_s=args.io_timeout, log=log)
 
     def make(host: Host) -> Transport:
-        nonlocal options
         cls = TRANSPORTS.get(host.transport)
-        if host.transport == "local":
-            return cls(host)
-        with lock:  # paramiko is imported only when a host needs SSH
-            if options is None:
-                from collector.transport.ssh import SshOptions
-                options = SshOptions(known_hosts=args.known_hosts, accept_new_host_keys=args.accept_new_host_keys,
-                                     ssh_config=args.ssh_config, connect_timeout_s=args.connect_timeout,
-                                     io_timeout_s=args.io_timeout, log=log)
-        return cls(host, options)
+        return cls(host) if host.is_local else cls(host, options)
 
     return make
 

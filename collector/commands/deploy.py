@@ -31,7 +31,7 @@ def execute(args: argparse.Namespace) -> int:
     inventory = selected_hosts(args)
     console = Console(highlight=False)
     log = console_log(console)
-    make = transport_factory(args, log)
+    make = transport_factory(args, inventory, log)
     console.print("building the agent's wheel...")
     wheel = build_wheel()
 

@@ -33,7 +33,7 @@ def execute(args: argparse.Namespace) -> int:
     inventory = selected_hosts(args)
     out = args.out or Path("results") / f"fleet-{args.name}"
     console = Console(highlight=False)
-    make = transport_factory(args, console_log(console))
+    make = transport_factory(args, inventory, console_log(console))
     settings = RunSettings(run_name=safe_folder_name(args.name), out_dir=out, wheel=None, deploy=False)
 
     def one(host: Host) -> str:

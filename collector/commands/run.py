@@ -133,7 +133,7 @@ def execute(args: argparse.Namespace) -> int:
                            poll_s=args.poll, reconnect_timeout_s=args.reconnect_timeout,
                            max_restarts=args.max_restarts, log_rows=not console.is_terminal)
     stop = threading.Event()
-    make = transport_factory(args, log)
+    make = transport_factory(args, inventory, log)
     views = [HostView(host.name) for host in inventory]
     runs = [HostRun(host, [("sweep.yml", plans[host.name])], make(host), settings, view, stop, log)
             for host, view in zip(inventory, views)]

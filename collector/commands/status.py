@@ -36,7 +36,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 def execute(args: argparse.Namespace) -> int:
     inventory = selected_hosts(args)
     console = Console(highlight=False)
-    make = transport_factory(args, console_log(console))
+    make = transport_factory(args, inventory, console_log(console))
     settings = RunSettings(run_name=safe_folder_name(args.name), out_dir=Path("."), wheel=None, deploy=False)
 
     def one(host: Host) -> tuple[str, HostView]:
