@@ -46,6 +46,9 @@ class TorchBackend(Backend):
 
     def reset_peak_memory(self, device: str) -> None:
         if device.startswith("cuda"):
+            # A fresh worker has not touched CUDA yet, and its caching allocator refuses peak
+            # resets until CUDA is initialised ("Invalid device argument"; seen on an H200).
+            torch.cuda.init()
             torch.cuda.reset_peak_memory_stats(device)
 
     def peak_memory_mb(self, device: str) -> float | None:
