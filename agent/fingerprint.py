@@ -18,7 +18,8 @@ import socket
 import subprocess
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+import typing
+from typing import Any, Dict, List
 
 import psutil
 
@@ -87,8 +88,9 @@ FINGERPRINT_KEYS: dict[str, tuple[type, str]] = {
     "probe_errors": (dict, "key -> why its value is null"),
 }
 
-Metadata = dict[str, Any]
-Runner = Callable[[list[str]], str]  # runs a command, returns stdout; raises on failure
+# typing's generics: the light agent runs on Python 3.8, where dict[...] fails at run time
+Metadata = Dict[str, Any]
+Runner = typing.Callable[[List[str]], str]  # runs a command, returns stdout; raises on failure
 
 
 def run_command(argv: list[str]) -> str:
@@ -415,7 +417,7 @@ def collect_fingerprint(collectors: Iterable[Callable[[Metadata], None]] = COLLE
         try:
             collect(md)
         except Exception as exc:  # noqa: BLE001 - one unreadable area must not hide the rest
-            area = collect.__name__.removeprefix("collect_")
+            area = collect.__name__[len("collect_"):]
             md["probe_errors"][area] = f"{type(exc).__name__}: {exc}"
     errors = md.pop("probe_errors")
     md["probe_errors"] = errors  # last, for a readable dump

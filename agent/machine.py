@@ -46,6 +46,7 @@ def gpus() -> tuple[list[dict[str, Any]], str | None]:
                 "index": index,
                 "name": name.decode() if isinstance(name, bytes) else name,
                 "memory_mb": pynvml.nvmlDeviceGetMemoryInfo(handle).total / 2**20,
+                "compute_capability": list(pynvml.nvmlDeviceGetCudaComputeCapability(handle)),
             })
         return found, None
     finally:

@@ -8,6 +8,7 @@ extras, recorded in a stamp file beside the venv) is skipped. ``transport: local
 from __future__ import annotations
 
 import hashlib
+import json
 import shlex
 import shutil
 import subprocess
@@ -20,7 +21,7 @@ from pathlib import Path
 from collector.transport import Transport, TransportError
 from shared.errors import UserError
 from shared.inventory import Host
-from shared.version import __version__
+from shared.version import MIN_PYTHON_LIGHT, __version__, min_python
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SOURCE_PACKAGES = ("agent", "collector", "shared")
@@ -74,8 +75,8 @@ def build_wheel(out_dir: Path | None = None) -> Wheel:
     return Wheel(wheels[-1], source_digest())
 
 
-def _stamp(wheel: Wheel, extras: str) -> str:
-    return f"{__version__} {wheel.digest} {extras}"
+def _stamp(wheel: Wheel, host: Host) -> str:
+    return " ".join([__version__, wheel.digest, host.extras, *host.runtime])
 
 
 def installed_version(host: Host, transport: Transport) -> str | None:
@@ -92,6 +93,36 @@ def check_version(host: Host, transport: Transport) -> None:
                              f"(or leave out --no-deploy)")
 
 
+def check_python(host: Host, transport: Transport, venv: str) -> None:
+    """The venv's Python (or the one that will make it) is new enough for the host's extras."""
+    q = shlex.quote
+    version = 'import sys; print("%d.%d" % sys.version_info[:2])'
+    done = transport.run(f"p={q(f'{venv}/bin/python')}; [ -x \"$p\" ] || p={q(host.python)}; "
+                         f"\"$p\" -c {q(version)}", timeout=120).check(f"running {host.python}")
+    found = tuple(int(x) for x in done.stdout.strip().split("."))
+    needed = min_python(host.extras)
+    if found < needed:
+        lighter = "" if needed == MIN_PYTHON_LIGHT else \
+            f", or extras: agent (the light agent runs on {'.'.join(map(str, MIN_PYTHON_LIGHT))})"
+        raise TransportError(f"Python {done.stdout.strip()} there is too old for edgeprune[{host.extras}], which "
+                             f"needs {'.'.join(map(str, needed))}: set python: to a newer interpreter{lighter}")
+
+
+def check_runtime(host: Host, transport: Transport, log=lambda text: None) -> None:
+    """The installed torch can run the host's GPUs (else one line saying what to install);
+    onnxruntime without a GPU provider on a GPU host is logged."""
+    done = transport.run(f"{agent_command(host, transport)} info --runtime", timeout=300)
+    try:
+        support = json.loads(done.stdout)
+    except ValueError:
+        done.check("checking the runtimes (agent info --runtime)")
+        raise TransportError(f"agent info --runtime printed no JSON: {done.stdout[-200:]!r}") from None
+    for warning in support.get("warnings", []):
+        log(warning)
+    if support.get("problems"):
+        raise TransportError(support["problems"][0])
+
+
 def deploy(host: Host, transport: Transport, wheel: Wheel | None, pip_args: str = "",
            log=lambda text: None) -> bool:
     """Install the wheel on the host; False where the same build was already there."""
@@ -101,10 +132,11 @@ def deploy(host: Host, transport: Transport, wheel: Wheel | None, pip_args: str 
         return False
     assert wheel is not None, "a host with its own venv needs the wheel"
     stamp = f"{venv}/{STAMP}"
-    want = _stamp(wheel, host.extras)
+    want = _stamp(wheel, host)
     if transport.read_from(stamp, 0).decode(errors="replace").strip() == want and \
             installed_version(host, transport) == f"edgeprune agent {__version__}":
         return False
+    check_python(host, transport, venv)  # before uploading anything
     wheels = transport.path(f"{host.workdir.rstrip('/')}/wheels")
     transport.run(f"mkdir -p {shlex.quote(wheels)}").check("making the wheel folder")
     remote_wheel = f"{wheels}/{wheel.path.name}"
@@ -124,6 +156,11 @@ def deploy(host: Host, transport: Transport, wheel: Wheel | None, pip_args: str 
                   f"{q(f'{remote_wheel}[{host.extras}]')} && {py} -m pip install --quiet "
                   f"--disable-pip-version-check --force-reinstall --no-deps {q(remote_wheel)}",
                   timeout=1800).check(f"installing edgeprune[{host.extras}]")
+    if host.runtime:  # after the extras, so that the host's own build replaces PyPI's default
+        log(f"installing the host's runtime: {' '.join(host.runtime)}")
+        transport.run(f"{py} -m pip install --quiet --disable-pip-version-check {extra_args} "
+                      f"{' '.join(q(a) for a in host.runtime)}", timeout=1800).check("installing runtime:")
     check_version(host, transport)
+    check_runtime(host, transport, log)
     transport.run(f"printf '%s\\n' {q(want)} > {q(stamp)}").check("recording the deployed build")
     return True

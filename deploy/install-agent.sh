@@ -7,7 +7,10 @@
 set -eu
 
 PROG=${0##*/}
-MIN_PYTHON=3.11
+# shared/version.py: the light agent (--extras agent) runs on 3.8 (JetPack 5's Python), the
+# full agent needs 3.11; set once the extras are known
+MIN_PYTHON_LIGHT=3.8
+MIN_PYTHON_FULL=3.11
 
 usage() {
     cat <<EOF
@@ -28,7 +31,8 @@ options:
                     and measures (default: full, as in a collector inventory)
   --venv DIR        the venv to make or update (default: ~/.edgeprune/venv, where
                     the collector puts it too: <workdir>/venv)
-  --python PYTHON   the interpreter that makes the venv (default: python3), $MIN_PYTHON or newer,
+  --python PYTHON   the interpreter that makes the venv (default: python3): $MIN_PYTHON_LIGHT or
+                    newer for --extras agent, $MIN_PYTHON_FULL or newer for full,
                     with its venv module (Debian/Ubuntu: apt install python3-venv)
   --onnxruntime REQ with --extras agent: this onnxruntime build in place of PyPI's CPU one,
                     e.g. onnxruntime-gpu (x86 with CUDA) or the path of a Jetson wheel; the
@@ -145,15 +149,16 @@ else
     source_dir=$(cd "$source_dir" && pwd)
 fi
 
-# the interpreter: >= 3.11, with venv and ensurepip
+# the interpreter: new enough for the extras, with venv and ensurepip
+case "$extras" in agent) MIN_PYTHON=$MIN_PYTHON_LIGHT ;; *) MIN_PYTHON=$MIN_PYTHON_FULL ;; esac
 command -v "$python" >/dev/null 2>&1 || die "no such interpreter: $python (give --python PYTHON)"
-check_version='import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)'
+check_version="import sys; sys.exit(0 if sys.version_info >= ($(echo "$MIN_PYTHON" | tr . ,)) else 1)"
 found=$("$python" -c 'import sys; print("%d.%d.%d" % sys.version_info[:3])') ||
     die "$python does not run"
 
 if [ -x "$venv/bin/python" ]; then
     "$venv/bin/python" -c "$check_version" ||
-        die "the venv at $venv has Python $("$venv/bin/python" -c 'import sys; print("%d.%d" % sys.version_info[:2])'); edgeprune needs $MIN_PYTHON or newer: remove it or give another --venv"
+        die "the venv at $venv has Python $("$venv/bin/python" -c 'import sys; print("%d.%d" % sys.version_info[:2])'); edgeprune[$extras] needs $MIN_PYTHON or newer: remove it or give another --venv"
     say "reusing the venv at $venv ($("$venv/bin/python" --version 2>&1); --python only makes a new one)"
     if ! "$venv/bin/python" -m pip --version >/dev/null 2>&1; then
         # left without pip: python -m venv stopped at ensurepip (no python3-venv on Debian/Ubuntu)
@@ -163,7 +168,7 @@ if [ -x "$venv/bin/python" ]; then
     fi
 else
     "$python" -c "$check_version" ||
-        die "$python is Python $found; edgeprune needs $MIN_PYTHON or newer (give --python PYTHON)"
+        die "$python is Python $found; edgeprune[$extras] needs $MIN_PYTHON or newer (give --python PYTHON$([ "$extras" = agent ] || echo ", or --extras agent: the light agent runs on $MIN_PYTHON_LIGHT"))"
     "$python" -c 'import venv, ensurepip' 2>/dev/null ||
         die "$python lacks the venv module or ensurepip (Debian/Ubuntu: sudo apt install python3-venv, or python$(echo "$found" | cut -d. -f1,2)-venv)"
     if [ -e "$venv" ] && [ -n "$(ls -A "$venv" 2>/dev/null)" ]; then

@@ -8,26 +8,40 @@ from collections.abc import Sequence
 from types import ModuleType
 
 from shared.errors import UserError
-from shared.version import __version__
+from shared.version import MIN_PYTHON_LIGHT, __version__
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
 
 def build_parser(prog: str, description: str, commands: Sequence[ModuleType]) -> argparse.ArgumentParser:
-    """Each command module has ``add_parser(subparsers)`` that sets ``execute``."""
+    """Each command module has ``add_parser(subparsers)`` that sets ``execute``, and may name
+    the oldest Python it runs on (``MIN_PYTHON``; default: the light agent's)."""
     parser = argparse.ArgumentParser(prog=prog, description=description)
     parser.add_argument("--version", action="version", version=f"edgeprune {prog} {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for module in commands:
         module.add_parser(subparsers)
+        newest = list(subparsers.choices.values())[-1]
+        newest.set_defaults(min_python=getattr(module, "MIN_PYTHON", MIN_PYTHON_LIGHT))
     return parser
+
+
+def check_python(command: str, needed: tuple[int, int]) -> None:
+    """A command that needs a newer Python than this one is a user error, not a SyntaxError
+    or an ImportError deep inside it."""
+    if sys.version_info[:2] < needed:
+        have = ".".join(map(str, sys.version_info[:2]))
+        raise UserError(f"`{command}` needs Python {needed[0]}.{needed[1]} or newer (this is {have}); "
+                        f"on this Python, edgeprune runs the light agent: `agent info`, "
+                        f"`agent run --artifacts DIR` with onnxruntime")
 
 
 def run_command(parser: argparse.ArgumentParser, argv: Sequence[str] | None,
                 interrupted: str = "interrupted") -> int:
     args = parser.parse_args(argv)
     try:
+        check_python(f"{parser.prog} {args.command}", args.min_python)
         return int(args.execute(args) or 0)
     except UserError as exc:
         print(f"{parser.prog}: error: {exc}", file=sys.stderr)  # one line, never wrapped

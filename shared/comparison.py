@@ -18,7 +18,7 @@ from typing import Any
 STRUCTURED = "structured"
 MASK = "ln_structured_mask"
 
-Row = Mapping[str, Any]
+Row = "Mapping[str, Any]"  # a string: collections.abc generics need 3.9 at run time (light agent: 3.8)
 
 
 @dataclass(frozen=True)

@@ -54,6 +54,8 @@ class Host:
     venv: str | None = None                 # as written; None: <workdir>/venv (venv_path), or
                                             # for a local host the collector's own environment
     extras: str = "full"                    # "full" or "agent" (the light agent, no torch)
+    runtime: tuple[str, ...] = ()           # pip arguments installed after the extras: a torch
+                                            # built for this GPU, onnxruntime-gpu, a Jetson wheel
     backends: tuple[str, ...] | None = None  # None: the sweep's
     devices: tuple[str, ...] | None = None
     batch_sizes: tuple[int, ...] | None = None

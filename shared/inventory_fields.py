@@ -23,7 +23,7 @@ EXTRAS = ("full", "agent")
 # What a host may set besides its name, in Host's order (tests check the two agree);
 # the own format's defaults: and Ansible's edgeprune_<field> vars use the same names.
 FIELD_KEYS = ("transport", "address", "port", "user", "identity_file", "password_env", "proxy_jump",
-              "python", "workdir", "venv", "extras", "backends", "devices", "batch_sizes",
+              "python", "workdir", "venv", "extras", "runtime", "backends", "devices", "batch_sizes",
               "mem_limit", "tags")
 # Keys that would hold a password in the file itself; each is refused with a pointer to
 # password_env, a key or ssh-agent (an inventory gets committed, copied and mailed around).
@@ -100,6 +100,7 @@ class FieldReader:
             "password_env": self.env_name, "proxy_jump": self.proxy_jump,
             "python": self.text, "workdir": self.text, "venv": self.text,
             "extras": lambda v, w: self.choice(v, w, EXTRAS, "extras"),
+            "runtime": lambda v, w: tuple(self.text(x, f"{w}[{i}]") for i, x in enumerate(self.items(v, w))),
             "backends": lambda v, w: tuple(self.choice(x, f"{w}[{i}]", catalog.BACKENDS, "backend")
                                            for i, x in enumerate(self.items(v, w))),
             "devices": lambda v, w: tuple(self.choice(x, f"{w}[{i}]", catalog.DEVICES, "device")

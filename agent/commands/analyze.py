@@ -5,6 +5,9 @@ from __future__ import annotations
 import argparse
 
 from collector.analysis.command import DESCRIPTION, add_arguments, execute
+from shared.version import MIN_PYTHON_FULL
+
+MIN_PYTHON = MIN_PYTHON_FULL  # torch, DoWhy or pandas: not the light agent
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:

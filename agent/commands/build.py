@@ -20,6 +20,9 @@ from agent.worker import error_text
 from shared.errors import UserError
 from shared.plan import Variant, variants
 from shared.sweep import DEFAULT_SWEEP, load_sweep
+from shared.version import MIN_PYTHON_FULL
+
+MIN_PYTHON = MIN_PYTHON_FULL  # torch, DoWhy or pandas: not the light agent
 
 DEFAULT_STORE = Path("artifacts")
 

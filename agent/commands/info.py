@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from agent.machine import machine_info
+from agent.runtime import runtime_support
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -18,6 +19,10 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
                     "board, GPU, OS, versions) and its device class. A value that could not be "
                     "read is null, and probe_errors says why.")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.add_argument("--runtime", action="store_true",
+                        help="instead: whether the installed torch and onnxruntime can run this machine's "
+                             "GPUs (JSON; exit 1 where torch cannot, with what to install; the collector's "
+                             "deploy runs this)")
     parser.set_defaults(execute=execute)
 
 
@@ -40,8 +45,12 @@ def format_info(info: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 def execute(args: argparse.Namespace) -> int:
-    info = machine_info()
     console = Console(highlight=False)
+    if args.runtime:
+        support = runtime_support()
+        console.print_json(json.dumps(support))
+        return 1 if support["problems"] else 0
+    info = machine_info()
     if args.json:
         console.print_json(json.dumps(info))
         return 0

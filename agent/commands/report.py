@@ -7,6 +7,9 @@ import importlib.util
 from pathlib import Path
 
 from collector.report.command import DESCRIPTION, add_arguments, execute
+from shared.version import MIN_PYTHON_FULL
+
+MIN_PYTHON = MIN_PYTHON_FULL  # torch, DoWhy or pandas: not the light agent
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:

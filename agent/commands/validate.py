@@ -23,6 +23,9 @@ from shared import catalog
 from shared.errors import UserError
 from shared.resultlog import append_jsonl
 from shared.sweep import DatasetSpec
+from shared.version import MIN_PYTHON_FULL
+
+MIN_PYTHON = MIN_PYTHON_FULL  # torch, DoWhy or pandas: not the light agent
 
 if TYPE_CHECKING:  # torch is imported only when a validation runs: `agent --help` stays fast
     from agent.causal.validate.problem import Problem
@@ -188,7 +191,7 @@ def settings_for(args: argparse.Namespace) -> list[float]:
 
 # --- the subcommands ---
 
-Execute = Callable[[argparse.Namespace], int]
+Execute = "Callable[[argparse.Namespace], int]"  # a string: collections.abc generics need 3.9 at run time
 
 
 def with_threads(execute: Execute) -> Execute:

@@ -192,7 +192,7 @@ def _smoke_test(binary: str) -> str | None:
     return None
 
 
-@functools.cache
+@functools.lru_cache(maxsize=None)  # functools.cache is 3.9+: the light agent runs on 3.8
 def perf_support() -> PerfSupport:
     """:func:`check_perf` for this process, checked once."""
     return check_perf()

@@ -90,14 +90,26 @@ def test_help_and_bad_arguments(tmp_path: Path) -> None:
     assert (tmp_path / "notavenv" / "data").read_text() == "keep me"
 
 
-def test_an_interpreter_older_than_3_11_is_refused(tmp_path: Path) -> None:
-    fake = tmp_path / "python3.9"  # answers the script's version probe as a 3.9 would
+def fake_python(tmp_path: Path, version: tuple[int, int, int]) -> Path:
+    """Answers the script's version probe as an interpreter of ``version`` would."""
+    fake = tmp_path / f"python{version[0]}.{version[1]}"
     fake.write_text("#!/bin/sh\n"
                     "[ \"$1\" = -c ] || exit 3\n"
                     f"exec {sys.executable} -c 'import sys, collections; "
                     "V = collections.namedtuple(\"V\", \"major minor micro releaselevel serial\"); "
-                    "sys.version_info = V(3, 9, 2, \"final\", 0); exec(sys.argv[1])' \"$2\"\n")
+                    f"sys.version_info = V({version[0]}, {version[1]}, {version[2]}, \"final\", 0); "
+                    "exec(sys.argv[1])' \"$2\"\n")
     fake.chmod(0o755)
+    return fake
+
+
+def test_an_interpreter_older_than_the_extras_need_is_refused(tmp_path: Path) -> None:
+    fake = fake_python(tmp_path, (3, 9, 2))
     done = install("--source", str(ROOT), "--python", str(fake), "--venv", str(tmp_path / "v"))
-    assert done.returncode == 1 and "Python 3.9.2; edgeprune needs 3.11 or newer" in done.stderr, done.stderr
+    assert done.returncode == 1, done.stderr
+    assert "Python 3.9.2; edgeprune[full] needs 3.11 or newer" in done.stderr, done.stderr
+    assert "--extras agent: the light agent runs on 3.8" in done.stderr
+    too_old = fake_python(tmp_path, (3, 7, 9))
+    light = install("--source", str(ROOT), "--extras", "agent", "--python", str(too_old), "--venv", str(tmp_path / "v"))
+    assert light.returncode == 1 and "Python 3.7.9; edgeprune[agent] needs 3.8 or newer" in light.stderr, light.stderr
     assert not (tmp_path / "v").exists()

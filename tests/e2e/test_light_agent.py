@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib.metadata
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -20,6 +21,7 @@ import yaml
 from packaging.requirements import Requirement
 
 from shared.resultlog import ResultLog
+from shared.version import MIN_PYTHON_LIGHT
 from tests.conftest import TINY_SWEEP
 
 ROOT = Path(__file__).parents[2]
@@ -188,11 +190,26 @@ def test_a_variant_missing_from_the_store_is_skipped_then_built_and_measured(
     assert len(latest) == 6 and {r["status"] for r in latest.values()} == {"ok"}
 
 
+def oldest_python() -> str | None:
+    """An interpreter of the light agent's floor (MIN_PYTHON_LIGHT), where this machine has one."""
+    version = "%d.%d" % MIN_PYTHON_LIGHT
+    candidates = [*sorted(Path.home().glob(f".pyenv/versions/{version}.*/bin/python")), shutil.which(f"python{version}")]
+    for candidate in filter(None, candidates):  # a pyenv shim is on PATH even where it cannot run
+        if subprocess.run([str(candidate), "--version"], capture_output=True).returncode == 0:
+            return str(candidate)
+    return None
+
+
 @pytest.mark.slow
-def test_a_real_venv_with_only_the_light_extra_measures_artifacts(store: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("which", ["current", "oldest"])
+def test_a_real_venv_with_only_the_light_extra_measures_artifacts(store: Path, tmp_path: Path, which: str) -> None:
+    interpreter = sys.executable if which == "current" else oldest_python()
+    if interpreter is None:
+        pytest.skip("no Python %d.%d on this machine (tests/unit/test_min_python.py checks the modules statically)"
+                    % MIN_PYTHON_LIGHT)
     venv = tmp_path / "venv"
     made = subprocess.run([str(ROOT / "scripts" / "light-venv.sh"), str(venv)], capture_output=True, text=True,
-                          timeout=600)
+                          timeout=600, env={**os.environ, "PYTHON": interpreter})
     if made.returncode != 0:
         pytest.skip(f"cannot install edgeprune[{LIGHT_EXTRA}] here (no package index?): {made.stderr[-300:]}")
     python = str(venv / "bin" / "python")

@@ -328,3 +328,12 @@ def test_the_inventory_does_not_import_paramiko() -> None:
     # the agent side imports shared/ and must stay light
     code = "import sys, shared.inventory; sys.exit('paramiko' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], cwd=ROOT).returncode == 0
+
+
+def test_a_host_names_the_runtime_its_gpu_needs(tmp_path: Path) -> None:
+    path = tmp_path / "inv.yml"
+    path.write_text("hosts:\n  - name: p40\n    address: 10.0.0.5\n    runtime: [torch==2.4.1, --index-url, "
+                    "https://download.pytorch.org/whl/cu118]\n  - {name: pi, address: 10.0.0.6, extras: agent}\n")
+    hosts = {h.name: h for h in load_inventory(path).hosts}
+    assert hosts["p40"].runtime == ("torch==2.4.1", "--index-url", "https://download.pytorch.org/whl/cu118")
+    assert hosts["pi"].runtime == ()
