@@ -152,6 +152,17 @@ def check_agent_info(ctx: CheckContext) -> Check:
                  {"device_class": info.get("device_class"), "gpu": info.get("gpu")})
 
 
+def check_runtime(ctx: CheckContext) -> Check:
+    """`agent info --runtime`, what the collector's deploy asks before it accepts a host."""
+    done = run_bounded([*ctx.agent, "info", "--runtime"], 300)
+    support = json.loads(done.stdout) if done.stdout.strip().startswith("{") else {}
+    facts = {k: support.get(k) for k in ("torch", "onnxruntime", "problems", "warnings")}
+    if done.returncode == 0 and not support.get("problems"):
+        warn = f"; warnings: {support['warnings']}" if support.get("warnings") else ""
+        return Check("runtime", OK, f"torch can run this GPU{warn}", facts)
+    return Check("runtime", FAIL, "; ".join(support.get("problems") or [_tail(done.stderr, 2)]), facts)
+
+
 def _missing(rows: list[dict], columns: tuple[str, ...]) -> dict[str, int]:
     """How many rows lack each column (null), for the columns some row lacks."""
     missing = {c: sum(1 for r in rows if r.get(c) is None) for c in columns}
@@ -288,6 +299,7 @@ def check_gpu_tests(ctx: CheckContext) -> Check:
 CHECKS: tuple[tuple[str, Callable[[CheckContext], Check], bool], ...] = (
     ("environment", check_environment, False),
     ("agent info", check_agent_info, True),
+    ("runtime", check_runtime, True),
     ("torch on cuda", check_torch, True),
     ("onnxruntime on cuda", check_onnxruntime, True),
     ("NVML sampler", check_nvml, True),
