@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from collector.report import plots, svg
+from collector.report.cells import said
 from collector.report.data import ReportData
 from collector.report.model import Budgets, Figure, Note, Section, Table
 
@@ -64,7 +65,7 @@ def _cliffs(table: pd.DataFrame, budgets: Budgets) -> tuple[str, ...]:
     for model, part in within.groupby("model"):
         best = part.sort_values(["sparsity", "target_ratio"]).iloc[-1]
         lines.append(f"{model}: {best['method']} keeps top-1 within {budgets.max_accuracy_drop * 100:g} point(s) "
-                     f"up to {best['sparsity'] * 100:.0f}% sparsity.")
+                     f"up to {said(best['sparsity'], '.0f', 100, '%')} sparsity.")
     return tuple(lines)
 
 
