@@ -33,7 +33,7 @@ class ResultLog:
                 if not raw.endswith(b"\n"):
                     break  # torn write of a killed process: never completed
                 if raw.strip():
-                    yield upgrade_row(_object(raw, number))
+                    yield _row(raw, number)
 
     def completed_keys(self) -> set[str]:
         return {row["trial_key"] for row in self.rows()}
@@ -64,14 +64,18 @@ class ResultLog:
         return write_csv(self.rows(), path)
 
 
-def _object(raw: bytes, number: int) -> dict[str, Any]:
+def _row(raw: bytes, number: int) -> dict[str, Any]:
+    """Line ``number`` as a row of this schema; a SchemaError naming the line where it is none."""
     try:
         value = json.loads(raw)
     except ValueError as exc:  # not JSON, or not UTF-8
         raise SchemaError(f"line {number}: not JSON ({exc})") from None
     if not isinstance(value, dict):
         raise SchemaError(f"line {number}: expected a JSON object (a row), got {type(value).__name__}")
-    return value
+    try:
+        return upgrade_row(value)
+    except SchemaError as exc:
+        raise SchemaError(f"line {number}: {exc}") from None
 
 
 def write_csv(rows: Iterable[Mapping[str, Any]], path: str | Path) -> int:

@@ -56,7 +56,8 @@ def null(columns: tuple[str, ...], share: float = 1.0, seed: int = 0) -> Callabl
     return change
 
 
-def statuses(pick: Callable[[dict[str, Any], np.random.Generator], str | None], seed: int = 0) -> Callable[[Rows], Rows]:
+def statuses(pick: Callable[[dict[str, Any], np.random.Generator], str | None],
+             seed: int = 0) -> Callable[[Rows], Rows]:
     def change(rows: Rows) -> Rows:
         rng = np.random.default_rng(seed)
         return [{**r, "status": pick(r, rng) or r["status"]} for r in rows]
@@ -101,7 +102,8 @@ def test_a_valid_results_folder_always_gives_a_report_without_nan(base: Path, tm
 def test_a_missing_number_in_a_sentence_is_not_recorded(base: Path, tmp_path: Path) -> None:
     page = write_report(copy_with(base, tmp_path / "results", null(("latency_cv", "sparsity"))))
     summary = page.with_suffix(".md").read_text()
-    assert "median latency CV not recorded." in summary and "up to not recorded sparsity" in summary
+    assert "median latency CV not recorded." in summary
+    assert re.search(r"keeps top-1 within 1 point\(s\) up to ratio 0\.\d \(sparsity not recorded\)\.", summary), summary
 
 
 # ---- lines that are not rows ----------------------------------------------------------------
@@ -128,7 +130,7 @@ def test_a_line_that_is_not_a_row_is_one_line_naming_the_file(base: Path, tmp_pa
     for main, command in ((collector_main, "report"), (agent_main, "report"), (collector_main, "analyze")):
         assert main([command, "--results", str(folder)]) == 2, command
         err = capsys.readouterr().err.strip()
-        assert "\n" not in err and "results.jsonl" in err and "Traceback" not in err, err
+        assert "\n" not in err and "results.jsonl: not a results file of this edgeprune: line 2: " in err, err
     with pytest.raises(UserError, match=r"results.jsonl: not a results file of this edgeprune: "):
         read_rows(folder)
 
@@ -157,7 +159,8 @@ def test_damaged_side_files_leave_the_report_whole(base: Path, tmp_path: Path) -
     host = sorted(p for p in folder.iterdir() if p.is_dir())[0]
     with (host / "layers.jsonl").open("a") as f:
         f.write('[1]\n{not json\n{"layers": 5}\n{"layers": [1, "x"]}\n')
-    (host / "machine.json").write_text(json.dumps({"host": [1], "device_mem_gb": "lots", "gpus": 5, "cores_logical": {}}))
+    (host / "machine.json").write_text(json.dumps({"host": [1], "device_mem_gb": "lots", "gpus": 5,
+                                                   "cores_logical": {}}))
     assert write_report(folder).is_file()
 
 
