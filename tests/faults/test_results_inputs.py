@@ -29,7 +29,7 @@ from shared.schema import COLUMNS, STATUSES
 Rows = list[dict[str, Any]]
 NULLABLE = tuple(c.name for c in COLUMNS if not c.required)
 # the nullable columns the report's code names: each one nulled in every row is a case of its own
-_REPORT_SOURCE = "".join(p.read_text() for p in Path("collector/report").rglob("*.py")
+_REPORT_SOURCE = "".join(p.read_text() for p in (Path(__file__).parents[2] / "collector" / "report").rglob("*.py")
                          if p.name != "synthetic.py")
 REPORT_COLUMNS = tuple(c for c in NULLABLE if f'"{c}"' in _REPORT_SOURCE)
 NAN = re.compile(r"\bnan\b", re.IGNORECASE)
