@@ -13,7 +13,10 @@ so "pruned at ratio r" is the same treatment everywhere. Layout::
 dumped with sorted keys, no whitespace, ASCII only). meta.json holds the SHA-256 of every
 other file, so the folder name covers every byte of the artifact; reformatting meta.json
 changes nothing, changing any value or file does. :func:`load_artifact` recomputes all of it
-and refuses a mismatch (:class:`ArtifactError`).
+and refuses a mismatch (:class:`ArtifactError`). The hash is no signature (anyone can write a
+meta.json that hashes to its folder), so meta.json's shape is checked too: every field the
+measuring side reads, and every name in ``files`` confined to the artifact's own folder (a plain
+file name, no symbolic link): nothing outside the store is ever read, hashed or loaded.
 
 **Lookup.** There is no index file: the store is scanned (each ``*/meta.json``, small) and
 artifacts are found by ``variant_key``. Merging two stores is copying their folders; where
@@ -27,6 +30,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import socket
 import uuid
@@ -45,6 +49,10 @@ EVAL_SET = "eval.npz"
 PAYLOAD = (MODEL_PT, MODEL_ONNX, EVAL_SET)
 _STAGING = ".staging-"
 _CHUNK = 1 << 20
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]*")  # what a build writes; no separator, no leading '.'
+# meta.json's fields that this process reads (files, the runner's rows, the worker's job), and their type
+_META_FIELDS: dict[str, type] = {"files": dict, "layers": list, "columns": dict, "method_options": dict,
+                                 "model_spec": dict, "onnx": dict}
 
 
 class ArtifactError(Exception):
@@ -116,20 +124,54 @@ def _read_meta(path: Path) -> dict[str, Any]:
     except (OSError, ValueError) as exc:
         raise ArtifactError(f"artifact {path.name}: unreadable {META}: {exc}") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise ArtifactError(f"artifact {path.name}: {META} is not format {FORMAT} "
-                            f"(found {meta.get('format') if isinstance(meta, dict) else meta!r})")
+        found = meta.get("format") if isinstance(meta, dict) else type(meta).__name__
+        raise ArtifactError(f"artifact {path.name}: {META} is not format {FORMAT} (found {str(found)[:40]!r})")
+    if not isinstance(meta.get("variant_key"), str) or not meta["variant_key"]:
+        raise ArtifactError(f"artifact {path.name}: {META} has no variant_key: it belongs to no variant")
     return meta
+
+
+def _check_meta(path: Path, meta: Mapping[str, Any]) -> None:
+    """meta.json's shape: what the runner and the worker read is there, with its type."""
+    for key, kind in _META_FIELDS.items():
+        if not isinstance(meta.get(key), kind):
+            raise ArtifactError(f"artifact {path.name}: {META} field {key!r} is not a {kind.__name__} "
+                                f"(found {type(meta.get(key)).__name__}); rebuild it with `agent build`")
+    for key in ("in_channels", "input_size"):
+        value = meta["model_spec"].get(key)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ArtifactError(f"artifact {path.name}: {META} field 'model_spec.{key}' is not a positive integer")
+    for name, digest in meta["files"].items():
+        _confined(path, name)
+        if not isinstance(digest, str):
+            raise ArtifactError(f"artifact {path.name}: {META} records no sha256 for {name}")
+
+
+def _confined(path: Path, name: Any) -> Path:
+    """``path / name`` when ``name`` is a plain file of the artifact's folder; an ArtifactError for
+    anything that could reach outside it (a separator, '..', an absolute path, a symbolic link)."""
+    if not (isinstance(name, str) and _PLAIN_NAME.fullmatch(name) and name != META):
+        raise ArtifactError(f"artifact {path.name}: {META} names file {str(name)[:80]!r}, which is not a plain "
+                            f"file name in the artifact's folder: refused")
+    file = path / name
+    if file.is_symlink() or (file.exists() and file.resolve().parent != path.resolve()):
+        raise ArtifactError(f"artifact {path.name}: {name} is a link out of the artifact's folder: refused")
+    return file
 
 
 def load_artifact(path: Path) -> Artifact:
     """Read and verify an artifact folder: its name, then every file, against meta.json."""
     meta = _read_meta(path)
-    expected = artifact_id(meta)
+    try:
+        expected = artifact_id(meta)
+    except ValueError as exc:  # NaN or Infinity in it: not what a build writes
+        raise ArtifactError(f"artifact {path.name}: {META} is not canonical JSON: {exc}") from None
     if path.name != expected:
         raise ArtifactError(f"artifact {path.name}: {META} hashes to {expected}, not to its folder "
                             f"name: it was changed after it was built; rebuild it with `agent build`")
+    _check_meta(path, meta)
     for name, digest in meta["files"].items():
-        file = path / name
+        file = _confined(path, name)
         if not file.is_file():
             raise ArtifactError(f"artifact {path.name}: {name} is missing; rebuild it with `agent build`")
         actual = file_sha256(file)
@@ -171,7 +213,8 @@ class ArtifactStore:
                     meta = _read_meta(folder)
                 except ArtifactError:
                     continue  # unreadable: never picked; a rebuild replaces it
-                index.setdefault(str(meta["variant_key"]), []).append((str(meta["created_at"]), folder.name))
+                created_at = meta.get("created_at")  # only orders builds: a damaged one sorts first
+                index.setdefault(meta["variant_key"], []).append((str(created_at or ""), folder.name))
             self._index = {k: sorted(v, reverse=True) for k, v in index.items()}
         return self._index
 

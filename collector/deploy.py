@@ -14,6 +14,8 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -25,6 +27,7 @@ from shared.version import MIN_PYTHON_LIGHT, __version__, min_python
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SOURCE_PACKAGES = ("agent", "collector", "shared")
+BUILD_FILES = ("pyproject.toml", "README.md")  # besides the packages: what pyproject.toml names
 STAMP = ".edgeprune-deployed"
 
 
@@ -58,21 +61,37 @@ class Wheel:
     digest: str  # of the sources: a rebuilt wheel of the same sources has the same digest
 
 
-def build_wheel(out_dir: Path | None = None) -> Wheel:
-    """``pip wheel`` of this checkout (no dependencies: the target's pip resolves those).
+@contextmanager
+def built_wheel() -> Iterator[Wheel]:
+    """``pip wheel`` of this checkout (no dependencies: the target's pip resolves those), alive
+    for the ``with`` block: built in a temporary folder that is removed however the block ends.
     A failure is a one-line UserError: it concerns every host, before any is touched."""
     if not (PROJECT_ROOT / "pyproject.toml").exists():
         raise UserError(f"cannot build the agent's wheel: {PROJECT_ROOT} is not a source checkout "
                         f"(deploy from a checkout, or use the agents installed with --no-deploy)")
-    out = out_dir or Path(tempfile.mkdtemp(prefix="edgeprune-wheel-"))
-    # setuptools packs what it finds in build/: a module deleted since the last build would ship
-    shutil.rmtree(PROJECT_ROOT / "build", ignore_errors=True)
-    done = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(out),
-                           str(PROJECT_ROOT)], capture_output=True, text=True)
-    wheels = sorted(out.glob(f"edgeprune-{__version__}-*.whl"))
-    if done.returncode != 0 or not wheels:
-        raise UserError(f"building the agent's wheel failed: {' | '.join(done.stderr.strip().splitlines()[-3:])}")
-    return Wheel(wheels[-1], source_digest())
+    with tempfile.TemporaryDirectory(prefix="edgeprune-wheel-") as tmp:
+        source, out = _copy_sources(Path(tmp) / "source"), Path(tmp) / "wheel"
+        done = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(out),
+                               str(source)], capture_output=True, text=True)
+        wheels = sorted(out.glob(f"edgeprune-{__version__}-*.whl"))
+        if done.returncode != 0 or not wheels:
+            raise UserError(f"building the agent's wheel failed: "
+                            f"{' | '.join(done.stderr.strip().splitlines()[-3:])}")
+        yield Wheel(wheels[-1], source_digest())
+
+
+def _copy_sources(dest: Path) -> Path:
+    """What the wheel is built from, copied: setuptools writes build/ and *.egg-info beside the
+    sources, and packs what an old build/ holds (a module deleted since would ship). Built from a
+    fresh copy, the wheel holds exactly the checkout's files and the checkout is never written."""
+    dest.mkdir(parents=True)
+    for name in BUILD_FILES:
+        if (PROJECT_ROOT / name).is_file():
+            shutil.copy2(PROJECT_ROOT / name, dest / name)
+    for package in SOURCE_PACKAGES:
+        shutil.copytree(PROJECT_ROOT / package, dest / package,
+                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info"))
+    return dest
 
 
 def _stamp(wheel: Wheel, host: Host) -> str:

@@ -9,7 +9,8 @@ Two YAML formats, told apart by their shape:
   (see deploy/inventory.ansible.example.yml).
 
 Every mistake is one :class:`UserError` naming the file, the host and the field. No
-password is read from an inventory: ``password_env`` names an environment variable.
+password is read from an inventory: ``password_env`` (a login password) and ``passphrase_env``
+(a key's passphrase) name environment variables.
 
 The agent side imports shared/ and stays light: nothing here imports paramiko (the SSH
 config is read by collector/sshconfig.py).
@@ -47,7 +48,8 @@ class Host:
     port: int | None = None                 # None: the SSH config's, else 22
     user: str | None = None                 # None: the SSH config's, else the local user
     identity_file: str | None = None        # local path, ~ expanded
-    password_env: str | None = None         # name of an environment variable, never a password
+    password_env: str | None = None         # name of an environment variable holding a login password
+    passphrase_env: str | None = None       # ... holding the passphrase of an encrypted identity_file
     proxy_jump: str | None = None           # "[user@]host[:port][,...]" as ssh -J takes it
     python: str = "python3"                 # remote interpreter that creates the venv
     workdir: str = DEFAULT_WORKDIR          # remote; ~ is the remote user's home

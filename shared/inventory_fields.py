@@ -22,8 +22,8 @@ TRANSPORTS = ("ssh", "local")
 EXTRAS = ("full", "agent")
 # What a host may set besides its name, in Host's order (tests check the two agree);
 # the own format's defaults: and Ansible's edgeprune_<field> vars use the same names.
-FIELD_KEYS = ("transport", "address", "port", "user", "identity_file", "password_env", "proxy_jump",
-              "python", "workdir", "venv", "extras", "runtime", "backends", "devices", "batch_sizes",
+FIELD_KEYS = ("transport", "address", "port", "user", "identity_file", "password_env", "passphrase_env",
+              "proxy_jump", "python", "workdir", "venv", "extras", "runtime", "backends", "devices", "batch_sizes",
               "mem_limit", "tags")
 # Keys that would hold a password in the file itself; each is refused with a pointer to
 # password_env, a key or ssh-agent (an inventory gets committed, copied and mailed around).
@@ -97,7 +97,7 @@ class FieldReader:
             "transport": lambda v, w: self.choice(v, w, TRANSPORTS, "transport"),
             "address": self.ssh_word, "user": self.ssh_word,
             "port": self.port, "identity_file": self.identity_file,
-            "password_env": self.env_name, "proxy_jump": self.proxy_jump,
+            "password_env": self.env_name, "passphrase_env": self.env_name, "proxy_jump": self.proxy_jump,
             "python": self.text, "workdir": self.text, "venv": self.text,
             "extras": lambda v, w: self.choice(v, w, EXTRAS, "extras"),
             "runtime": lambda v, w: tuple(self.text(x, f"{w}[{i}]") for i, x in enumerate(self.items(v, w))),
@@ -224,5 +224,5 @@ def check_name(r: FieldReader, value: Any, where: str) -> str:
 
 def password_error(r: FieldReader, where: str) -> UserError:
     return r.fail(where, "an inventory holds no password: name an environment variable with "
-                         "password_env (edgeprune_password_env in Ansible inventories), "
-                         "or use a key or ssh-agent")
+                         "password_env, or passphrase_env for a key's passphrase (edgeprune_password_env, "
+                         "edgeprune_passphrase_env in Ansible inventories), or use a key or ssh-agent")

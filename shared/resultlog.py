@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from shared.schema import COLUMN_NAMES, make_row, upgrade_row
+from shared.schema import COLUMN_NAMES, SchemaError, make_row, upgrade_row
 
 
 class ResultLog:
@@ -22,15 +22,18 @@ class ResultLog:
         self.path = Path(path)
 
     def rows(self) -> Iterator[dict[str, Any]]:
-        """Every complete row, upgraded to the current schema; a torn last line is skipped."""
+        """Every complete row, upgraded to the current schema; a torn last line is skipped.
+
+        A line that is not a row (not JSON, or JSON but not an object) is a SchemaError naming
+        its line: a foreign or damaged file, never a crash of the reader."""
         if not self.path.exists():
             return
         with self.path.open("rb") as f:
-            for raw in f:
+            for number, raw in enumerate(f, 1):
                 if not raw.endswith(b"\n"):
                     break  # torn write of a killed process: never completed
                 if raw.strip():
-                    yield upgrade_row(json.loads(raw))
+                    yield _row(raw, number)
 
     def completed_keys(self) -> set[str]:
         return {row["trial_key"] for row in self.rows()}
@@ -59,6 +62,20 @@ class ResultLog:
     def write_csv(self, path: str | Path) -> int:
         """Export every row to CSV in schema column order; returns the row count."""
         return write_csv(self.rows(), path)
+
+
+def _row(raw: bytes, number: int) -> dict[str, Any]:
+    """Line ``number`` as a row of this schema; a SchemaError naming the line where it is none."""
+    try:
+        value = json.loads(raw)
+    except ValueError as exc:  # not JSON, or not UTF-8
+        raise SchemaError(f"line {number}: not JSON ({exc})") from None
+    if not isinstance(value, dict):
+        raise SchemaError(f"line {number}: expected a JSON object (a row), got {type(value).__name__}")
+    try:
+        return upgrade_row(value)
+    except SchemaError as exc:
+        raise SchemaError(f"line {number}: {exc}") from None
 
 
 def write_csv(rows: Iterable[Mapping[str, Any]], path: str | Path) -> int:

@@ -8,14 +8,16 @@ Two layouts, told apart by what is there:
   layout: merging is copying), plus the merged store ``DIR/fleet.duckdb`` and
   ``DIR/results.parquet`` that the collector writes from them.
 
-The raw per-host files are the truth; every reader goes through :func:`load_rows`, which
+The raw per-host files are the truth; every reader goes through :func:`load_results`, which
 upgrades old rows and keeps one row a trial (same run, host and trial key): the last one, as
-a skipped trial retried by a later resume appends its new row after the old.
+a skipped trial retried by a later resume appends its new row after the old. In a fleet, a
+host whose results file cannot be read (damaged, foreign, from a newer edgeprune) is left out
+with its reason and the other hosts are read; one device's unreadable file is a UserError.
 """
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +48,8 @@ class DeviceFolder:
         return data if isinstance(data, dict) else {}
 
     def jsonl(self, name: str) -> list[dict[str, Any]]:
-        """``layers.jsonl`` or ``telemetry.jsonl``: every complete line (a torn last one is skipped)."""
+        """``layers.jsonl`` or ``telemetry.jsonl``: every complete line that holds a JSON object
+        (a torn last line, or a damaged one, is skipped: these files only add detail to the rows)."""
         path = self.root / name
         if not path.exists():
             return []
@@ -54,7 +57,12 @@ class DeviceFolder:
         with path.open("rb") as f:
             for raw in f:
                 if raw.endswith(b"\n") and raw.strip():
-                    records.append(json.loads(raw))
+                    try:
+                        record = json.loads(raw)
+                    except ValueError:
+                        continue
+                    if isinstance(record, dict):
+                        records.append(record)
         return records
 
 
@@ -72,14 +80,40 @@ def device_folders(root: str | Path) -> list[DeviceFolder]:
     return [DeviceFolder(p) for p in hosts]
 
 
-def load_rows(root: str | Path) -> list[dict[str, Any]]:
-    """Every row of a results folder (either layout), upgraded; the last of each (run, host, trial)."""
+@dataclass(frozen=True)
+class LoadedResults:
+    """The rows of a results folder, and the host folders left out: folder name -> why."""
+
+    rows: list[dict[str, Any]]
+    left_out: dict[str, str] = field(default_factory=dict)
+
+    def notes(self) -> tuple[str, ...]:
+        """One line a host left out, for a report or an analysis to show."""
+        return tuple(f"host folder {name!r} left out: {why}" for name, why in self.left_out.items())
+
+
+def load_results(root: str | Path) -> LoadedResults:
+    """Every row of a results folder (either layout), upgraded; the last of each (run, host, trial).
+
+    A fleet's host folder that cannot be read is left out, with why; a UserError when that is
+    every one of them, or when the one device's file cannot be read."""
+    folders = device_folders(root)
     rows: dict[tuple[Any, ...], dict[str, Any]] = {}
-    for device in device_folders(root):
+    left_out: dict[str, str] = {}
+    for device in folders:
         try:
-            for row in device.results.rows():
-                rows[tuple(row[k] for k in ROW_IDENTITY)] = row
-        except (SchemaError, ValueError) as exc:
-            raise UserError(f"not a results file of this edgeprune: {exc}",
-                            source=str(device.results.path)) from None
-    return list(rows.values())
+            found = list(device.results.rows())  # all or none of a host: no half-read host
+        except (SchemaError, ValueError, OSError) as exc:
+            why = f"not a results file of this edgeprune: {exc}"
+            if len(folders) == 1:
+                raise UserError(why, source=str(device.results.path)) from None
+            left_out[device.root.name] = f"{device.results.path}: {why}"
+            continue
+        for row in found:
+            rows[tuple(row[k] for k in ROW_IDENTITY)] = row
+    if left_out and len(left_out) == len(folders):
+        first = next(iter(left_out.values()))
+        raise UserError(f"no host's results could be read ({len(left_out)} host folders; the first: {first})",
+                        source=str(root))
+    return LoadedResults(list(rows.values()), left_out)
+

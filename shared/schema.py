@@ -112,21 +112,30 @@ def _check_value(column: Column, value: Any) -> Any:
         return None
     if column.type is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise SchemaError(f"column {column.name!r} wants a number, got {value!r}")
+            raise SchemaError(f"column {column.name!r} wants a number, got {_short(value)}")
         value = float(value)
+        if math.isinf(value):  # Python's json reads "Infinity"; no measurement is infinite
+            raise SchemaError(f"column {column.name!r} wants a finite number, got {value!r}")
         return None if math.isnan(value) else value  # NaN is not JSON; null means missing
     if column.type is int and (isinstance(value, bool) or not isinstance(value, int)):
-        raise SchemaError(f"column {column.name!r} wants an integer, got {value!r}")
+        raise SchemaError(f"column {column.name!r} wants an integer, got {_short(value)}")
     if column.type is not int and not isinstance(value, column.type):
-        raise SchemaError(f"column {column.name!r} wants {column.type.__name__}, got {value!r}")
+        raise SchemaError(f"column {column.name!r} wants {column.type.__name__}, got {_short(value)}")
     return value
+
+
+def _short(value: Any) -> str:
+    """A value in a message: a hostile file's megabyte string is not repeated whole."""
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def make_row(values: Mapping[str, Any]) -> dict[str, Any]:
     """A complete row in column order: checks names and types, fills missing columns with null."""
     unknown = set(values) - set(_BY_NAME)
     if unknown:
-        raise SchemaError(f"unknown columns: {', '.join(sorted(unknown))}")
+        names = ", ".join(sorted(map(str, unknown)))
+        raise SchemaError(f"unknown columns: {names if len(names) <= 200 else names[:197] + '...'}")
     row = {"schema_version": SCHEMA_VERSION, **values}
     if row["schema_version"] != SCHEMA_VERSION:
         raise SchemaError(f"row has schema_version {row['schema_version']}, expected {SCHEMA_VERSION}")
@@ -149,9 +158,9 @@ def upgrade_row(row: Mapping[str, Any]) -> dict[str, Any]:
     """Bring a row written by any known older version up to this one, then check it."""
     data = dict(row)
     version = data.get("schema_version")
-    if not isinstance(version, int) or version > SCHEMA_VERSION:
+    if isinstance(version, bool) or not isinstance(version, int) or version > SCHEMA_VERSION:
         raise SchemaError(
-            f"row has schema_version {version!r}; this edgeprune reads up to {SCHEMA_VERSION}"
+            f"row has schema_version {_short(version)}; this edgeprune reads up to {SCHEMA_VERSION}"
         )
     while version < SCHEMA_VERSION:
         if version not in MIGRATIONS:

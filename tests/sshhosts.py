@@ -62,7 +62,7 @@ class KeyPair(NamedTuple):
 
 
 # What the `sshd_loopback` / `sshd_netns` fixtures return:
-# `factory(*, authorized_keys=None, start=True, port=None) -> SshdHost`.
+# `factory(*, authorized_keys=None, start=True, port=None, password_authentication=False) -> SshdHost`.
 SshdFactory = Callable[..., "SshdHost"]
 
 
@@ -159,7 +159,7 @@ class SshdHost:
 
     def __init__(self, workdir: Path | str, authorized_keys: Iterable[str] | str, *,
                  netns: bool = False, address: str | None = None, port: int | None = None,
-                 client_alive_interval: int = 2) -> None:
+                 client_alive_interval: int = 2, password_authentication: bool = False) -> None:
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         keys = [authorized_keys] if isinstance(authorized_keys, str) else list(authorized_keys)
@@ -179,6 +179,7 @@ class SshdHost:
         self._proc: subprocess.Popen[bytes] | None = None
         self._closed = False
         self._client_alive_interval = client_alive_interval
+        self._password_authentication = password_authentication
         STATE_DIR.mkdir(parents=True, exist_ok=True)
         with open(STATE_DIR / "lock", "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
@@ -314,7 +315,8 @@ class SshdHost:
             # Test files live in world-readable temp dirs that StrictModes would reject.
             "StrictModes no",
             "PubkeyAuthentication yes",
-            "PasswordAuthentication no",
+            # on for tests that check what a client offers as a password (sshd logs each attempt)
+            f"PasswordAuthentication {'yes' if self._password_authentication else 'no'}",
             "KbdInteractiveAuthentication no",
             "HostbasedAuthentication no",
             "GSSAPIAuthentication no",
@@ -525,11 +527,11 @@ def _host_factory(tmp_path: Path, key: KeyPair, netns: bool) -> Iterator[SshdFac
     hosts: list[SshdHost] = []
 
     def make(*, authorized_keys: Iterable[str] | None = None, start: bool = True,
-             port: int | None = None) -> SshdHost:
+             port: int | None = None, password_authentication: bool = False) -> SshdHost:
         kind = "netns" if netns else "lo"
         host = SshdHost(tmp_path / f"sshd-{kind}-{len(hosts)}",
                         authorized_keys if authorized_keys is not None else [key.public_line],
-                        netns=netns, port=port)
+                        netns=netns, port=port, password_authentication=password_authentication)
         hosts.append(host)   # registered before start, so a failed start is torn down too
         return host.start() if start else host
 

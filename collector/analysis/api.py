@@ -118,8 +118,8 @@ def analyze(results_dir: str | Path, graph: str | Path | CausalGraph | None = No
     clock = _Clock()
     config = config if isinstance(config, AnalysisConfig) else load_config(config)
     with clock.stage("load"):
-        rows, source = read_rows(results_dir)
-        frame = build_frame(rows, config.thresholds, source)
+        rows, source, left_out = read_rows(results_dir)
+        frame = build_frame(rows, config.thresholds, source, left_out)
         graph = graph if isinstance(graph, CausalGraph) else load_graph(graph, ANALYSIS_COLUMNS)
         _check_treatments(frame, config)
         explain, settings = _check_requests(frame, config, explain, what_ifs)

@@ -16,7 +16,7 @@ import pandas as pd
 
 from collector.analysis.config import Thresholds
 from shared.errors import UserError
-from shared.resultsdir import load_rows
+from shared.resultsdir import load_results
 from shared.schema import COLUMNS, COLUMN_NAMES
 
 DERIVED_COLUMNS: dict[str, str] = {
@@ -51,12 +51,13 @@ class ResultFrame:
         return len(self.data)
 
 
-def read_rows(results_dir: str | Path) -> tuple[list[dict[str, Any]], str]:
-    """Every row of a results folder (one device's, or a fleet's host folders); none is a UserError."""
-    rows = load_rows(results_dir)
-    if not rows:
+def read_rows(results_dir: str | Path) -> tuple[list[dict[str, Any]], str, tuple[str, ...]]:
+    """Every row of a results folder (one device's, or a fleet's host folders), its source, and a
+    note a host folder left out as unreadable; no row at all is a UserError."""
+    loaded = load_results(results_dir)
+    if not loaded.rows:
         raise UserError("no result rows yet: nothing to analyse", source=str(results_dir))
-    return rows, str(results_dir)
+    return loaded.rows, str(results_dir), loaded.notes()
 
 
 def _typed(rows: list[dict[str, Any]]) -> pd.DataFrame:
@@ -107,8 +108,10 @@ def _binary_columns(data: pd.DataFrame, thresholds: Thresholds) -> list[str]:
     return notes
 
 
-def build_frame(rows: list[dict[str, Any]], thresholds: Thresholds, source: str) -> ResultFrame:
-    """The typed frame with every derived column, and notes on what could not be derived."""
+def build_frame(rows: list[dict[str, Any]], thresholds: Thresholds, source: str,
+                notes_in: tuple[str, ...] = ()) -> ResultFrame:
+    """The typed frame with every derived column, and notes on what could not be derived
+    (after ``notes_in``: what reading the rows left out)."""
     data = _typed(rows)
     data["peak_mem_mb"] = _peak_mem_mb(data)
     data["accuracy_drop"] = _accuracy_drop(data)
@@ -119,7 +122,7 @@ def build_frame(rows: list[dict[str, Any]], thresholds: Thresholds, source: str)
                      "model on their host")
     statuses = data["status"].value_counts()
     notes.insert(0, f"{len(data)} rows: " + ", ".join(f"{n} {s}" for s, n in statuses.items() if n))
-    return ResultFrame(data, source, tuple(notes))
+    return ResultFrame(data, source, (*notes_in, *notes))
 
 
 def distinct(values: pd.Series) -> list[Any]:

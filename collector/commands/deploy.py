@@ -6,7 +6,7 @@ import argparse
 from rich.console import Console
 from rich.table import Table
 
-from collector.deploy import build_wheel, deploy, remote_venv
+from collector.deploy import built_wheel, deploy, remote_venv
 from collector.fleet import add_fleet_arguments, console_log, on_every_host, selected_hosts, transport_factory
 from collector.live import plain
 from collector.transport import TransportError
@@ -33,17 +33,18 @@ def execute(args: argparse.Namespace) -> int:
     log = console_log(console)
     make = transport_factory(args, inventory, log)
     console.print("building the agent's wheel...")
-    wheel = build_wheel()
+    with built_wheel() as wheel:  # its temporary folder goes once every host has it
 
-    def one(host: Host) -> tuple[str, str]:
-        try:
-            with make(host) as transport:
-                changed = deploy(host, transport, wheel, args.pip_args, log=lambda t: log(f"{host.name}: {t}"))
-                return ("installed" if changed else "up to date"), remote_venv(host, transport)
-        except TransportError as exc:
-            return "failed", str(exc)
+        def one(host: Host) -> tuple[str, str]:
+            try:
+                with make(host) as transport:
+                    changed = deploy(host, transport, wheel, args.pip_args,
+                                     log=lambda t: log(f"{host.name}: {t}"))
+                    return ("installed" if changed else "up to date"), remote_venv(host, transport)
+            except TransportError as exc:
+                return "failed", str(exc)
 
-    results = on_every_host(list(inventory), one, args.parallel)
+        results = on_every_host(list(inventory), one, args.parallel)
     table = Table(title=f"agent {wheel.path.name}")
     for name in ("host", "result", "venv / reason"):
         table.add_column(name)

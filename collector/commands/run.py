@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import threading
 import time
@@ -10,7 +11,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.live import Live
 
-from collector.deploy import build_wheel
+from collector.deploy import built_wheel
 from collector.fleet import add_fleet_arguments, console_log, on_every_host, selected_hosts, transport_factory
 from collector.hostplan import host_sweep
 from collector.hostrun import OK, HostRun, HostView, RunSettings
@@ -127,20 +128,21 @@ def execute(args: argparse.Namespace) -> int:
     needs_wheel = not args.no_deploy and any(not h.is_local or h.venv_given for h in inventory)
     if needs_wheel:
         console.print("building the agent's wheel...")
-    wheel = build_wheel() if needs_wheel else None
-    settings = RunSettings(run_name=safe_folder_name(run_name), out_dir=out, wheel=wheel,
-                           deploy=not args.no_deploy, artifacts=args.artifacts, pip_args=args.pip_args,
-                           poll_s=args.poll, reconnect_timeout_s=args.reconnect_timeout,
-                           max_restarts=args.max_restarts, log_rows=not console.is_terminal)
-    stop = threading.Event()
-    make = transport_factory(args, inventory, log)
-    views = [HostView(host.name) for host in inventory]
-    runs = [HostRun(host, [("sweep.yml", plans[host.name])], make(host), settings, view, stop, log)
-            for host, view in zip(inventory, views)]
-    console.print(f"run {run_name!r}: sweep {sweep.name} on {len(runs)} host(s), at most {args.parallel} "
-                  f"at once; results into {out}")
-    started = time.time()
-    interrupted = _run_hosts(args, console, runs, views, stop)
+    with contextlib.ExitStack() as wheel_folder:  # removed once no host can need the wheel any more
+        wheel = wheel_folder.enter_context(built_wheel()) if needs_wheel else None
+        settings = RunSettings(run_name=safe_folder_name(run_name), out_dir=out, wheel=wheel,
+                               deploy=not args.no_deploy, artifacts=args.artifacts, pip_args=args.pip_args,
+                               poll_s=args.poll, reconnect_timeout_s=args.reconnect_timeout,
+                               max_restarts=args.max_restarts, log_rows=not console.is_terminal)
+        stop = threading.Event()
+        make = transport_factory(args, inventory, log)
+        views = [HostView(host.name) for host in inventory]
+        runs = [HostRun(host, [("sweep.yml", plans[host.name])], make(host), settings, view, stop, log)
+                for host, view in zip(inventory, views)]
+        console.print(f"run {run_name!r}: sweep {sweep.name} on {len(runs)} host(s), at most {args.parallel} "
+                      f"at once; results into {out}")
+        started = time.time()
+        interrupted = _run_hosts(args, console, runs, views, stop)
     _write_fleet_file(out, args, run_name, views, started)
 
     from collector.store import merge  # duckdb and pandas: imported when needed, not for --help

@@ -10,6 +10,7 @@ import pandas as pd
 from collector.report.model import Table
 
 EMPTY = "–"
+NOT_RECORDED = "not recorded"  # a number a sentence needs that no row holds (never "nan")
 
 
 def _number(value: float) -> str:
@@ -27,7 +28,7 @@ def _number(value: float) -> str:
 
 
 def cell(value: Any, spec: str | None = None) -> str:
-    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+    if missing(value):
         return EMPTY
     if isinstance(value, bool):
         return "yes" if value else "no"
@@ -41,6 +42,19 @@ def cell(value: Any, spec: str | None = None) -> str:
     if isinstance(value, int):
         return f"{value:,}" if abs(value) >= 100_000 else str(value)
     return str(value)
+
+
+def missing(value: Any) -> bool:
+    return value is None or value is pd.NA or (isinstance(value, float) and not math.isfinite(value))
+
+
+def said(value: Any, spec: str, scale: float = 1.0, unit: str = "") -> str:
+    """A number inside a sentence: ``said(0.42, ".0f", 100, "%")`` is "42%"; a missing one
+    "not recorded"."""
+    value = _plain(value)
+    if missing(value):
+        return NOT_RECORDED
+    return format(value * scale, spec) + unit
 
 
 def rows(table: Table, limit: int | None = None) -> list[list[str]]:

@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from shared.resultsdir import device_folders, load_rows
-from shared.schema import COLUMN_NAMES
+from shared.resultsdir import device_folders, load_results
+from shared.schema import COLUMN_NAMES, COLUMNS
 
 if TYPE_CHECKING:
     from collector.analysis.values import Analysis
@@ -51,6 +51,7 @@ class ReportData:
     analysis_problem: str           # why there is no analysis ("" when there is one)
     fleet: FleetRun | None = None   # fleet.json: None for one device's folder or a fleet folder without one
     fleet_problem: str = ""         # why a fleet.json that is there could not be read ("" otherwise)
+    left_out: tuple[str, ...] = ()  # a line a host folder whose results could not be read, and why
 
     @property
     def ok(self) -> pd.DataFrame:
@@ -62,26 +63,35 @@ class ReportData:
         return self.rows.drop_duplicates(["host", "variant_key"])
 
 
+def _number(value: Any) -> float | None:
+    """A number from a fingerprint file, None when it is missing or is not one (a damaged file)."""
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and np.isfinite(value)
+    return float(value) if ok else None
+
+
 def _machine_row(folder_name: str, machine: dict[str, Any], run: dict[str, Any]) -> dict[str, Any]:
-    gpus = machine.get("gpus") or []
+    gpus = machine.get("gpus") if isinstance(machine.get("gpus"), list) else []
+    text = {key: _text_or_none(machine.get(key)) for key in ("host", "device_class", "cpu_model", "arch", "os")}
     return {
-        "host": machine.get("host") or folder_name,
-        "device_class": machine.get("device_class"),
-        "cpu_model": machine.get("cpu_model"),
-        "arch": machine.get("arch"),
-        "cores": machine.get("cores_logical") or machine.get("cores_physical"),
-        "mem_total_gb": machine.get("mem_total_gb"),
+        "host": text["host"] or folder_name,
+        "device_class": text["device_class"],
+        "cpu_model": text["cpu_model"],
+        "arch": text["arch"],
+        "cores": _number(machine.get("cores_logical")) or _number(machine.get("cores_physical")),
+        "mem_total_gb": _number(machine.get("mem_total_gb")),
         "gpu": ", ".join(str(g.get("name")) for g in gpus if isinstance(g, dict)) or "none",
-        "device_mem_gb": machine.get("device_mem_gb"),
-        "os": machine.get("os"),
-        "sweep": run.get("sweep"),
+        "device_mem_gb": _number(machine.get("device_mem_gb")),
+        "os": text["os"],
+        "sweep": _text_or_none(run.get("sweep")),
     }
 
 
 def _layers(records: list[dict[str, Any]]) -> pd.DataFrame:
+    # a damaged record (layers not a list of objects) adds nothing: the rows do not depend on it
     flat = [{"model": r.get("model"), "method": r.get("method"), "target_ratio": r.get("target_ratio"),
              "variant_key": r.get("variant_key"), **layer}
-            for r in records for layer in r.get("layers") or ()]
+            for r in records if isinstance(r.get("layers"), list)
+            for layer in r["layers"] if isinstance(layer, dict)]
     columns = ["model", "method", "target_ratio", "variant_key", "layer", "kind", "params", "nonzero", "sparsity"]
     frame = pd.DataFrame(flat, columns=columns) if flat else pd.DataFrame(columns=columns)
     # the same variant is measured on every host: its layers once
@@ -99,19 +109,21 @@ def derive(rows: pd.DataFrame, machines: pd.DataFrame) -> pd.DataFrame:
     capacity = rows["mem_limit_mb"].astype(float).fillna(device_mem_gb * 1024)
     rows["mem_capacity_mb"] = capacity
     rows["mem_util_pct"] = 100 * rows["peak_mem_mb"] / capacity
-    base = rows[rows["target_ratio"] == 0].groupby(list(BASE_KEYS), dropna=False)["accuracy_top1"].mean()
-    base.name = "accuracy_unpruned"
-    rows = rows.join(base, on=list(BASE_KEYS))
+    # a transform, not a join: a key column that is null in every row (seed) is object-typed, and a
+    # join on it against the float index of a groupby fails
+    unpruned = rows["accuracy_top1"].where(rows["target_ratio"] == 0)
+    rows["accuracy_unpruned"] = unpruned.groupby([rows[k] for k in BASE_KEYS], dropna=False).transform("mean")
     rows["accuracy_drop"] = rows["accuracy_unpruned"] - rows["accuracy_top1"]
     return rows
 
 
 def rows_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     frame = pd.DataFrame.from_records(rows, columns=list(COLUMN_NAMES))
-    for column in ("target_ratio", "sparsity", "accuracy_top1", "latency_p50_ms", "latency_cv", "peak_rss_mb",
-                   "peak_gpu_mem_mb", "device_mem_gb", "mem_limit_mb"):
-        frame[column] = frame[column].astype(float)  # all-null columns come as object
-    return frame
+    # a number column null in every row comes as object, which no groupby key, join or arithmetic
+    # on another frame's float column accepts: NaN floats, as when only some rows lack it
+    floats = {c.name: float for c in COLUMNS
+              if c.type in (int, float) and (c.type is float or frame[c.name].isna().all())}
+    return frame.astype(floats).copy()  # copy: one block a dtype again, not one a column
 
 
 def _analysis(path: Path) -> tuple[Analysis | None, str]:
@@ -178,11 +190,13 @@ def load_report_data(results_dir: str | Path, analysis_path: str | Path | None =
     machines = pd.DataFrame([_machine_row(f.root.name, f.json_file("machine.json"), f.json_file("run.json"))
                              for f in folders])
     layers = _layers([record for f in folders for record in f.jsonl("layers.jsonl")])
-    rows = derive(rows_frame(load_rows(source)), machines)
+    loaded = load_results(source)
+    rows = derive(rows_frame(loaded.rows), machines)
     path = Path(analysis_path) if analysis_path else source / ANALYSIS_FILE
     analysis, problem = _analysis(path)
     fleet, fleet_problem = _fleet(source / FLEET_FILE)
-    return ReportData(source, rows, machines, layers, analysis, path, problem, fleet, fleet_problem)
+    return ReportData(source, rows, machines, layers, analysis, path, problem, fleet, fleet_problem,
+                      loaded.notes())
 
 
 def probe_errors(rows: pd.DataFrame) -> pd.DataFrame:

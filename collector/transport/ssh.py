@@ -5,7 +5,10 @@ Host keys come from the user's ``~/.ssh/known_hosts`` and the project's own file
 ``--accept-new-host-keys`` (trust on first use: the key is appended to the project's file
 and the collector says so); a changed key is always refused. Authentication is by key or
 ssh-agent; a password or passphrase only ever comes from an environment variable that the
-inventory names. ``~/.ssh/config`` aliases (HostName, Port, User, IdentityFile, ProxyJump)
+inventory names, and each only where it belongs: a passphrase decrypts the key here and is
+never sent to a server (a host refusing the key would otherwise see it as a password attempt,
+and log or keep it); a password is offered to the server only when ``password_env`` says the
+secret is one. ``~/.ssh/config`` aliases (HostName, Port, User, IdentityFile, ProxyJump)
 are resolved by :mod:`collector.sshconfig`.
 """
 from __future__ import annotations
@@ -89,13 +92,14 @@ class SshTransport(Transport):
 
     def _open(self, target: SshTarget, sock: Any = None) -> paramiko.SSHClient:
         client = self._client()
-        secret = os.environ.get(self.host.password_env) if self.host.password_env else None
+        password = os.environ.get(self.host.password_env) if self.host.password_env else None
+        passphrase = os.environ.get(self.host.passphrase_env) if self.host.passphrase_env else None
         where = f"{target.user}@{known_hosts_name(target.hostname, target.port)}"
         timeout = self.options.connect_timeout_s
         try:
             client.connect(target.hostname, port=target.port, username=target.user,
-                           key_filename=list(target.identity_files) or None, password=secret,
-                           passphrase=secret, sock=sock, timeout=timeout, banner_timeout=timeout,
+                           key_filename=list(target.identity_files) or None, password=password,
+                           passphrase=passphrase, sock=sock, timeout=timeout, banner_timeout=timeout,
                            auth_timeout=timeout, channel_timeout=timeout)
         except TransportError:
             client.close()

@@ -10,7 +10,7 @@ from typing import Any
 import onnx
 import pytest
 
-from agent.artifacts import MODEL_ONNX, PAYLOAD, Artifact, ArtifactStore
+from agent.artifacts import MODEL_ONNX, PAYLOAD, Artifact, ArtifactStore, artifact_id
 from agent.measure_runner import MeasureRunner
 from agent.packaging import EXPORT_SKIPPED
 from agent.runner import ArtifactBuilder
@@ -119,6 +119,35 @@ def test_a_file_changed_after_the_build_is_refused(built, tmp_path: Path) -> Non
     assert {r["status"] for r in refused} == {"error"} and len(refused) == 4
     assert "artifact refused: artifact " in refused[0]["error"] and "model.onnx has sha256" in refused[0]["error"]
     assert {r["status"] for r in rows if r["target_ratio"] == 0.0} == {"ok"}
+
+
+def forge_copy(store: Path, artifact: Artifact, change: Callable[[dict], None]) -> Path:
+    """A copy of ``artifact`` whose meta.json ``change`` rewrote, named by its new hash (anyone can
+    write such a folder: the hash is no signature)."""
+    meta = json.loads(json.dumps(artifact.meta))
+    change(meta)
+    folder = store / artifact_id(meta)
+    shutil.copytree(artifact.path, folder)
+    (folder / "meta.json").write_text(json.dumps(meta))
+    return folder
+
+
+@pytest.mark.parametrize(("change", "status", "reason"), [
+    (lambda meta: meta.update(files=list(meta["files"])), "error", "field 'files' is not a dict"),
+    (lambda meta: meta["files"].update({"../../../../etc/hostname": "0" * 64}), "error",
+     "names file '../../../../etc/hostname', which is not a plain file name"),
+    (lambda meta: meta.pop("variant_key"), "skipped", "missing_artifact: no artifact of this variant"),
+], ids=["files-a-list", "path-out-of-the-store", "no-variant-key"])
+def test_a_bad_meta_json_is_that_variants_rows_and_the_run_goes_on(built, tmp_path: Path, change, status: str,
+                                                                   reason: str) -> None:
+    sweep, artifacts = built
+    store = tmp_path / "store"
+    copy_into(store, artifacts[0.0])
+    forge_copy(store, artifacts[0.5], change)
+    rows = measure(sweep, store, tmp_path / "out")
+    bad = [r for r in rows if r["target_ratio"] == 0.5]
+    assert len(bad) == 4 and {r["status"] for r in bad} == {status} and reason in bad[0]["error"], bad[0]["error"]
+    assert {r["status"] for r in rows if r["target_ratio"] == 0.0} == {"ok"} and len(rows) == 8
 
 
 def test_a_missing_variant_is_skipped_then_measured_once_it_is_there(built, tmp_path: Path) -> None:

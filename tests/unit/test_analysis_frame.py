@@ -92,8 +92,8 @@ def test_groups_split_by_the_per_columns(frame) -> None:
 
 def test_reading_a_results_folder(tmp_path: Path) -> None:
     write_results(tmp_path, ROWS[:5])
-    rows, source = read_rows(tmp_path)
-    assert len(rows) == 5 and source == str(tmp_path)
+    rows, source, left_out = read_rows(tmp_path)
+    assert len(rows) == 5 and source == str(tmp_path) and left_out == ()
 
 
 @pytest.mark.parametrize("setup, message", [

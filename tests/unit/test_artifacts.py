@@ -22,7 +22,7 @@ def fill_with(variant_key: str, created_at: str = "2026-01-01T00:00:00+00:00", o
         (folder / EVAL_SET).write_bytes(b"eval")
         return {"format": FORMAT, "variant_key": variant_key, "created_at": created_at,
                 "model_spec": {"name": "lenet5", "num_classes": 10, "in_channels": 1, "input_size": 32},
-                "onnx": {"status": "ok"}, "columns": {}, "layers": []}
+                "onnx": {"status": "ok"}, "columns": {}, "layers": [], "method_options": {}}
     return fill
 
 
@@ -105,3 +105,68 @@ def test_the_store_given_to_measure_must_exist_and_be_a_store(tmp_path: Path) ->
     with pytest.raises(UserError, match="is one artifact; pass the store that holds it"):
         ArtifactStore.existing(artifact.path)
     assert ArtifactStore.existing(tmp_path).find("v1") == artifact
+
+
+def forge(store: Path, meta: dict[str, Any], files: dict[str, bytes] | None = None) -> Path:
+    """An artifact folder named by its meta.json's hash, as anyone can write one (the hash is no
+    signature): what a buggy or hostile build could leave in a store."""
+    folder = store / artifact_id(meta)
+    folder.mkdir(parents=True)
+    for name, content in (files or {}).items():
+        (folder / name).write_bytes(content)
+    (folder / META).write_text(json.dumps(meta))
+    return folder
+
+
+def good_meta(tmp_path: Path, variant_key: str = "v1") -> dict[str, Any]:
+    built = ArtifactStore(tmp_path / "built").write(fill_with(variant_key))
+    return json.loads((built.path / META).read_text())
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    (lambda m: m.update(files=list(m["files"])), "field 'files' is not a dict"),
+    (lambda m: m.update(layers={}), "field 'layers' is not a list"),
+    (lambda m: m.pop("columns"), "field 'columns' is not a dict"),
+    (lambda m: m.update(model_spec={**m["model_spec"], "input_size": "32"}), "'model_spec.input_size' is not a"),
+    (lambda m: m.update(files={**m["files"], "model.pt": 7}), "records no sha256 for model.pt"),
+], ids=["files-a-list", "layers-a-dict", "no-columns", "input-size-text", "digest-not-text"])
+def test_a_meta_json_of_the_wrong_shape_is_refused_not_a_crash(tmp_path: Path, change, message: str) -> None:
+    meta = good_meta(tmp_path)
+    change(meta)
+    store = tmp_path / "store"
+    forge(store, meta, {MODEL_PT: b"state dict", MODEL_ONNX: b"onnx", EVAL_SET: b"eval"})
+    with pytest.raises(ArtifactError, match=message):
+        ArtifactStore.existing(store).find("v1")  # indexed under its variant: that variant's rows are error
+
+
+def test_a_meta_json_without_variant_key_belongs_to_no_variant(tmp_path: Path) -> None:
+    meta = good_meta(tmp_path)
+    del meta["variant_key"]
+    store = tmp_path / "store"
+    forge(store, meta)
+    kept = ArtifactStore(store).write(fill_with("v2"))
+    assert ArtifactStore.existing(store).index() == {"v2": [(kept.meta["created_at"], kept.sha256)]}
+
+
+@pytest.mark.parametrize("name", ["../../../../etc/hostname", "/etc/hostname", "sub/model.pt", ".hidden", "..",
+                                  "..\\secret", "model.pt\0"])
+def test_a_file_name_outside_the_artifact_folder_is_never_read(tmp_path: Path, name: str) -> None:
+    """A name that reaches out of the folder is refused before anything is opened: with the right
+    sha256 of the outside file in meta.json, a reader that followed it would accept the artifact."""
+    outside = tmp_path / "secret"
+    outside.write_bytes(b"not the store's")
+    meta = good_meta(tmp_path)
+    meta["files"] = {**meta["files"], name: hashlib.sha256(outside.read_bytes()).hexdigest()}
+    folder = forge(tmp_path / "store", meta, {MODEL_PT: b"state dict", MODEL_ONNX: b"onnx", EVAL_SET: b"eval"})
+    with pytest.raises(ArtifactError, match="not a plain file name in the artifact's folder"):
+        load_artifact(folder)
+
+
+def test_a_link_out_of_the_artifact_folder_is_never_read(tmp_path: Path) -> None:
+    outside = tmp_path / "secret"
+    outside.write_bytes(b"state dict")  # the very bytes meta.json records for model.pt
+    meta = good_meta(tmp_path)
+    folder = forge(tmp_path / "store", meta, {MODEL_ONNX: b"onnx", EVAL_SET: b"eval"})
+    (folder / MODEL_PT).symlink_to(outside)
+    with pytest.raises(ArtifactError, match="model.pt is a link out of the artifact's folder"):
+        load_artifact(folder)

@@ -52,6 +52,7 @@ hosts:
     port: 2222
     identity_file: keys/id_pi
     password_env: PI_PASS
+    passphrase_env: PI_KEY_PASSPHRASE
     proxy_jump: ops@bastion:2200
     workdir: /data/ep
     extras: agent
@@ -65,8 +66,8 @@ hosts:
     assert local == Host(name="local", transport="local", user="edge", python="python3.11", tags=("lab",))
     assert local.is_local and not local.venv_given and local.venv_path == "~/.edgeprune/venv"
     assert pi.identity_file == str(tmp_path / "keys" / "id_pi")  # relative to the inventory
-    assert (pi.address, pi.port, pi.user, pi.password_env, pi.proxy_jump) == (
-        "10.0.0.4", 2222, "edge", "PI_PASS", "ops@bastion:2200")
+    assert (pi.address, pi.port, pi.user, pi.password_env, pi.passphrase_env, pi.proxy_jump) == (
+        "10.0.0.4", 2222, "edge", "PI_PASS", "PI_KEY_PASSPHRASE", "ops@bastion:2200")
     assert (pi.workdir, pi.venv, pi.venv_path, pi.extras) == ("/data/ep", None, "/data/ep/venv", "agent")
     assert (pi.backends, pi.devices, pi.batch_sizes, pi.mem_limit) == (("onnxruntime",), ("cpu",), (1, 8), "2GiB")
     assert pi.tags == ("lab", "pi", "arm")  # defaults' tags and the host's add up
@@ -127,6 +128,8 @@ def test_a_hostile_name_is_allowed_and_its_folder_is_safe(tmp_path: Path) -> Non
      "with password_env"),
     ("hosts: [{name: a, address: h, password_env: 'hunter 2'}]",
      "password_env: expected the name of an environment variable (e.g. PI_PASSWORD), not a password"),
+    ("hosts: [{name: a, address: h, passphrase_env: 'hunter 2'}]",
+     "passphrase_env: expected the name of an environment variable"),
     ("hosts: [{name: '', address: h}]", "inv.yml: hosts[0]: name: expected a non-empty host name"),
     ("hosts: [{name: a/b, address: h}]", "inv.yml: hosts[0]: name: host name 'a/b' may not contain '/'"),
     ("hosts: [{name: .hidden, address: h}]", "name: host name '.hidden' may not contain '/' or control characters "

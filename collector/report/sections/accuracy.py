@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from collector.report import plots, svg
+from collector.report.cells import said
 from collector.report.data import ReportData
 from collector.report.model import Budgets, Figure, Note, Section, Table
 
@@ -63,8 +64,10 @@ def _cliffs(table: pd.DataFrame, budgets: Budgets) -> tuple[str, ...]:
     within = table[(table["accuracy_drop"] <= budgets.max_accuracy_drop) & (table["target_ratio"] > 0)]
     for model, part in within.groupby("model"):
         best = part.sort_values(["sparsity", "target_ratio"]).iloc[-1]
+        reach = (f"{said(best['sparsity'], '.0f', 100, '%')} sparsity" if pd.notna(best["sparsity"])
+                 else f"ratio {best['target_ratio']:g} (sparsity not recorded)")
         lines.append(f"{model}: {best['method']} keeps top-1 within {budgets.max_accuracy_drop * 100:g} point(s) "
-                     f"up to {best['sparsity'] * 100:.0f}% sparsity.")
+                     f"up to {reach}.")
     return tuple(lines)
 
 

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 
 from collector.report import plots, svg
+from collector.report.cells import said
 from collector.report.data import ReportData
 from collector.report.model import Block, Budgets, Figure, Note, Section, Table
 from shared.comparison import seed_comparisons
@@ -84,9 +85,9 @@ def by_params_table(ok: pd.DataFrame) -> pd.DataFrame:
     grouped = trials.groupby(["model", "method", "target_ratio"])
     table = grouped.agg(params_left=("params_left", "median"), latency_rel=("latency_rel", "median"),
                         trials=("latency_rel", "size")).reset_index()
-    quantiles = grouped["latency_rel"].quantile([0.25, 0.75]).unstack()
-    table["latency_rel_q25"] = quantiles[0.25].to_numpy()
-    table["latency_rel_q75"] = quantiles[0.75].to_numpy()
+    # per group, not quantile().unstack(): that has no 0.25 column when no trial has an unpruned base
+    table["latency_rel_q25"] = grouped["latency_rel"].quantile(0.25).to_numpy()
+    table["latency_rel_q75"] = grouped["latency_rel"].quantile(0.75).to_numpy()
     return table
 
 
@@ -186,9 +187,10 @@ def _summary(by_params: pd.DataFrame, comparison: pd.DataFrame) -> tuple[str, ..
         for model, part in comparison.groupby("model"):
             top = part.groupby("target_ratio").median(numeric_only=True).iloc[-1]
             ratio = part["target_ratio"].max()
-            mask = "" if pd.isna(top["speedup_mask"]) else f", mask-only {top['speedup_mask']:.2f}x"
-            lines.append(f"{model} at ratio {ratio:g}: structured pruning is {top['speedup_pruned']:.2f}x faster "
-                         f"than the original (median){mask}; MACs fell {top['mac_reduction']:.2f}x.")
+            mask = "" if pd.isna(top["speedup_mask"]) else f", mask-only {said(top['speedup_mask'], '.2f', unit='x')}"
+            lines.append(f"{model} at ratio {ratio:g}: structured pruning is "
+                         f"{said(top['speedup_pruned'], '.2f', unit='x')} faster than the original (median){mask}; "
+                         f"MACs fell {said(top['mac_reduction'], '.2f', unit='x')}.")
     return tuple(lines)
 
 

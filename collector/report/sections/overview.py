@@ -161,6 +161,16 @@ def _fleet_blocks(data: ReportData) -> tuple[tuple[str, ...], tuple[Block, ...]]
     return tuple(summary), tuple(blocks)
 
 
+def _left_out_note(data: ReportData) -> tuple[Block, ...]:
+    """The host folders whose results could not be read: not in any section, and why."""
+    if not data.left_out:
+        return ()
+    shown = "; ".join(_plain_name(line) for line in data.left_out[:NAMES_IN_NOTE])
+    more = f"; and {len(data.left_out) - NAMES_IN_NOTE} more" if len(data.left_out) > NAMES_IN_NOTE else ""
+    return (Note(f"{len(data.left_out)} host folder(s) left out of this report, their results unreadable: "
+                 f"{shown}{more}.", "warn"),)
+
+
 def build(data: ReportData, budgets: Budgets) -> Section:
     rows = data.rows
     statuses = rows["status"].value_counts()
@@ -178,4 +188,4 @@ def build(data: ReportData, budgets: Budgets) -> Section:
     fleet_summary, fleet_blocks = _fleet_blocks(data)
     return Section("overview", "Fleet overview",
                    "Which devices ran the sweep, on what hardware, and how their trials ended.",
-                   (*fleet_blocks, _outcome_figure(rows), table), (*fleet_summary, *summary))
+                   (*_left_out_note(data), *fleet_blocks, _outcome_figure(rows), table), (*fleet_summary, *summary))

@@ -6,6 +6,7 @@ import pandas as pd
 from matplotlib.lines import Line2D
 
 from collector.report import plots, svg
+from collector.report.cells import said
 from collector.report.data import ReportData
 from collector.report.model import Block, Budgets, Figure, Note, Section, Table
 
@@ -102,5 +103,6 @@ def build(data: ReportData, budgets: Budgets) -> Section:
     if not table.empty:
         worst = table.sort_values("overcount").iloc[-1]
         summary = (f"parameters() overstates {worst['model']} pruned with {worst['method']} at ratio "
-                   f"{worst['target_ratio']:g} by {worst['overcount']:.1f}x (mask-only pruning keeps the zeros).",)
+                   f"{worst['target_ratio']:g} by {said(worst['overcount'], '.1f', unit='x')} (mask-only pruning "
+                   "keeps the zeros).",)
     return Section("parameters", title, intro, tuple(blocks), summary)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from collector.report import plots, svg
+from collector.report.cells import said
 from collector.report.data import ReportData, probe_errors
 from collector.report.model import Block, Budgets, Figure, Note, Section, Table
 
@@ -96,7 +97,7 @@ def build(data: ReportData, budgets: Budgets) -> Section:
                         "the error (the exception).") if len(failed) else Note("Every trial ended ok."))
     n_noisy = int(ok["noisy"].fillna(False).astype(bool).sum())
     summary = (f"{n_noisy} of {len(ok)} ok trials flagged noisy; median latency CV "
-               f"{ok['latency_cv'].median() * 100:.1f}%." if len(ok) else "No ok trials.",)
+               f"{said(ok['latency_cv'].median(), '.1f', 100, '%')}." if len(ok) else "No ok trials.",)
     if len(probes):
         summary += (f"Probes missing on some hosts: {', '.join(sorted(probes['probe'].unique()))}.",)
     return Section("quality", title, intro, tuple(blocks), summary)

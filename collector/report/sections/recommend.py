@@ -7,6 +7,7 @@ import math
 
 import pandas as pd
 
+from collector.report.cells import said
 from collector.report.data import ReportData
 from collector.report.model import Block, Budgets, Note, Section, Table
 
@@ -53,7 +54,8 @@ def _why_not(row: pd.Series, budgets: Budgets) -> str:
         reasons.append(f"loses {row['accuracy_drop'] * 100:.1f} points")
     if budgets.max_latency_ms is not None and row["latency_p50_ms"] > budgets.max_latency_ms:
         reasons.append(f"{row['latency_p50_ms']:.3g} ms")
-    return (f"{row['method']} {row['target_ratio']:g} on {row['backend']} ({row['latency_p50_ms']:.3g} ms) "
+    latency = said(row["latency_p50_ms"], ".3g", unit=" ms")
+    return (f"{row['method']} {row['target_ratio']:g} on {row['backend']} ({latency}) "
             f"{' and '.join(reasons)}")
 
 
@@ -114,7 +116,8 @@ def _pick(row: pd.Series) -> str:
 
 def picks_grid(picked: pd.DataFrame) -> pd.DataFrame:
     """One row a device class, one column a model: the pick and its speed-up, at a glance."""
-    cells = picked.assign(pick=[_pick(r) + f" ({r['speedup']:.2f}x)" if isinstance(r["method"], str) else "none"
+    cells = picked.assign(pick=[_pick(r) + f" ({said(r['speedup'], '.2f', unit='x')})"
+                                if isinstance(r["method"], str) else "none"
                                 for _, r in picked.iterrows()])
     grid = cells.pivot(index="device_class", columns="model", values="pick")
     grid.columns.name = None
@@ -131,8 +134,8 @@ def _summary(picked: pd.DataFrame) -> tuple[str, ...]:
         for pick, same in found.groupby(found.apply(_pick, axis=1)):
             where = f" on {len(same)} of {classes} device classes" if classes > 1 else ""
             speed = same["speedup"].median()
-            texts.append(f"{pick}{where} ({speed:.2f}x the unpruned model's speed, top-1 drop "
-                         f"{same['accuracy_drop'].median() * 100:.2f} points)")
+            texts.append(f"{pick}{where} ({said(speed, '.2f', unit='x')} the unpruned model's speed, top-1 drop "
+                         f"{said(same['accuracy_drop'].median(), '.2f', 100, ' points')})")
         if len(found) < len(part):
             texts.append(f"nothing within the budgets on {len(part) - len(found)} device class(es)")
         lines.append(f"{model}: " + "; ".join(texts) + ".")
