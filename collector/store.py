@@ -36,10 +36,11 @@ class MergeResult:
     hosts: int = 0
     refused: dict[str, str] = field(default_factory=dict)  # host folder -> why its rows were left out
     mismatched: dict[str, str] = field(default_factory=dict)  # host -> the other hosts its rows claimed
+    notes: list[str] = field(default_factory=list)  # what the merge did besides merging
 
     def warnings(self) -> list[str]:
         """One line each: a host folder left out, or rows that named another host."""
-        return ([f"left out {folder}: {why}" for folder, why in self.refused.items()]
+        return (self.notes + [f"left out {folder}: {why}" for folder, why in self.refused.items()]
                 + [f"rows fetched from {host!r} claim host {claims}; stored as {host!r}"
                    for host, claims in self.mismatched.items()])
 
@@ -67,24 +68,51 @@ def _frame(rows: list[dict]) -> pd.DataFrame:
 
 def merge(out_dir: Path) -> MergeResult:
     """Upsert every host folder's rows; write the Parquet export. A full disk is one NoSpace
-    error: DuckDB commits the upsert whole or not at all, and the host files are untouched."""
+    error: a new store is made as ``fleet.duckdb.part`` and renamed when whole (DuckDB leaves
+    a file it could not finish unreadable), an existing one commits the upsert or not."""
     result = MergeResult(out_dir / STORE_FILE, out_dir / PARQUET_FILE)
+    _set_aside_if_unreadable(result)
+    fresh = not result.store.exists()
+    target = result.store.with_name(STORE_FILE + ".part") if fresh else result.store
     try:
-        return _merge(out_dir, result)
-    except duckdb.IOException as exc:
+        _merge(out_dir, result, target)
+        if fresh:
+            target.replace(result.store)
+    except duckdb.Error as exc:  # DuckDB says ENOSPC in its own words, in several exception types
         if "No space left" in str(exc) or "Disk quota" in str(exc):
             raise NoSpace(result.store) from None
         raise
     except OSError as exc:
         raise no_space(exc, result.store) or exc from None
+    finally:
+        if fresh:
+            for part in (target, target.with_name(target.name + ".wal")):
+                part.unlink(missing_ok=True)
+    return result
 
 
-def _merge(out_dir: Path, result: MergeResult) -> MergeResult:
+def _set_aside_if_unreadable(result: MergeResult) -> None:
+    """A store an older collector left half written (a full disk) is renamed, not merged into:
+    the host folders are the truth, so the new store has every row they hold."""
+    if not result.store.exists():
+        return
+    try:
+        duckdb.connect(str(result.store), read_only=True).close()
+    except duckdb.IOException as exc:
+        if "not a valid DuckDB database file" not in str(exc):
+            raise
+        aside = result.store.with_name(STORE_FILE + ".unreadable")
+        result.store.replace(aside)
+        result.notes.append(f"{STORE_FILE} was not a DuckDB file (half written?): renamed {aside.name}; "
+                            f"made again from the host folders")
+
+
+def _merge(out_dir: Path, result: MergeResult, store: Path) -> MergeResult:
     try:
         folders = device_folders(out_dir)
     except UserError:
         folders = []  # no rows yet (every host unreachable): an empty store still says so
-    con = duckdb.connect(str(result.store))
+    con = duckdb.connect(str(store))
     try:
         _ensure_table(con)
         for folder in folders:

@@ -49,10 +49,12 @@ def one_line_no_space(text: str) -> None:
     assert "no space left on" in text, text
 
 
+@pytest.mark.parametrize("free_pages", [3, 24])  # full while rows come in; full at the merge
 def test_a_full_disk_at_out_is_one_line_and_the_rerun_resumes(tmp_path: Path, small_disk: Path, sshd_loopback,
-                                                              ssh_client_key: KeyPair, store: Path) -> None:
+                                                              ssh_client_key: KeyPair, store: Path,
+                                                              free_pages: int) -> None:
     fleet = make_fleet(tmp_path, sshd_loopback(), ssh_client_key, store, out=small_disk / "out")
-    filler = fill(small_disk, 3 * PAGE)  # room for a row or two, not for eight and the store
+    filler = fill(small_disk, free_pages * PAGE)
     full = fleet.run()
     assert full.returncode != 0
     one_line_no_space(full.stdout + full.stderr)

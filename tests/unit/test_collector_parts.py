@@ -191,6 +191,27 @@ def test_merge_of_a_folder_without_rows_makes_an_empty_store(tmp_path: Path) -> 
     assert result.rows_total == 0 and result.store.exists() and result.parquet.exists()
 
 
+def test_a_half_written_store_is_set_aside_and_made_again_from_the_host_folders(tmp_path: Path) -> None:
+    _write(tmp_path / "a", [_row("a", "k1"), _row("a", "k2")])
+    (tmp_path / "fleet.duckdb").write_bytes(b"\0" * 4096)  # what DuckDB leaves when the disk fills
+    result = merge(tmp_path)
+    assert result.rows_total == 2 and "made again" in " ".join(result.warnings())
+    assert (tmp_path / "fleet.duckdb.unreadable").exists() and not (tmp_path / "fleet.duckdb.part").exists()
+    assert merge(tmp_path).warnings() == []
+
+
+def test_a_rows_host_is_its_folders_not_the_one_it_claims(tmp_path: Path) -> None:
+    _write(tmp_path / "a", [_row("a", "k1")])
+    _write(tmp_path / "b", [_row("a", "k1", latency_p50_ms=999.0)])  # b's rows claim to be a's
+    (tmp_path / "b" / "host.json").write_text(json.dumps({"name": "board b"}))
+    result = merge(tmp_path)
+    assert result.rows_total == 2 and result.mismatched == {"board b": "'a'"}
+    con = duckdb.connect(str(result.store), read_only=True)
+    assert con.execute("SELECT host, latency_p50_ms FROM results ORDER BY host").fetchall() == [
+        ("a", None), ("board b", 999.0)]
+    con.close()
+
+
 # ---------------------------------------------------------------- the local transport
 
 def test_local_transport_reads_from_an_offset_and_copies_whole_files(tmp_path: Path) -> None:
