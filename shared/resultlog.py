@@ -29,7 +29,10 @@ def cut_torn_tail(path: Path) -> None:
         return
     with f:
         end = f.seek(0, os.SEEK_END)
-        if end == 0 or (f.seek(end - 1), f.read(1))[1] == b"\n":
+        if end == 0:
+            return
+        f.seek(end - 1)
+        if f.read(1) == b"\n":
             return
         while end > 0:
             start = max(0, end - _BLOCK)
