@@ -22,7 +22,7 @@ from pathlib import Path
 from collector.deploy import Wheel, agent_command, check_version, deploy
 from collector.hostplan import agent_args
 from collector.remote_agent import FETCHED_AT_END, RemoteRun, RunState
-from collector.stream import RowStream
+from collector.stream import RowStream, add_new_lines
 from collector.transport import AuthFailed, ConnectionLost, Transport, TransportError, Unreachable
 from shared.errors import NoSpace, no_space
 from shared.events import EVENTS_FILE, parse_events
@@ -376,9 +376,13 @@ class HostRun:
         return self.view.total is not None and self.view.done >= self.view.total
 
     def _fetch_side_files(self) -> None:
+        """Copy the side files; a JSON-lines one (layers, telemetry) keeps the lines it had."""
         assert self.remote is not None
         for name in FETCHED_AT_END:
-            self.t.get(self.remote.file(name), self.local / name)
+            if not name.endswith(".jsonl"):
+                self.t.get(self.remote.file(name), self.local / name)
+            elif self.t.get(self.remote.file(name), staged := self.local / f".{name}.fetched"):
+                add_new_lines(staged, self.local / name)
 
     def _log_tail(self) -> str:
         assert self.remote is not None

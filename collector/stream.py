@@ -59,9 +59,7 @@ class RowStream:
 
     def _load(self) -> tuple[set[str], Position]:
         if self._held is None:
-            cut_torn_tail(self.path)
-            data = self.path.read_bytes() if self.path.exists() else b""
-            self._held = {_digest(line + b"\n") for line in data.splitlines() if line.strip()}
+            self._held = _held_lines(self.path)[0]
         try:
             position = Position(**json.loads(self.state_path.read_text()))
         except (OSError, ValueError, TypeError):
@@ -97,18 +95,7 @@ class RowStream:
         return Polled(new, used, restarted)
 
     def _append(self, lines: list[bytes]) -> None:
-        if not lines:
-            return
-        size = self.path.stat().st_size if self.path.exists() else 0
-        try:
-            with self.path.open("ab") as f:
-                f.write(b"".join(lines))
-                f.flush()
-                os.fsync(f.fileno())
-        except OSError as exc:
-            with open(self.path, "rb+") as f:  # take back what was half written, then say why
-                f.truncate(size)
-            raise no_space(exc, self.path) or exc from None
+        _append_lines(self.path, lines)
 
     def _save(self, position: Position) -> None:
         tmp = self.state_path.with_name(self.state_path.name + ".part")
@@ -117,3 +104,38 @@ class RowStream:
         except OSError as exc:  # the rows are safe; the next poll reads again from the last offset kept
             raise no_space(exc, self.state_path) or exc from None
         tmp.replace(self.state_path)
+
+
+def _held_lines(path: Path) -> tuple[set[str], list[bytes]]:
+    cut_torn_tail(path)
+    data = path.read_bytes() if path.exists() else b""
+    lines = [line + b"\n" for line in data.splitlines() if line.strip()]
+    return {_digest(line) for line in lines}, lines
+
+
+def _append_lines(path: Path, lines: list[bytes]) -> None:
+    """Append whole lines, synced; on a failure (a full disk) take back what was half written."""
+    if not lines:
+        return
+    size = path.stat().st_size if path.exists() else 0
+    try:
+        with path.open("ab") as f:
+            f.write(b"".join(lines))
+            f.flush()
+            os.fsync(f.fileno())
+    except OSError as exc:
+        with path.open("rb+") as f:
+            f.truncate(size)
+        raise no_space(exc, path) or exc from None
+
+
+def add_new_lines(fetched: Path, target: Path) -> int:
+    """Append to ``target`` the whole lines of ``fetched`` (a side file copied whole: layers,
+    telemetry) that it lacks, and remove ``fetched``: the lines of a remote file since wiped
+    or replaced are kept beside the new one's, none twice. Returns the lines added."""
+    held, _ = _held_lines(target)
+    _, lines = _held_lines(fetched)
+    new = [line for line in lines if _digest(line) not in held]
+    _append_lines(target, new)
+    fetched.unlink()
+    return len(new)

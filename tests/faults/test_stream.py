@@ -23,6 +23,8 @@ def test_a_wiped_run_folder_is_read_again_from_the_start(tmp_path: Path, sshd_lo
     first = fleet.run()
     assert first.returncode == 0, first.stdout + first.stderr
     old = assert_each_trial_once(fleet.local, TRIALS)
+    telemetry = fleet.out / "h" / "telemetry.jsonl"
+    old_telemetry = every_line_a_row(telemetry)
 
     shutil.rmtree(fleet.run_folder)  # a re-imaged board, a cleaned workdir: the same run, from scratch
     again = fleet.run()
@@ -32,6 +34,8 @@ def test_a_wiped_run_folder_is_read_again_from_the_start(tmp_path: Path, sshd_lo
     both = assert_each_trial_once(fleet.local, TRIALS, runs=2)  # the old rows kept, the new ones added
     assert both[:TRIALS] == old  # in place, unchanged
     assert fleet.outcome()["outcome"] == "ok"
+    both_telemetry = every_line_a_row(telemetry)  # side files too: the old run's lines kept
+    assert both_telemetry[:len(old_telemetry)] == old_telemetry and len(both_telemetry) == 2 * len(old_telemetry)
     con = duckdb.connect(str(fleet.out / "fleet.duckdb"), read_only=True)
     assert con.execute("SELECT count(*) FROM results WHERE host = 'h'").fetchall() == [(2 * TRIALS,)]
     con.close()

@@ -65,3 +65,16 @@ def test_an_older_copy_without_a_position_is_matched_line_by_line(tmp_path: Path
     (local / STATE_FILE).write_text("{garbled")  # a lost position is a re-read, never a fragment
     assert RowStream(local).poll(str(remote), reader(remote)).new_lines == []
     assert (local / "results.jsonl").read_bytes() == lines(5, "a")
+
+
+def test_a_side_file_fetched_again_keeps_its_lines_and_adds_the_new_ones(tmp_path: Path) -> None:
+    from collector.stream import add_new_lines
+
+    target, fetched = tmp_path / "telemetry.jsonl", tmp_path / ".telemetry.jsonl.fetched"
+    fetched.write_bytes(lines(3, "old"))
+    assert add_new_lines(fetched, target) == 3 and not fetched.exists()
+    fetched.write_bytes(lines(4, "old"))  # the same file, grown
+    assert add_new_lines(fetched, target) == 1
+    fetched.write_bytes(lines(2, "new") + b'{"torn')  # another run's file replaced it
+    assert add_new_lines(fetched, target) == 2
+    assert target.read_bytes() == lines(4, "old") + lines(2, "new")
