@@ -1,7 +1,6 @@
 """The output folder of a run: its files, and the run identity that survives a resume."""
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import uuid
@@ -11,29 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from shared.errors import UserError
+from shared.outlock import lock_folder
 from shared.resultlog import ResultLog
-
-
-_HELD: dict[Path, int] = {}  # output folder -> the fd of its lock, held until this process ends
-
-
-def _lock(root: Path) -> None:
-    """One agent at a time writes a folder: two would interleave and double its rows (a
-    collector restarting an agent it wrongly thought dead must fail, not duplicate)."""
-    key = root.resolve()
-    if key in _HELD:
-        return
-    fd = os.open(root / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
-        os.close(fd)
-        raise UserError(f"another agent (pid {holder}) is writing to output folder {str(root)!r}; "
-                        f"wait for it or choose another --out", field="--out") from None
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-    _HELD[key] = fd
 
 
 def utc_now() -> str:
@@ -81,7 +59,7 @@ class OutputFolder:
         except OSError as exc:
             raise UserError(f"cannot write to output folder {str(self.root)!r}: {exc.strerror or exc}",
                             field="--out") from None
-        _lock(self.root)
+        lock_folder(self.root, "agent")  # two agents would interleave and double its rows
         run_file = self.root / "run.json"
         if run_file.exists():
             run = json.loads(run_file.read_text())

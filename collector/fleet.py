@@ -11,7 +11,7 @@ from typing import TypeVar
 from rich.console import Console
 
 from collector.transport import TRANSPORTS, Transport
-from shared.errors import UserError
+from shared.errors import UserError, no_space
 from shared.inventory import Host, Inventory, load_inventory
 
 T = TypeVar("T")
@@ -81,6 +81,22 @@ def on_every_host(hosts: Sequence[Host], work: Callable[[Host], T], parallel: in
     """``work`` on every host, at most ``parallel`` at once; results in the hosts' order."""
     with ThreadPoolExecutor(max_workers=min(parallel, max(1, len(hosts))), thread_name_prefix="host") as pool:
         return list(pool.map(work, hosts))
+
+
+def claim_out(out: Path) -> None:
+    """Make ``--out`` and hold it for this collector: a second one on the same folder would
+    interleave rows into the same host files and fight over fleet.duckdb; it gets one line
+    naming this one's pid and machine."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        from shared.outlock import lock_folder
+
+        lock_folder(out, "collector", ".collector.lock")
+    except OSError as exc:
+        full = no_space(exc, out)
+        if full is not None:
+            raise full from None
+        raise UserError(f"cannot use {str(out)!r}: {exc.strerror or exc}", field="--out") from None
 
 
 def console_log(console: Console) -> Callable[[str], None]:

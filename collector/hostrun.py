@@ -2,14 +2,16 @@
 stream its progress and rows, survive drops and a dead agent, fetch what it wrote.
 
 Rows are copied as they appear, complete lines only, appended to ``OUT/<host>/results.jsonl``
-whose size is the offset of the next read: a reconnect (or a second collector run) goes on
-from there, so no row is fetched twice or lost. The agent itself resumes by trial key when
-it has to be restarted.
+(collector/stream.py: the offset of the next read is kept with the line before it, so a
+reconnect or a second collector run goes on from there, and a remote file that is not the one
+read before is read again from its start; no row is fetched twice or lost). The agent itself
+resumes by trial key when it has to be restarted, also after a death by a signal (SIGKILL
+from the OOM killer). ``OUT/<host>/host.json`` names the inventory host whose rows the folder
+holds: the merge takes a row's host from there, never from the row.
 """
 from __future__ import annotations
 
 import json
-import os
 import shlex
 import threading
 import time
@@ -20,10 +22,12 @@ from pathlib import Path
 from collector.deploy import Wheel, agent_command, check_version, deploy
 from collector.hostplan import agent_args
 from collector.remote_agent import FETCHED_AT_END, RemoteRun, RunState
+from collector.stream import RowStream, add_new_lines
 from collector.transport import AuthFailed, ConnectionLost, Transport, TransportError, Unreachable
-from shared.events import complete_lines, parse_events
+from shared.errors import NoSpace, no_space
+from shared.events import EVENTS_FILE, parse_events
 from shared.inventory import Host
-from shared.resultsdir import RESULTS_FILE
+from shared.resultsdir import HOST_FILE, RESULTS_FILE
 
 OK, PARTIAL, UNREACHABLE, AUTH_FAILED, AGENT_ERROR = "ok", "partial", "unreachable", "auth-failed", "agent-error"
 OUTCOMES = (OK, PARTIAL, UNREACHABLE, AUTH_FAILED, AGENT_ERROR)
@@ -89,6 +93,7 @@ class HostRun:
         self.log = log
         self.local = settings.out_dir / host.folder_name
         self.results_local = self.local / RESULTS_FILE
+        self.rows = RowStream(self.local)
         self.events_offset = 0
         self.remote: RemoteRun | None = None
 
@@ -96,8 +101,8 @@ class HostRun:
 
     def run(self) -> str:
         view = self.view
-        self.local.mkdir(parents=True, exist_ok=True)
         try:
+            self._make_local()
             self._state("connecting")
             self._attach()
             self._deploy()
@@ -111,6 +116,8 @@ class HostRun:
         except Stopped:
             self._stop_agent()
             self._finish(PARTIAL, "stopped by the operator; completed rows kept")
+        except NoSpace as exc:  # the collector's own disk: every row here is whole, a rerun resumes
+            self._finish(PARTIAL if self._rows_here() else AGENT_ERROR, str(exc))
         except AuthFailed as exc:
             self._finish(AUTH_FAILED, str(exc))
         except (Unreachable, ConnectionLost) as exc:
@@ -118,10 +125,24 @@ class HostRun:
         except TransportError as exc:
             self._finish(AGENT_ERROR, str(exc))
         except Exception as exc:  # a bug here must not take the other hosts down
-            self._finish(AGENT_ERROR, f"collector error: {type(exc).__name__}: {exc}")
+            full = no_space(exc) if isinstance(exc, OSError) else None
+            self._finish(AGENT_ERROR, str(full) if full else f"collector error: {type(exc).__name__}: {exc}")
         finally:
             self.t.close()
         return view.outcome or AGENT_ERROR
+
+    def _make_local(self) -> None:
+        """``OUT/<host>/`` and its ``host.json``: which inventory host these rows are from."""
+        try:
+            self.local.mkdir(parents=True, exist_ok=True)
+            host_file = self.local / HOST_FILE
+            text = json.dumps({"name": self.host.name}) + "\n"
+            if not host_file.exists() or host_file.read_text() != text:
+                tmp = host_file.with_name(HOST_FILE + ".part")
+                tmp.write_text(text)
+                tmp.replace(host_file)
+        except OSError as exc:
+            raise no_space(exc, self.local) or exc from None
 
     def _attach(self) -> None:
         self.t.connect()
@@ -131,16 +152,17 @@ class HostRun:
         """`collector status`: the agent's state and its progress (into the view); writes nothing."""
         self._attach()
         state = self._remote_state()
-        events, _ = parse_events(self.t.read_from(self.remote.events, 0, limit=64 << 20))
+        events, _, skipped = parse_events(self.t.read_from(self.remote.events, 0, limit=64 << 20))
         for event in events:
             self._on_event(event)
+        self._warn_skipped(skipped)
         return state
 
     def fetch(self) -> RunState:
         """`collector fetch`: copy the rows not here yet and the side files; the agent is left alone."""
         self._attach()
         state = self._remote_state()
-        self.local.mkdir(parents=True, exist_ok=True)
+        self._make_local()
         self._poll_files()
         self._fetch_side_files()
         return state
@@ -159,7 +181,7 @@ class HostRun:
         if not self.results_local.exists():
             return 0
         with self.results_local.open("rb") as f:
-            return sum(1 for _ in f)
+            return sum(1 for line in f if line.endswith(b"\n"))
 
     # ------------------------------------------------------------------ steps
 
@@ -237,28 +259,45 @@ class HostRun:
 
     # ------------------------------------------------------------------ streaming
 
-    def _poll_files(self) -> None:
-        """New events and new complete rows since the last read."""
+    def _poll_files(self) -> int:
+        """New events and new complete rows since the last read; the bytes of rows read."""
         assert self.remote is not None
         data = self.t.read_from(self.remote.events, self.events_offset)
-        events, used = parse_events(data)
+        events, used, skipped = parse_events(data)
         self.events_offset += used
         for event in events:
             self._on_event(event)
-        offset = self.results_local.stat().st_size if self.results_local.exists() else 0
-        data = self.t.read_from(self.remote.results, offset)
-        lines, used = complete_lines(data)
-        if used:
-            with self.results_local.open("ab") as f:
-                f.write(data[:used])
-                f.flush()
-                os.fsync(f.fileno())
-            for line in lines:
-                row = json.loads(line)
-                if row.get("status") != "ok":
-                    self.view.failures += 1
+        self._warn_skipped(skipped)
+        remote = self.remote.results
+        polled = self.rows.poll(remote, lambda offset: self.t.read_from(remote, offset))
+        if polled.restarted:
+            self.log(f"{self.host.name}: {RESULTS_FILE} there is not the file read before (its run folder "
+                     f"wiped or replaced): re-reading it from the start; the rows fetched before are kept")
+        for line in polled.new_lines:
+            try:
+                ok = json.loads(line).get("status") == "ok"
+            except (ValueError, AttributeError):
+                ok = False  # a garbled line is kept as it came (the merge says why it cannot read it)
+            self.view.failures += not ok
+        return polled.read_bytes
+
+    def _drain(self) -> None:
+        """Every row the ended agent wrote (a read takes 8 MiB at most)."""
+        while self._poll_files():
+            pass
+
+    def _warn_skipped(self, skipped: int) -> None:
+        if skipped:
+            self.log(f"{self.host.name}: skipped {skipped} unreadable line(s) of {EVENTS_FILE} (a write cut "
+                     f"short: the agent killed, a power cut, a full disk); rows are not affected")
 
     def _on_event(self, event: dict) -> None:
+        try:
+            self._apply_event(event)
+        except (KeyError, TypeError, ValueError):
+            self._warn_skipped(1)  # valid JSON, but not an event this collector knows how to read
+
+    def _apply_event(self, event: dict) -> None:
         view = self.view
         kind = event.get("event")
         if kind == "start":
@@ -302,8 +341,10 @@ class HostRun:
                 self.stop.wait(backoff)
                 backoff = min(backoff * 2, 30.0)
                 continue
-            if state.kind == "exit":
-                self._poll_files()
+            if state.killed_by is not None:
+                self._restart_or_finish(f"killed by {state.killed_by}")
+            elif state.kind == "exit":
+                self._drain()
                 self._fetch_side_files()
                 if state.code == 0 and self._complete():
                     self._finish(OK)
@@ -312,27 +353,36 @@ class HostRun:
                 else:
                     self._finish(AGENT_ERROR, f"agent exited with {state.code}: {self._log_tail()}")
                 return
-            if state.kind in ("dead", "none"):
-                self._poll_files()
-                if self.view.restarts >= self.settings.max_restarts:
-                    self._fetch_side_files()
-                    self._finish(PARTIAL if self._rows_here() else AGENT_ERROR,
-                                 f"the agent died {self.view.restarts + 1} times; last log: {self._log_tail()}")
-                    return
-                self.view.restarts += 1
-                self.log(f"{self.host.name}: the agent is gone without an exit status; restarting it "
-                         f"(resumes, completed trials skipped)")
-                self._start()
-                self._state("running")
+            elif state.kind in ("dead", "none"):
+                self._restart_or_finish("gone without an exit status")
+            if self.view.outcome is not None:
+                return
             self.stop.wait(self.settings.poll_s)
+
+    def _restart_or_finish(self, how: str) -> None:
+        """A dead agent (``how`` it died) is restarted, up to --max-restarts times: it resumes."""
+        self._drain()
+        if self.view.restarts >= self.settings.max_restarts:
+            self._fetch_side_files()
+            self._finish(PARTIAL if self._rows_here() else AGENT_ERROR,
+                         f"the agent died {self.view.restarts + 1} times (last {how}); last log: {self._log_tail()}")
+            return
+        self.view.restarts += 1
+        self.log(f"{self.host.name}: the agent is {how}; restarting it (resumes, completed trials skipped)")
+        self._start()
+        self._state("running")
 
     def _complete(self) -> bool:
         return self.view.total is not None and self.view.done >= self.view.total
 
     def _fetch_side_files(self) -> None:
+        """Copy the side files; a JSON-lines one (layers, telemetry) keeps the lines it had."""
         assert self.remote is not None
         for name in FETCHED_AT_END:
-            self.t.get(self.remote.file(name), self.local / name)
+            if not name.endswith(".jsonl"):
+                self.t.get(self.remote.file(name), self.local / name)
+            elif self.t.get(self.remote.file(name), staged := self.local / f".{name}.fetched"):
+                add_new_lines(staged, self.local / name)
 
     def _log_tail(self) -> str:
         assert self.remote is not None

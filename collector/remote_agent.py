@@ -15,9 +15,11 @@ reads on its next visit. Every path and argument is quoted with ``shlex.quote``.
 from __future__ import annotations
 
 import shlex
+import signal
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from shared.cli import EXIT_INTERRUPTED
 from shared.events import EVENTS_FILE
 from shared.resultsdir import RESULTS_FILE
 
@@ -35,6 +37,19 @@ class RunState:
 
     kind: str
     code: int | None = None
+
+    @property
+    def killed_by(self) -> str | None:
+        """The signal the agent died of (its wrapper's shell records 128 + N), or None. The
+        agent's own exits are 0, 1, 2 and 130 (it turns SIGINT and SIGTERM into a clean stop),
+        so any other code above 128 is a death it did not choose: SIGKILL from the OOM killer,
+        a segfault in a native library."""
+        if self.kind != "exit" or self.code is None or self.code <= 128 or self.code == EXIT_INTERRUPTED:
+            return None
+        try:
+            return signal.Signals(self.code - 128).name
+        except ValueError:
+            return f"signal {self.code - 128}"
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,9 @@ again and upserts them keyed by (run_id, host, trial_key), so a re-merge is idem
 host fetched twice is not counted twice. Where a trial has two rows (a skipped trial retried
 by a later resume) the later one wins, as everywhere else. Rows of an older schema are
 upgraded on the way in (shared.schema); a host whose file this collector cannot read is
-left out with its reason and the others are merged.
+left out with its reason and the others are merged. A row's host is the host folder it was
+fetched into (shared.resultsdir), never the host the row names: rows naming another host are
+stored under their folder's host and reported (``MergeResult.mismatched``).
 """
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from shared.errors import UserError
+from shared.errors import NoSpace, UserError, no_space
 from shared.resultsdir import ROW_IDENTITY, device_folders
 from shared.schema import COLUMNS, COLUMN_NAMES, SchemaError
 
@@ -33,6 +35,14 @@ class MergeResult:
     rows_added: int = 0  # new keys (a replaced row is not counted)
     hosts: int = 0
     refused: dict[str, str] = field(default_factory=dict)  # host folder -> why its rows were left out
+    mismatched: dict[str, str] = field(default_factory=dict)  # host -> the other hosts its rows claimed
+    notes: list[str] = field(default_factory=list)  # what the merge did besides merging
+
+    def warnings(self) -> list[str]:
+        """One line each: a host folder left out, or rows that named another host."""
+        return (self.notes + [f"left out {folder}: {why}" for folder, why in self.refused.items()]
+                + [f"rows fetched from {host!r} claim host {claims}; stored as {host!r}"
+                   for host, claims in self.mismatched.items()])
 
 
 def _ensure_table(con: duckdb.DuckDBPyConnection) -> None:
@@ -57,21 +67,62 @@ def _frame(rows: list[dict]) -> pd.DataFrame:
 
 
 def merge(out_dir: Path) -> MergeResult:
-    """Upsert every host folder's rows; write the Parquet export."""
+    """Upsert every host folder's rows; write the Parquet export. A full disk is one NoSpace
+    error: a new store is made as ``fleet.duckdb.part`` and renamed when whole (DuckDB leaves
+    a file it could not finish unreadable), an existing one commits the upsert or not."""
     result = MergeResult(out_dir / STORE_FILE, out_dir / PARQUET_FILE)
+    _set_aside_if_unreadable(result)
+    fresh = not result.store.exists()
+    target = result.store.with_name(STORE_FILE + ".part") if fresh else result.store
+    try:
+        _merge(out_dir, result, target)
+        if fresh:
+            target.replace(result.store)
+    except duckdb.Error as exc:  # DuckDB says ENOSPC in its own words, in several exception types
+        if "No space left" in str(exc) or "Disk quota" in str(exc):
+            raise NoSpace(result.store) from None
+        raise
+    except OSError as exc:
+        raise no_space(exc, result.store) or exc from None
+    finally:
+        if fresh:
+            for part in (target, target.with_name(target.name + ".wal")):
+                part.unlink(missing_ok=True)
+    return result
+
+
+def _set_aside_if_unreadable(result: MergeResult) -> None:
+    """A store an older collector left half written (a full disk) is renamed, not merged into:
+    the host folders are the truth, so the new store has every row they hold."""
+    if not result.store.exists():
+        return
+    try:
+        duckdb.connect(str(result.store), read_only=True).close()
+    except duckdb.IOException as exc:
+        if "not a valid DuckDB database file" not in str(exc):
+            raise
+        aside = result.store.with_name(STORE_FILE + ".unreadable")
+        result.store.replace(aside)
+        result.notes.append(f"{STORE_FILE} was not a DuckDB file (half written?): renamed {aside.name}; "
+                            f"made again from the host folders")
+
+
+def _merge(out_dir: Path, result: MergeResult, store: Path) -> MergeResult:
     try:
         folders = device_folders(out_dir)
     except UserError:
         folders = []  # no rows yet (every host unreachable): an empty store still says so
-    con = duckdb.connect(str(result.store))
+    con = duckdb.connect(str(store))
     try:
         _ensure_table(con)
         for folder in folders:
             try:
-                rows = list(folder.results.rows())
+                rows, claimed = folder.read_rows()
             except (SchemaError, ValueError) as exc:
                 result.refused[folder.root.name] = f"not readable by this edgeprune: {exc}"
                 continue
+            if claimed:
+                result.mismatched[str(folder.host)] = ", ".join(repr(name) for name in sorted(claimed))
             result.hosts += 1
             if not rows:
                 continue

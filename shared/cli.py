@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 from types import ModuleType
 
-from shared.errors import UserError
+from shared.errors import UserError, no_space
 from shared.version import MIN_PYTHON_LIGHT, __version__
 
 EXIT_USAGE = 2
@@ -45,6 +45,12 @@ def run_command(parser: argparse.ArgumentParser, argv: Sequence[str] | None,
         return int(args.execute(args) or 0)
     except UserError as exc:
         print(f"{parser.prog}: error: {exc}", file=sys.stderr)  # one line, never wrapped
+        return EXIT_USAGE
+    except OSError as exc:
+        full = no_space(exc)  # a full disk wherever it strikes: one line, and a rerun resumes
+        if full is None:
+            raise
+        print(f"{parser.prog}: error: {full}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print(f"{parser.prog}: {interrupted}", file=sys.stderr)

@@ -1,6 +1,7 @@
 """The one exception type for user mistakes: the CLI turns it into one line and exit code 2."""
 from __future__ import annotations
 
+import errno
 from collections.abc import Iterable
 
 
@@ -46,3 +47,19 @@ class MissingDependency(UserError):
         missing = f"module {error.name!r}" if error.name else str(error)
         super().__init__(f"{kind} {name!r} needs {missing}, which is not installed here "
                          f"({self.EXTRA_HINT} brings it)")
+
+
+class NoSpace(UserError):
+    """A full disk (or quota) while writing ``path``: one line, and the same command resumes
+    once there is room (every writer takes back what it had half written)."""
+
+    def __init__(self, path: object) -> None:
+        self.path = path
+        super().__init__(f"no space left on {path}; free some space and run the same command again")
+
+
+def no_space(exc: OSError, path: object = None) -> NoSpace | None:
+    """The NoSpace error an OSError stands for, or None when it is another error."""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return NoSpace(exc.filename or path or "?")
+    return None

@@ -20,6 +20,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from shared.resultlog import append_line
+
 EVENTS_FILE = "events.jsonl"
 
 
@@ -37,10 +39,10 @@ class EventWriter:
 
     def _write(self, event: str, **fields: Any) -> None:
         # one write of one whole line: a reader never sees half an event unless the
-        # process dies mid-write, and readers only take lines that end in "\n"
+        # process dies mid-write, and readers only take lines that end in "\n"; the half
+        # line such a death leaves is cut off before the next one is written
         line = json.dumps({"event": event, "t": round(time.time(), 3), **fields}) + "\n"
-        with self.path.open("a") as f:
-            f.write(line)
+        append_line(self.path, line.encode(), sync=False)
 
     def start(self, total: int, done: int) -> None:
         self._write("start", total=total, done=done)
@@ -65,6 +67,19 @@ def complete_lines(data: bytes) -> tuple[list[bytes], int]:
     return [line for line in data[:end].splitlines() if line.strip()], end
 
 
-def parse_events(data: bytes) -> tuple[list[dict[str, Any]], int]:
+def parse_events(data: bytes) -> tuple[list[dict[str, Any]], int, int]:
+    """The events in ``data``, the bytes they span, and how many lines were not events: a
+    line torn by a writer that died mid-write (the next writer's line glued to its half) is
+    skipped, not fatal, as progress is only progress (the rows are in results.jsonl)."""
     lines, used = complete_lines(data)
-    return [json.loads(line) for line in lines], used
+    events, skipped = [], 0
+    for line in lines:
+        try:
+            event = json.loads(line)
+        except ValueError:
+            event = None
+        if isinstance(event, dict) and isinstance(event.get("event"), str):
+            events.append(event)
+        else:
+            skipped += 1
+    return events, used, skipped

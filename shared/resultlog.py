@@ -1,7 +1,9 @@
 """The append-only results file: one JSON row a line, synced to disk row by row.
 
-A crash can leave at most a half-written last line; readers ignore it and the next
-writer cuts it off before appending, so no completed row is ever lost or doubled.
+A crash (or a full disk) can leave at most a half-written last line; readers ignore it and
+the next writer cuts it off before appending, so no completed row is ever lost or doubled.
+Every append-only JSON-lines file of a run (rows, side files, progress events) is written
+through :func:`append_line`, so that none is ever left with a torn line in its middle.
 """
 from __future__ import annotations
 
@@ -12,7 +14,56 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from shared.errors import no_space
 from shared.schema import COLUMN_NAMES, SchemaError, make_row, upgrade_row
+
+_BLOCK = 1 << 16
+
+
+def cut_torn_tail(path: Path) -> None:
+    """Cut off a last line without its newline: a write cut short (a killed process, a full
+    disk), never a completed line. Reads the file's end only, not the whole file."""
+    try:
+        f = path.open("rb+")
+    except FileNotFoundError:
+        return
+    with f:
+        end = f.seek(0, os.SEEK_END)
+        if end == 0:
+            return
+        f.seek(end - 1)
+        if f.read(1) == b"\n":
+            return
+        while end > 0:
+            start = max(0, end - _BLOCK)
+            f.seek(start)
+            newline = f.read(end - start).rfind(b"\n")
+            if newline >= 0:
+                f.truncate(start + newline + 1)
+                return
+            end = start
+        f.truncate(0)
+
+
+def append_line(path: Path, line: bytes, sync: bool = True) -> None:
+    """Append one whole line (after cutting a torn one); a full disk is one NoSpace error,
+    with the half-written line taken back."""
+    try:
+        cut_torn_tail(path)
+        with path.open("ab") as f:
+            f.write(line)
+            f.flush()
+            if sync:
+                os.fsync(f.fileno())
+    except OSError as exc:
+        full = no_space(exc, path)
+        if full is None:
+            raise
+        try:
+            cut_torn_tail(path)  # taking bytes back needs no room
+        except OSError:
+            pass  # the next writer cuts it; readers skip it meanwhile
+        raise full from None
 
 
 class ResultLog:
@@ -38,25 +89,12 @@ class ResultLog:
     def completed_keys(self) -> set[str]:
         return {row["trial_key"] for row in self.rows()}
 
-    def _cut_torn_tail(self) -> None:
-        if not self.path.exists():
-            return
-        with self.path.open("rb+") as f:
-            data = f.read()
-            end = data.rfind(b"\n") + 1
-            if end != len(data):
-                f.truncate(end)
-
     def append(self, values: Mapping[str, Any]) -> dict[str, Any]:
         """Check a row against the schema, append it and fsync before returning it."""
         row = make_row(values)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._cut_torn_tail()
         line = json.dumps(row, separators=(",", ":"), allow_nan=False) + "\n"
-        with self.path.open("a", encoding="utf-8") as f:
-            f.write(line)
-            f.flush()
-            os.fsync(f.fileno())
+        append_line(self.path, line.encode())
         return row
 
     def write_csv(self, path: str | Path) -> int:
@@ -96,7 +134,4 @@ def append_jsonl(path: str | Path, record: Mapping[str, Any]) -> None:
     """Append one record to a side file (samples, per-layer sparsity), flushed and synced."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a", encoding="utf-8") as f:
-        f.write(json.dumps(record, separators=(",", ":")) + "\n")
-        f.flush()
-        os.fsync(f.fileno())
+    append_line(path, (json.dumps(record, separators=(",", ":")) + "\n").encode())

@@ -6,7 +6,13 @@ Two layouts, told apart by what is there:
   ``run.json``, ``layers.jsonl``, ``telemetry.jsonl``, ``samples.jsonl``;
 * a fleet (``collector run --out DIR``): one such folder a host, ``DIR/<host>/...`` (the asv
   layout: merging is copying), plus the merged store ``DIR/fleet.duckdb`` and
-  ``DIR/results.parquet`` that the collector writes from them.
+  ``DIR/results.parquet`` that the collector writes from them. ``DIR/<host>/host.json`` names
+  the inventory host the collector fetched the folder's rows from (the folder's name is a slug
+  of it); a folder without one is its own name.
+
+In a fleet folder a row's host is its folder's host, never the ``host`` the row claims: a
+device (or a file dropped into the folder) claiming another host's name must not overwrite that
+host's rows. The names rows claimed instead are reported by whoever reads them.
 
 The raw per-host files are the truth; every reader goes through :func:`load_results`, which
 upgrades old rows and keeps one row a trial (same run, host and trial key): the last one, as
@@ -26,6 +32,7 @@ from shared.resultlog import ResultLog
 from shared.schema import SchemaError
 
 RESULTS_FILE = "results.jsonl"
+HOST_FILE = "host.json"
 ROW_IDENTITY = ("run_id", "host", "trial_key")
 
 
@@ -34,10 +41,19 @@ class DeviceFolder:
     """The output folder of one agent run (on its own, or one host's copy in a fleet folder)."""
 
     root: Path
+    host: str | None = None  # a fleet's host folder: the host its rows are from; None: one device
 
     @property
     def results(self) -> ResultLog:
         return ResultLog(self.root / RESULTS_FILE)
+
+    def read_rows(self) -> tuple[list[dict[str, Any]], set[str]]:
+        """Its rows, upgraded, each with the folder's host; and the other hosts rows claimed."""
+        rows = list(self.results.rows())
+        if self.host is None:
+            return rows, set()
+        claimed = {str(row["host"]) for row in rows if row["host"] != self.host}
+        return [{**row, "host": self.host} for row in rows], claimed
 
     def json_file(self, name: str) -> dict[str, Any]:
         """``machine.json`` or ``run.json``; {} where it is missing or unreadable."""
@@ -77,7 +93,16 @@ def device_folders(root: str | Path) -> list[DeviceFolder]:
     if not hosts:
         raise UserError(f"no results.jsonl here or in a host folder below: run `agent run --out DIR` "
                         f"or `collector run --out DIR` first", source=str(folder))
-    return [DeviceFolder(p) for p in hosts]
+    return [DeviceFolder(p, _host_name(p)) for p in hosts]
+
+
+def _host_name(folder: Path) -> str:
+    """The inventory name in ``host.json`` (written by the collector), else the folder's name."""
+    try:
+        name = json.loads((folder / HOST_FILE).read_text()).get("name")
+    except (OSError, ValueError, AttributeError):
+        name = None
+    return name if isinstance(name, str) and name else folder.name
 
 
 @dataclass(frozen=True)
@@ -102,7 +127,7 @@ def load_results(root: str | Path) -> LoadedResults:
     left_out: dict[str, str] = {}
     for device in folders:
         try:
-            found = list(device.results.rows())  # all or none of a host: no half-read host
+            found = device.read_rows()[0]  # all or none of a host: no half-read host
         except (SchemaError, ValueError, OSError) as exc:
             why = f"not a results file of this edgeprune: {exc}"
             if len(folders) == 1:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import signal
 from pathlib import Path
@@ -171,7 +172,8 @@ def execute(args: argparse.Namespace) -> int:
             summary = runner.run()
         except (Exception, KeyboardInterrupt) as exc:
             if events:
-                events.error(str(exc) or type(exc).__name__)
+                with contextlib.suppress(OSError, UserError):  # a full disk: the error itself is what counts
+                    events.error(str(exc) or type(exc).__name__)
             raise
     if events:
         events.end(summary.total, summary.statuses)

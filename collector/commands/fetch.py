@@ -8,7 +8,8 @@ from rich.console import Console
 from rich.table import Table
 
 from collector.commands.status import add_run_arguments
-from collector.fleet import add_fleet_arguments, console_log, on_every_host, selected_hosts, transport_factory
+from collector.fleet import (add_fleet_arguments, claim_out, console_log, on_every_host, selected_hosts,
+                             transport_factory)
 from collector.hostrun import HostRun, HostView, RunSettings
 from collector.live import plain
 from collector.transport import TransportError
@@ -32,6 +33,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 def execute(args: argparse.Namespace) -> int:
     inventory = selected_hosts(args)
     out = args.out or Path("results") / f"fleet-{args.name}"
+    claim_out(out)
     console = Console(highlight=False)
     make = transport_factory(args, inventory, console_log(console))
     settings = RunSettings(run_name=safe_folder_name(args.name), out_dir=out, wheel=None, deploy=False)
@@ -57,4 +59,6 @@ def execute(args: argparse.Namespace) -> int:
 
     result = merge(out)
     console.print(f"merged {result.rows_total} rows ({result.rows_added} new): {result.store}  parquet: {result.parquet}")
+    for line in result.warnings():
+        console.print(f"[yellow]{line}")
     return 1 if any(r.startswith("failed") for r in results) else 0

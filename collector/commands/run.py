@@ -12,12 +12,13 @@ from rich.console import Console
 from rich.live import Live
 
 from collector.deploy import built_wheel
-from collector.fleet import add_fleet_arguments, console_log, on_every_host, selected_hosts, transport_factory
+from collector.fleet import (add_fleet_arguments, claim_out, console_log, on_every_host, selected_hosts,
+                             transport_factory)
 from collector.hostplan import host_sweep
 from collector.hostrun import OK, HostRun, HostView, RunSettings
 from collector.live import outcome_table, progress_table
 from shared.cli import EXIT_INTERRUPTED
-from shared.errors import UserError
+from shared.errors import UserError, no_space
 from shared.inventory import safe_folder_name
 from shared.sweep import DEFAULT_SWEEP, parse_sweep, read_sweep_file
 
@@ -81,7 +82,14 @@ def _write_fleet_file(out: Path, args: argparse.Namespace, run_name: str, views:
              "hosts": [{"name": v.name, "outcome": v.outcome, "reason": v.reason, "trials_done": v.done,
                         "trials_total": v.total, "not_ok": v.failures, "restarts": v.restarts,
                         "reconnects": v.reconnects} for v in views]}
-    (out / "fleet.json").write_text(json.dumps(fleet, indent=2) + "\n")
+    path = out / "fleet.json"
+    tmp = path.with_name(path.name + ".part")
+    try:  # whole or not at all: a full disk leaves the last run's file as it was
+        tmp.write_text(json.dumps(fleet, indent=2) + "\n")
+        tmp.replace(path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise no_space(exc, path) or exc from None
 
 
 def _run_hosts(args: argparse.Namespace, console: Console, runs: list[HostRun], views: list[HostView],
@@ -121,7 +129,7 @@ def execute(args: argparse.Namespace) -> int:
         raise UserError("may not be empty", field="--name")
     plans = {host.name: host_sweep(data, args.sweep, host)[1] for host in inventory}
     out = args.out or Path("results") / f"fleet-{sweep.name}"
-    out.mkdir(parents=True, exist_ok=True)
+    claim_out(out)
     console = Console(highlight=False)
     log = console_log(console)
 
@@ -143,16 +151,16 @@ def execute(args: argparse.Namespace) -> int:
                       f"at once; results into {out}")
         started = time.time()
         interrupted = _run_hosts(args, console, runs, views, stop)
+        console.print(outcome_table(views))  # before anything more is written: a full disk stops that
     _write_fleet_file(out, args, run_name, views, started)
 
     from collector.store import merge  # duckdb and pandas: imported when needed, not for --help
 
     result = merge(out)
-    console.print(outcome_table(views))
     console.print(f"merged {result.rows_total} rows ({result.rows_added} new) from {result.hosts} host "
                   f"folder(s): {result.store}  parquet: {result.parquet}")
-    for folder, why in result.refused.items():
-        console.print(f"[yellow]left out {folder}: {why}")
+    for line in result.warnings():
+        console.print(f"[yellow]{line}")
     if not args.no_report and result.rows_total:
         _report(console, out)
     if interrupted:

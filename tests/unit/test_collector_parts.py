@@ -98,10 +98,32 @@ def test_events_round_trip_and_a_partial_line_waits(tmp_path: Path) -> None:
     writer.stage("building")
     writer.end(4, {"ok": 3})
     data = (tmp_path / "events.jsonl").read_bytes() + b'{"event": "ro'
-    events, used = parse_events(data)
+    events, used, skipped = parse_events(data)
     assert [e["event"] for e in events] == ["start", "stage", "end"]
-    assert used == len(data) - len(b'{"event": "ro') and events[0]["total"] == 4
+    assert used == len(data) - len(b'{"event": "ro') and events[0]["total"] == 4 and skipped == 0
     assert complete_lines(b"") == ([], 0) and complete_lines(b"a\n\nb") == ([b"a"], 3)
+
+
+def test_a_torn_event_line_is_skipped_and_the_next_writer_starts_a_new_line(tmp_path: Path) -> None:
+    path = tmp_path / "events.jsonl"
+    writer = EventWriter(path)
+    writer.start(4, 0)
+    garbled = path.read_bytes() + b'{"event": "row", "t": 17{"event": "start"}\n[1]\n'
+    events, used, skipped = parse_events(garbled)  # a torn line glued to the next, and a non-event
+    assert [e["event"] for e in events] == ["start"] and skipped == 2 and used == len(garbled)
+    with path.open("ab") as f:
+        f.write(b'{"event": "row", "t": 17')  # a writer killed mid-write
+    writer.stage("building")  # the next one cuts the half line first
+    events, _, skipped = parse_events(path.read_bytes())
+    assert [e["event"] for e in events] == ["start", "stage"] and skipped == 0
+
+
+@pytest.mark.parametrize("code, killed_by", [(0, None), (1, None), (2, None), (130, None), (137, "SIGKILL"),
+                                              (139, "SIGSEGV"), (134, "SIGABRT"), (255, "signal 127")])
+def test_an_exit_status_above_128_is_a_death_by_signal_but_the_agents_own_stop(code: int,
+                                                                                 killed_by: str | None) -> None:
+    assert RunState("exit", code).killed_by == killed_by
+    assert RunState("dead").killed_by is None
 
 
 # ---------------------------------------------------------------- per-host sweeps
@@ -167,6 +189,27 @@ def test_merge_upgrades_old_rows_and_leaves_out_a_newer_schema_with_its_reason(t
 def test_merge_of_a_folder_without_rows_makes_an_empty_store(tmp_path: Path) -> None:
     result = merge(tmp_path)
     assert result.rows_total == 0 and result.store.exists() and result.parquet.exists()
+
+
+def test_a_half_written_store_is_set_aside_and_made_again_from_the_host_folders(tmp_path: Path) -> None:
+    _write(tmp_path / "a", [_row("a", "k1"), _row("a", "k2")])
+    (tmp_path / "fleet.duckdb").write_bytes(b"\0" * 4096)  # what DuckDB leaves when the disk fills
+    result = merge(tmp_path)
+    assert result.rows_total == 2 and "made again" in " ".join(result.warnings())
+    assert (tmp_path / "fleet.duckdb.unreadable").exists() and not (tmp_path / "fleet.duckdb.part").exists()
+    assert merge(tmp_path).warnings() == []
+
+
+def test_a_rows_host_is_its_folders_not_the_one_it_claims(tmp_path: Path) -> None:
+    _write(tmp_path / "a", [_row("a", "k1")])
+    _write(tmp_path / "b", [_row("a", "k1", latency_p50_ms=999.0)])  # b's rows claim to be a's
+    (tmp_path / "b" / "host.json").write_text(json.dumps({"name": "board b"}))
+    result = merge(tmp_path)
+    assert result.rows_total == 2 and result.mismatched == {"board b": "'a'"}
+    con = duckdb.connect(str(result.store), read_only=True)
+    assert con.execute("SELECT host, latency_p50_ms FROM results ORDER BY host").fetchall() == [
+        ("a", None), ("board b", 999.0)]
+    con.close()
 
 
 # ---------------------------------------------------------------- the local transport

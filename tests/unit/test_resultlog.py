@@ -28,3 +28,16 @@ def test_a_torn_last_line_is_ignored_then_cut_off(tmp_path: Path) -> None:
     log.append({**MINIMAL, "trial_key": "b"})
     assert [r["trial_key"] for r in log.rows()] == ["a", "b"]
     assert log.path.read_text().count("\n") == 2
+
+
+def test_cut_torn_tail_keeps_every_whole_line(tmp_path: Path) -> None:
+    from shared.resultlog import cut_torn_tail
+
+    path = tmp_path / "side.jsonl"
+    cut_torn_tail(path)  # no file: nothing to do
+    long_line = b"x" * 200_000 + b"\n"  # longer than a read block
+    for content, kept in [(b"", b""), (b"a\n", b"a\n"), (b"a\nb", b"a\n"), (b"torn", b""),
+                          (long_line + b"y" * 70_000, long_line), (b"z" * 70_000, b"")]:
+        path.write_bytes(content)
+        cut_torn_tail(path)
+        assert path.read_bytes() == kept
