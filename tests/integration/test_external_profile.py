@@ -10,17 +10,20 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
+from agent import worker
 from agent.artifacts import Artifact, ArtifactStore
 from agent.probes.external_profile import ProfileTarget, profile_with, target_argv
 from agent.probes.gpuprofile import GPUPROFILE_COLUMNS, choose_profiler
 from agent.probes.gpuprofilers import ProfilerOptions
 from agent.runner import ArtifactBuilder
 from shared.plan import variants
-from shared.sweep import parse_sweep
+from agent.worker import TrialSpec, WorkerJob
+from shared.sweep import TelemetrySpec, TimingSpec, parse_sweep
 from tests.conftest import TINY_SWEEP
 from tests.fake_profiler import install
 
@@ -131,3 +134,55 @@ def test_no_time_left_means_no_profile(artifact: Artifact, tmp_path: Path, on_pa
     on_path("ncu")
     result = run("ncu", artifact, tmp_path, timeout_s=0.5)
     assert result.error == "Nsight Compute: no time left in the trial's limit for the profile pass"
+
+
+def worker_job(tmp_path: Path, artifact: Artifact, limit_s: float) -> WorkerJob:
+    return WorkerJob(str(artifact.path), dict(artifact.meta), "torch", {}, "cuda:0", 1,
+                     TimingSpec(), (), True, TelemetrySpec(gpu_profiler="ncu"), None, None, None,
+                     str(tmp_path / "w.stderr"), trial_timeout_s=limit_s)
+
+
+@pytest.mark.parametrize(("spent_s", "says"), [
+    (27.5, "Nsight Compute: no time left in the trial's limit"),  # 30 s limit, 3 s kept back
+    (0.0, "Nsight Compute: killed after 27 s"),  # the hung tool gets what is left, no more
+])
+def test_the_worker_keeps_the_profile_pass_within_the_trials_limit(
+        artifact: Artifact, tmp_path: Path, on_path, monkeypatch: pytest.MonkeyPatch, spent_s: float,
+        says: str) -> None:
+    """The worker's own pass (a CUDA job on a machine without one: the capability is the
+    only thing stood in for); the parent kills the worker at the limit, so the profile
+    must end first, and its failure is the gpuprofile reason, not the trial's."""
+    monkeypatch.setattr(worker, "device_capability", lambda index: (9, 0))
+    monkeypatch.setenv("FAKE_PROFILER_PIDFILE", str(tmp_path / "pid"))
+    on_path("ncu", "hang")
+    trial = TrialSpec("k", 2, (2, 1, 32, 32))
+    outcome = worker._gpu_profile(worker_job(tmp_path, artifact, 30.0), None, None, trial,
+                                  time.monotonic() - spent_s)
+    assert outcome.columns == dict.fromkeys(GPUPROFILE_COLUMNS)
+    assert outcome.errors["gpuprofile"].startswith(says)
+
+
+@pytest.fixture
+def capability() -> tuple[int, int]:
+    """Before the artifact fixture, so that a machine without a GPU skips without building."""
+    torch = pytest.importorskip("torch", reason="torch is not installed")
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA GPU")
+    return torch.cuda.get_device_capability(0)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("tool", ["ncu", "nsys", "nvprof"])
+def test_a_real_profiler_profiles_the_real_target_on_the_gpu(capability: tuple[int, int], artifact: Artifact,
+                                                             tmp_path: Path, tool: str) -> None:
+    """The real thing, where the machine has it: the tool starts the target on the GPU and
+    its own output is parsed (no stand-in on PATH here)."""
+    choice = choose_profiler(capability, wanted=tool)
+    if choice.name != tool:
+        pytest.skip(choice.reason)
+    cuda_target = ProfileTarget(str(artifact.path), dict(artifact.meta), "torch", {}, "cuda:0", None,
+                                (8, 1, 32, 32), 3)
+    result = profile_with(choice, cuda_target, tmp_path, 300.0, ProfilerOptions(ncu_launch_count=100))
+    assert result.columns["gpu_profiler"] == tool, result.error
+    assert result.columns["gpu_kernel_count"] >= 3 and result.columns["gpu_kernel_time_ms"] > 0, result.error
+    assert result.side["kernels"] and result.side["kernels"][0]["count"] >= 1
