@@ -66,8 +66,10 @@ def main() -> int:
     tool, args, mode = os.environ["FAKE_PROFILER_TOOL"], sys.argv[1:], os.environ.get("FAKE_PROFILER_MODE", "ok")
     if tool == "nsys" and args[0] == "stats":
         return nsys_stats(args, mode)
-    if mode == "fail":
+    if mode == "fail":  # as ncu does when it cannot profile: the reason in its log file, exit non-zero
         print(f"==ERROR== {tool}: the stand-in was told to fail", file=sys.stderr)
+        if "--log-file" in args:
+            Path(option(args, "--log-file")).write_text(f"==ERROR== {tool} (stand-in): told to fail\n")
         return 3
     child = subprocess.Popen(target(args))
     if mode == "hang":

@@ -63,7 +63,8 @@ def profile_with(choice: Choice, target: ProfileTarget, work_dir: Path, timeout_
         side["argv"] = prefix
         why = run_in_group([*prefix, *target_argv(spec)], timeout_s, Path(tmp) / "profiler.log")
         if why:
-            return failed(why)
+            said = tool.said(stem)
+            return failed(f"{why} ({said})" if said else why)
         try:
             collected = tool.collect(stem, deadline - time.monotonic())
         except (ProfileParseError, OSError, ValueError) as exc:

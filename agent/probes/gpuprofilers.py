@@ -14,10 +14,12 @@ Systems from Pascal (6.0), Nsight Compute from Volta (7.0).
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import signal
 import subprocess
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -39,6 +41,7 @@ from shared.registry import Registry
 NSYS_REPORTS = ("cuda_gpu_kern_sum", "cuda_api_sum", "cuda_gpu_mem_time_sum")
 NSYS_REPORTS_2021 = ("gpukernsum", "cudaapisum", "gpumemtimesum")  # the names before 2023
 TOP_API_CALLS = 10
+ERROR_MARKS = ("==ERROR==", "======== Error")  # ncu's and nvprof's error lines
 
 
 @dataclass(frozen=True)
@@ -75,6 +78,20 @@ class ExternalProfiler(ABC):
         """Read (and, if need be, post-process) what the tool wrote; raises
         ProfileParseError or OSError with the reason."""
 
+    def logs(self, out_stem: Path) -> tuple[Path, ...]:
+        """Where the tool writes its own messages besides stdout (``--log-file``)."""
+        return ()
+
+    def said(self, out_stem: Path) -> str | None:
+        """The tool's first error line in its log files, if any (why it exited non-zero)."""
+        for log in self.logs(out_stem):
+            if log.is_file():
+                with open(log, errors="replace") as f:
+                    for line in itertools.islice(f, 10_000):  # the errors come first
+                        if line.startswith(ERROR_MARKS):
+                            return line.strip()[:300]
+        return None
+
 
 EXTERNAL_PROFILERS: Registry[type[ExternalProfiler]] = Registry("GPU profiler", catalog.EXTERNAL_GPU_PROFILERS)
 
@@ -97,9 +114,28 @@ def run_in_group(argv: list[str], timeout_s: float, log: Path) -> str | None:
             process.wait()
             return f"killed after {timeout_s:.0f} s (the time left in the trial's limit)"
     if code != 0:
-        tail = log.read_text(errors="replace").strip().splitlines()[-1:] or ["no output"]
-        return f"exited with code {code}: {tail[0][-300:]}"
+        return f"exited with code {code}: {_last_line(log)}"
     return None
+
+
+def _last_line(log: Path, window: int = 4096) -> str:
+    """The log's last line (bounded: the target's own output lands in the same log)."""
+    with open(log, "rb") as f:
+        f.seek(max(0, f.seek(0, os.SEEK_END) - window))
+        lines = f.read().decode(errors="replace").strip().splitlines()
+    return lines[-1][-300:] if lines else "no output"
+
+
+def _parsed(parse: Callable[[str], Any], text: str) -> Any:
+    """``parse(text)``; where it finds no table, the tool's own error line (``==ERROR==`` from
+    ncu, ``======== Error:`` from nvprof: both exit 0 after some failures) says why."""
+    try:
+        return parse(text)
+    except ProfileParseError:
+        said = [line for line in text.splitlines() if line.startswith(ERROR_MARKS)]
+        if said:
+            raise ProfileParseError(said[0][:300]) from None
+        raise
 
 
 def _read(path: Path) -> str:
@@ -120,8 +156,11 @@ class Nvprof(ExternalProfiler):
         return ["nvprof", "--profile-from-start", "off", "--print-gpu-summary", "--csv",
                 "--log-file", f"{out_stem}.nvprof.csv"]
 
+    def logs(self, out_stem: Path) -> tuple[Path, ...]:
+        return (Path(f"{out_stem}.nvprof.csv"),)
+
     def collect(self, out_stem: Path, timeout_s: float) -> Collected:
-        return Collected(parse_nvprof(_read(Path(f"{out_stem}.nvprof.csv"))))
+        return Collected(_parsed(parse_nvprof, _read(Path(f"{out_stem}.nvprof.csv"))))
 
 
 @EXTERNAL_PROFILERS.register("nsys")
@@ -192,8 +231,11 @@ class Ncu(ExternalProfiler):
                 "--metrics", ",".join((NCU_DURATION, *NCU_THROUGHPUT)),
                 "--csv", "--page", "raw", "--log-file", f"{out_stem}.ncu.csv"]
 
+    def logs(self, out_stem: Path) -> tuple[Path, ...]:
+        return (Path(f"{out_stem}.ncu.csv"),)
+
     def collect(self, out_stem: Path, timeout_s: float) -> Collected:
-        aggregates, metrics = parse_ncu(_read(Path(f"{out_stem}.ncu.csv")))
+        aggregates, metrics = _parsed(parse_ncu, _read(Path(f"{out_stem}.ncu.csv")))
         why = "Nsight Compute profiles kernels only"
         return Collected(aggregates, {"ncu_metrics": metrics},
                          {"gpu_memcpy_time_ms": why, "gpu_memcpy_count": why})

@@ -120,7 +120,8 @@ def test_a_hanging_profiler_is_killed_with_its_group_and_named(artifact: Artifac
             subprocess.run(["sleep", "0.1"], check=True)
 
 
-@pytest.mark.parametrize(("mode", "says"), [("fail", "exited with code 3: ==ERROR== ncu: the stand-in"),
+@pytest.mark.parametrize(("mode", "says"), [("fail", "exited with code 3: ==ERROR== ncu: the stand-in was told to fail "
+                                                       "(==ERROR== ncu (stand-in): told to fail)"),
                                              ("garbage", "no table header found")])
 def test_a_failing_profiler_is_a_reason_not_a_failed_trial(artifact: Artifact, tmp_path: Path, on_path,
                                                            mode: str, says: str) -> None:

@@ -146,3 +146,15 @@ def test_a_real_gpu_profile_counts_the_kernels_of_the_region() -> None:
     assert result.error is None, result.error
     assert result.columns["gpu_kernel_count"] >= 10 and result.columns["gpu_kernel_time_ms"] > 0
     assert result.columns["gpu_profiler"] == "torch_profiler" and result.side["kernels"]
+
+
+def test_a_tool_that_wrote_no_table_says_so(tmp_path: Path) -> None:
+    """ncu's log with its notices but no kernels (the H200 capture's first lines): a reason."""
+    capture = (Path(__file__).parents[1] / "fixtures" / "gpuprofilers" / "ncu_2025.3_h200_raw_logfile.csv")
+    (tmp_path / "p.ncu.csv").write_text("\n".join(capture.read_text().splitlines()[:3]))
+    ncu = EXTERNAL_PROFILERS.get("ncu")()
+    with pytest.raises(ValueError, match="no table header found"):
+        ncu.collect(tmp_path / "p", 10.0)
+    with pytest.raises(ValueError, match="the profiler wrote no q.ncu.csv"):
+        ncu.collect(tmp_path / "q", 10.0)
+    assert ncu.said(tmp_path / "p") is None
