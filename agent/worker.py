@@ -44,7 +44,7 @@ from agent.measure import measure_model
 from agent.outdir import utc_now
 from agent.probes import Probe, ProbeOutcome, ProbeSet, merge_results
 from agent.probes.external_profile import ProfileTarget, profile_with
-from agent.probes.gpuprofile import GpuProfileProbe, choose_profiler, device_capability
+from agent.probes.gpuprofile import Choice, GpuProfileProbe, choose_profiler, device_capability
 from agent.probes.gpuprofilers import ProfilerOptions
 from agent.probes.nvml import NvmlProbe, nvml_index_for_cuda
 from agent.probes.perf import PerfAttachProbe, PerfSupport
@@ -177,6 +177,17 @@ def _no_profile(job: WorkerJob) -> str | None:
     return None
 
 
+def _profile_choice(job: WorkerJob) -> Choice:
+    """The sweep's profiler where this GPU and host allow it. Under a memory cap, never an
+    external one: its child process would count against the trial's cap (cgroup or rlimit)
+    and an OOM kill there could take the trial."""
+    choice = choose_profiler(device_capability(_cuda_index(job.device)), wanted=job.telemetry.gpu_profiler)
+    if choice.external and job.mem_limit_bytes is not None:
+        choice = Choice("torch_profiler", f"{choice.reason}; but under a memory cap its child process would "
+                                          "count against the trial's, so torch.profiler in the worker")
+    return choice
+
+
 def _gpu_profile(job: WorkerJob, backend: Any, model: Any, trial: TrialSpec, started: float) -> ProbeOutcome:
     """A kernel-level profile in a pass of its own: tracing slows launches, so it must not
     touch the timed pass. An external tool profiles a child process of its own, within what
@@ -186,7 +197,7 @@ def _gpu_profile(job: WorkerJob, backend: Any, model: Any, trial: TrialSpec, sta
     if reason:
         return failed(reason)
     try:
-        choice = choose_profiler(device_capability(_cuda_index(job.device)), wanted=job.telemetry.gpu_profiler)
+        choice = _profile_choice(job)
     except Exception as exc:  # noqa: BLE001 - no capability, no profile; the trial stands
         return failed(f"compute capability unknown: {error_text(exc)}")
     if choice.external:

@@ -137,9 +137,9 @@ def test_no_time_left_means_no_profile(artifact: Artifact, tmp_path: Path, on_pa
     assert result.error == "Nsight Compute: no time left in the trial's limit for the profile pass"
 
 
-def worker_job(tmp_path: Path, artifact: Artifact, limit_s: float) -> WorkerJob:
+def worker_job(tmp_path: Path, artifact: Artifact, limit_s: float, cap: int | None = None) -> WorkerJob:
     return WorkerJob(str(artifact.path), dict(artifact.meta), "torch", {}, "cuda:0", 1,
-                     TimingSpec(), (), True, TelemetrySpec(gpu_profiler="ncu"), None, None, None,
+                     TimingSpec(), (), True, TelemetrySpec(gpu_profiler="ncu"), None, cap, None,
                      str(tmp_path / "w.stderr"), trial_timeout_s=limit_s)
 
 
@@ -187,3 +187,14 @@ def test_a_real_profiler_profiles_the_real_target_on_the_gpu(capability: tuple[i
     assert result.columns["gpu_profiler"] == tool, result.error
     assert result.columns["gpu_kernel_count"] >= 3 and result.columns["gpu_kernel_time_ms"] > 0, result.error
     assert result.side["kernels"] and result.side["kernels"][0]["count"] >= 1
+
+
+def test_under_a_memory_cap_no_external_profiler_is_chosen(artifact: Artifact, tmp_path: Path, on_path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """A profiler's child would share the trial's cgroup or rlimit (an OOM kill could take the
+    trial): the in-process profiler is used instead."""
+    monkeypatch.setattr(worker, "device_capability", lambda index: (9, 0))
+    on_path("ncu")
+    assert worker._profile_choice(worker_job(tmp_path, artifact, 600.0)).name == "ncu"
+    capped = worker._profile_choice(worker_job(tmp_path, artifact, 600.0, cap=2**30))
+    assert capped.name == "torch_profiler" and "under a memory cap" in capped.reason
