@@ -43,7 +43,9 @@ from agent.backends import BACKENDS, Backend
 from agent.measure import measure_model
 from agent.outdir import utc_now
 from agent.probes import Probe, ProbeOutcome, ProbeSet, merge_results
-from agent.probes.gpuprofile import GpuProfileProbe
+from agent.probes.external_profile import ProfileTarget, profile_with
+from agent.probes.gpuprofile import Choice, GpuProfileProbe, choose_profiler, device_capability
+from agent.probes.gpuprofilers import ProfilerOptions
 from agent.probes.nvml import NvmlProbe, nvml_index_for_cuda
 from agent.probes.perf import PerfAttachProbe, PerfSupport
 from agent.probes.system import SystemProbe
@@ -56,6 +58,7 @@ ERROR_TAIL_CHARS = 2000
 FAULT_ENV = "EDGEPRUNE_TEST_FAULT"
 ACCURACY_PASS = "accuracy"  # the key of the accuracy pass's one pseudo-trial
 GPU_PROFILE_CALLS = 5  # forward passes traced for the kernel-level profile
+PROFILE_MARGIN_S = 5.0  # an external profiler must end this long before the trial's limit
 
 
 @dataclass(frozen=True)
@@ -86,6 +89,7 @@ class WorkerJob:
     stderr_path: str
     accuracy_only: bool = False  # the accuracy pass: evaluate eval.npz, time nothing
     device_accuracy: DeviceAccuracy | None = None  # the pass's result, for every trial's row
+    trial_timeout_s: float | None = None  # the pool's limit a trial; the profile pass keeps within it
 
 
 @dataclass(frozen=True)
@@ -170,18 +174,43 @@ def _no_profile(job: WorkerJob) -> str | None:
         return "telemetry.gpu_profile is off"
     if not job.device.startswith("cuda"):
         return "not a CUDA device"
-    if job.backend != "torch":  # the in-process profiler is torch's
-        return "the kernel profile runs in torch workers only"
     return None
 
 
-def _gpu_profile(job: WorkerJob, backend: Any, model: Any, trial: TrialSpec) -> ProbeOutcome:
+def _profile_choice(job: WorkerJob) -> Choice:
+    """The sweep's profiler where this GPU and host allow it. Under a memory cap, never an
+    external one: its child process would count against the trial's cap (cgroup or rlimit)
+    and an OOM kill there could take the trial."""
+    choice = choose_profiler(device_capability(_cuda_index(job.device)), wanted=job.telemetry.gpu_profiler)
+    if choice.external and job.mem_limit_bytes is not None:
+        choice = Choice("torch_profiler", f"{choice.reason}; but under a memory cap its child process would "
+                                          "count against the trial's, so torch.profiler in the worker")
+    return choice
+
+
+def _gpu_profile(job: WorkerJob, backend: Any, model: Any, trial: TrialSpec, started: float) -> ProbeOutcome:
     """A kernel-level profile in a pass of its own: tracing slows launches, so it must not
-    touch the timed pass."""
+    touch the timed pass. An external tool profiles a child process of its own, within what
+    is left of the trial's time limit (``started``: the trial's monotonic start)."""
+    failed = lambda why: merge_results([("gpuprofile", GpuProfileProbe().failed(why))])  # noqa: E731
     reason = _no_profile(job)
     if reason:
-        return merge_results([("gpuprofile", GpuProfileProbe().failed(reason))])
-    probe = ProbeSet([GpuProfileProbe(_cuda_index(job.device))])
+        return failed(reason)
+    try:
+        choice = _profile_choice(job)
+    except Exception as exc:  # noqa: BLE001 - no capability, no profile; the trial stands
+        return failed(f"compute capability unknown: {error_text(exc)}")
+    if choice.external:
+        limit = job.trial_timeout_s or 600.0
+        left = started + limit - min(PROFILE_MARGIN_S, limit / 10) - time.monotonic()
+        target = ProfileTarget(job.artifact_dir, job.artifact_meta, job.backend, job.backend_options, job.device,
+                               job.threads, trial.input_shape, GPU_PROFILE_CALLS)
+        result = profile_with(choice, target, Path(job.stderr_path).parent, left,
+                              ProfilerOptions(job.telemetry.ncu_launch_count))
+        return merge_results([("gpuprofile", result)])
+    if job.backend != "torch":  # the in-process profiler is torch's
+        return failed(f"{choice.reason}; the in-process profile runs in torch workers only")
+    probe = ProbeSet([GpuProfileProbe(_cuda_index(job.device), choice=choice)])
     profile_timing = TimingSpec(warmup_s=0.0, min_reps=GPU_PROFILE_CALLS, min_time_s=0.0, max_time_s=1.0)
     sink: dict[str, ProbeOutcome] = {}
     measure_model(backend, model, trial.input_shape, job.device, job.threads, profile_timing,
@@ -200,12 +229,12 @@ def _probing(probes: ProbeSet, sink: dict[str, ProbeOutcome]) -> Iterator[None]:
 
 def _measure_one(job: WorkerJob, backend: Any, model: Any, trial: TrialSpec,
                  model_outcome: ProbeOutcome) -> dict[str, Any]:
-    started = {"started_at": utc_now()}
+    started, started_s = {"started_at": utc_now()}, time.monotonic()
     sink: dict[str, ProbeOutcome] = {}
     try:
         result = measure_model(backend, model, trial.input_shape, job.device, job.threads, job.timing,
                                timed_region=lambda: _probing(_probes(job), sink))
-        profile = _gpu_profile(job, backend, model, trial)
+        profile = _gpu_profile(job, backend, model, trial, started_s)
     except Exception as exc:  # a failed trial is a row, and the worker may go on
         oom = backend.is_oom(exc)
         return {**started, "status": (Status.OOM if oom else Status.ERROR).value, "is_oom": oom,
@@ -337,7 +366,7 @@ class WorkerPool:
         name = f"edgeprune-{os.getpid()}-{self._started}"
         group, _why_not = memlimit.make_trial_group(name) if self.mem_limit_bytes else (None, None)
         stderr_path = self.work_dir / f"{name}.stderr"
-        job = WorkerJob(**{**job.__dict__, "trials": trials, "cgroup": group,
+        job = WorkerJob(**{**job.__dict__, "trials": trials, "cgroup": group, "trial_timeout_s": self.trial_timeout_s,
                            "mem_limit_bytes": self.mem_limit_bytes, "stderr_path": str(stderr_path)})
         parent_conn, child_conn = self._ctx.Pipe(duplex=False)
         process = self._ctx.Process(target=worker_main, args=(child_conn, job), daemon=True)

@@ -17,3 +17,6 @@ ORT_GRAPH_OPTIMIZATIONS = ("disable", "basic", "extended", "all")
 SCHEDULES = ("one_shot", "iterative")
 INPUT_SIZES = {"small": 32, "imagenet": 224}  # small = CIFAR-style stem
 DEVICES = ("auto", "cpu", "cuda")
+# Kernel-level profilers: the external tools (agent/probes/gpuprofilers.py) and CUPTI in process.
+EXTERNAL_GPU_PROFILERS = ("nvprof", "nsys", "ncu")
+GPU_PROFILERS = ("auto", *EXTERNAL_GPU_PROFILERS, "torch_profiler")

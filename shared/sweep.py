@@ -74,6 +74,10 @@ class TelemetrySpec:
     system_interval_s: float = 0.5  # CPU, PSI, memory, disk, temperature sampler
     nvml_interval_s: float = 0.05  # GPU sampler (CUDA devices only)
     gpu_profile: bool = True  # a kernel-level profile in a separate pass (CUDA devices only)
+    # auto: nvprof where it supports the GPU and is installed, else nsys, else torch.profiler;
+    # ncu only when named here (it replays and serialises every kernel it profiles).
+    gpu_profiler: str = "auto"
+    ncu_launch_count: int = 200  # kernel launches Nsight Compute profiles (the first N of the region)
 
 
 @dataclass(frozen=True)
@@ -280,6 +284,8 @@ def parse_sweep(data: Any, source: str = "<sweep>") -> Sweep:
             "system_interval_s": lambda v, w: r.number(v, w, float, low=0.01),
             "nvml_interval_s": lambda v, w: r.number(v, w, float, low=0.001),
             "gpu_profile": lambda v, w: _flag(r, v, w),
+            "gpu_profiler": lambda v, w: r.choice(v, w, catalog.GPU_PROFILERS, "GPU profiler"),
+            "ncu_launch_count": lambda v, w: r.number(v, w, int, low=1),
         }),
         trial_timeout_s=r.number(top.get("trial_timeout_s", 600.0), "trial_timeout_s", float, low=0.001),
         continue_after_oom=_flag(r, top.get("continue_after_oom", False), "continue_after_oom"),

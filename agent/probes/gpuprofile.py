@@ -1,33 +1,33 @@
 """Kernel-level GPU profile of the region, with a profiler the device supports.
 
-:func:`choose_profiler` picks the tool by compute capability: nvprof only below 7.5 (it
-does not support Turing and newer, the seed study's mistake was to run it there anyway),
-Nsight Systems or Nsight Compute where installed, else CUPTI through ``torch.profiler``.
-
-The external tools must start the process they profile, so they suit a whole command
-(:func:`external_profiler_prefix`); a worker forked from a running agent is profiled in
-process by :class:`GpuProfileProbe` with ``torch.profiler``. Tracing adds a few
-microseconds a kernel launch: run this probe in a profiled pass of its own where the
-latency of the same region matters. torch is imported only when the probe starts.
+:func:`choose_profiler` picks the tool (telemetry.gpu_profiler ``auto``): nvprof where the
+GPU's compute capability supports it (< 7.5) and it is installed, else Nsight Systems where
+installed, else CUPTI through ``torch.profiler``. Nsight Compute only when the sweep names
+it: it replays and serialises every kernel. The external tools (the registry in
+:mod:`agent.probes.gpuprofilers`) must start the process they profile; the worker runs
+them on a child of their own (:mod:`agent.probes.external_profile`). ``torch.profiler``
+runs in the worker, as :class:`GpuProfileProbe`. Tracing adds a few microseconds a kernel
+launch: the profile is a pass of its own, never the timed one. torch is imported only when
+the probe starts.
 """
 from __future__ import annotations
 
 import shutil
+import sys
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any, ClassVar
 
 from agent.probes.base import PROBES, Probe, ProbeResult, ProbeUnavailable
+from agent.probes.gpuprofile_parse import KernelAgg, kind_of
+from agent.probes.gpuprofilers import EXTERNAL_PROFILERS
 
-NVPROF_LAST_UNSUPPORTED = (7, 5)  # nvprof: compute capability 7.5 and newer unsupported
-NSYS_MIN_CC = (6, 0)  # Nsight Systems traces CUDA from Pascal on
-NCU_MIN_CC = (7, 0)  # Nsight Compute profiles Volta and newer
 GPUPROFILE_COLUMNS: tuple[str, ...] = (
     "gpu_kernel_time_ms", "gpu_kernel_count", "gpu_memcpy_time_ms", "gpu_memcpy_count",
     "gpu_profiler",
 )
 TOP_KERNELS = 30
+AUTO_ORDER = ("nvprof", "nsys")  # ncu is never chosen for you: it serialises kernels
 
 
 @dataclass(frozen=True)
@@ -35,41 +35,45 @@ class Choice:
     name: str  # nvprof | nsys | ncu | torch_profiler | none
     reason: str
 
+    @property
+    def external(self) -> bool:
+        return self.name in EXTERNAL_PROFILERS.names()
+
 
 def choose_profiler(compute_capability: tuple[int, int] | None,
-                    which: Callable[[str], str | None] = shutil.which) -> Choice:
-    """The kernel-level profiler for a device of this compute capability (None: no GPU)."""
+                    which: Callable[[str], str | None] = shutil.which, wanted: str = "auto") -> Choice:
+    """The kernel-level profiler for a device of this compute capability (None: no GPU);
+    ``wanted`` is the sweep's telemetry.gpu_profiler. A tool asked for that this GPU or
+    host cannot use falls back to the automatic choice, and the reason says so."""
     if compute_capability is None:
         return Choice("none", "no CUDA GPU: nothing to profile at kernel level")
-    cc = tuple(compute_capability)
+    cc = (int(compute_capability[0]), int(compute_capability[1]))
     label = f"compute capability {cc[0]}.{cc[1]}"
-    if cc < NVPROF_LAST_UNSUPPORTED:
-        if which("nvprof"):
-            return Choice("nvprof", f"{label} < 7.5: nvprof supports it and is installed")
-        if cc >= NSYS_MIN_CC and which("nsys"):
-            return Choice("nsys", f"{label}: nvprof is not installed, Nsight Systems is")
-        return Choice("torch_profiler", f"{label}: nvprof (which would support it) is not "
-                                        "installed: CUPTI through torch.profiler")
-    for tool, title in (("nsys", "Nsight Systems"), ("ncu", "Nsight Compute")):
-        if which(tool):
-            return Choice(tool, f"{label} >= 7.5: nvprof does not support it; {title} is installed")
-    return Choice("torch_profiler", f"{label} >= 7.5: nvprof does not support it and neither "
-                                    "nsys nor ncu is installed: CUPTI through torch.profiler")
+    if wanted == "torch_profiler":
+        return Choice("torch_profiler", "telemetry.gpu_profiler asks for torch.profiler")
+    note = ""
+    if wanted in EXTERNAL_PROFILERS.names():
+        tool = EXTERNAL_PROFILERS.get(wanted)
+        if tool.supports(cc) and which(tool.binary):
+            return Choice(wanted, f"{label}: telemetry.gpu_profiler asks for {tool.title}, installed")
+        why = "is not installed" if tool.supports(cc) else f"does not support {label}"
+        note = f"{tool.title} was asked for but {why}; "
+    return _automatic(cc, label, which, note)
 
 
-def external_profiler_prefix(choice: Choice, out_stem: Path) -> list[str] | None:
-    """argv prefix that runs a command under ``choice``'s tool, capturing only between
-    cudaProfilerStart and cudaProfilerStop (what :class:`GpuProfileProbe` calls when
-    given ``external=choice.name``); None for torch_profiler and none."""
-    if choice.name == "nvprof":
-        return ["nvprof", "--profile-from-start", "off", "--print-gpu-summary", "--csv",
-                "--log-file", f"{out_stem}.nvprof.csv"]
-    if choice.name == "nsys":
-        return ["nsys", "profile", "--trace=cuda", "--capture-range=cudaProfilerApi",
-                "--capture-range-end=repeat", "--force-overwrite=true", "-o", str(out_stem)]
-    if choice.name == "ncu":
-        return ["ncu", "--profile-from-start", "off", "--csv", "--log-file", f"{out_stem}.ncu.csv"]
-    return None
+def _automatic(cc: tuple[int, int], label: str, which: Callable[[str], str | None], note: str) -> Choice:
+    unusable = []
+    for name in AUTO_ORDER:
+        tool = EXTERNAL_PROFILERS.get(name)
+        if not tool.supports(cc):
+            unusable.append(f"{tool.title} does not support it" if name != "nvprof"
+                            else "nvprof does not support it (>= 7.5)")
+        elif which(tool.binary):
+            bound = " < 7.5: nvprof supports it" if name == "nvprof" else f": {'; '.join(unusable) or 'supported'}"
+            return Choice(name, f"{note}{label}{bound}; {tool.title} is installed")
+        else:
+            unusable.append(f"{tool.title} (which would support it) is not installed")
+    return Choice("torch_profiler", f"{note}{label}: {'; '.join(unusable)}: CUPTI through torch.profiler")
 
 
 # ------------------------------------------------------------------------- summarising
@@ -80,7 +84,7 @@ class KernelStat:
     count: int
     total_ms: float
     mean_us: float
-    max_us: float
+    max_us: float | None  # None where the tool gives no maximum
     share_pct: float
 
 
@@ -92,27 +96,32 @@ def classify(activity_type: str | None, name: str) -> str | None:
         return "kernel"
     if activity_type is not None or name == "Context Sync":
         return None
-    return "memcpy" if name.startswith(("Memcpy", "Memset")) else "kernel"
+    return "memcpy" if name.startswith(("Memcpy", "Memset")) else kind_of(name)
 
 
 def summarize_kernels(records: Iterable[tuple[str, str, float]],
                       top: int = TOP_KERNELS) -> tuple[dict[str, Any], dict[str, Any]]:
     """Columns and a per-kernel table from (kind, name, duration_us) device records."""
-    per_name: dict[str, list[float]] = {}
-    time_us = {"kernel": 0.0, "memcpy": 0.0}
-    count = {"kernel": 0, "memcpy": 0}
+    per_name: dict[tuple[str, str], list[float]] = {}
     for kind, name, duration_us in records:
-        time_us[kind] += duration_us
-        count[kind] += 1
-        if kind == "kernel":
-            per_name.setdefault(name, []).append(duration_us)
-    total = time_us["kernel"]
-    table = sorted((KernelStat(name, len(d), sum(d) / 1000, sum(d) / len(d), max(d),
-                               100 * sum(d) / total if total else 0.0)
-                    for name, d in per_name.items()), key=lambda k: -k.total_ms)
+        per_name.setdefault((kind, name), []).append(duration_us)
+    return summarize_aggregates([KernelAgg(k, n, len(d), sum(d), max(d)) for (k, n), d in per_name.items()], top)
+
+
+def summarize_aggregates(aggregates: Iterable[KernelAgg],
+                         top: int = TOP_KERNELS) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Columns and a per-kernel table from per-name totals (what the external tools print)."""
+    aggregates = list(aggregates)
+    kernels = [a for a in aggregates if a.kind == "kernel"]
+    copies = [a for a in aggregates if a.kind == "memcpy"]
+    total_us = sum(a.total_us for a in kernels)
+    table = sorted((KernelStat(a.name, a.count, a.total_us / 1000, a.total_us / a.count if a.count else 0.0,
+                               a.max_us, 100 * a.total_us / total_us if total_us else 0.0)
+                    for a in kernels), key=lambda k: -k.total_ms)
     columns = {
-        "gpu_kernel_time_ms": total / 1000, "gpu_kernel_count": count["kernel"],
-        "gpu_memcpy_time_ms": time_us["memcpy"] / 1000, "gpu_memcpy_count": count["memcpy"],
+        "gpu_kernel_time_ms": total_us / 1000, "gpu_kernel_count": sum(a.count for a in kernels),
+        "gpu_memcpy_time_ms": sum(a.total_us for a in copies) / 1000,
+        "gpu_memcpy_count": sum(a.count for a in copies),
     }
     side = {"kernels": [asdict(k) for k in table[:top]],
             "kernels_omitted": max(0, len(table) - top), "distinct_kernels": len(table)}
@@ -133,27 +142,44 @@ def device_records(events: Iterable[Any]) -> list[tuple[str, str, float]]:
 
 # ------------------------------------------------------------------------- the probe
 
+def device_capability(cuda_index: int) -> tuple[int, int]:
+    """Compute capability of a CUDA device: from torch where the worker has it, else NVML
+    (an onnxruntime worker never imports torch)."""
+    if "torch" in sys.modules:
+        import torch
+
+        return tuple(torch.cuda.get_device_capability(cuda_index))  # type: ignore[return-value]
+    from agent.probes.nvml import _import_pynvml, nvml_index_for_cuda
+
+    nvml = _import_pynvml()
+    nvml.nvmlInit()
+    try:
+        index = nvml_index_for_cuda(cuda_index)
+        handle = (nvml.nvmlDeviceGetHandleByUUID(index) if isinstance(index, str)
+                  else nvml.nvmlDeviceGetHandleByIndex(index))
+        return tuple(nvml.nvmlDeviceGetCudaComputeCapability(handle))  # type: ignore[return-value]
+    finally:
+        nvml.nvmlShutdown()
+
+
+# ------------------------------------------------------------------------- the in-process probe
+
 @PROBES.register("gpuprofile")
 class GpuProfileProbe(Probe):
-    """Kernel time and count of the region on one CUDA device, with a per-kernel table.
-
-    ``external``: the process runs under :func:`external_profiler_prefix` for that tool;
-    the probe then only marks the region (cudaProfilerStart/Stop) and the kernel table is
-    the tool's output file.
-    """
+    """Kernel time and count of the region on one CUDA device, with a per-kernel table, by
+    CUPTI through ``torch.profiler`` (where no external profiler is chosen)."""
 
     name: ClassVar[str] = "gpuprofile"
     columns: ClassVar[tuple[str, ...]] = GPUPROFILE_COLUMNS
 
     def __init__(self, device_index: int = 0, top_kernels: int = TOP_KERNELS,
-                 external: str | None = None) -> None:
+                 choice: Choice | None = None) -> None:
         super().__init__()
         self.device_index = device_index
         self.top_kernels = top_kernels
-        self.external = external
+        self.choice = choice
         self._torch: Any = None
         self._profile: Any = None
-        self._choice: Choice | None = None
 
     def _start(self) -> None:
         import torch  # lazily: only a GPU worker that asks for a kernel profile pays for it
@@ -161,29 +187,19 @@ class GpuProfileProbe(Probe):
         if not torch.cuda.is_available():
             raise ProbeUnavailable("no CUDA GPU (torch.cuda.is_available() is False)")
         self._torch = torch
-        self._choice = choose_profiler(torch.cuda.get_device_capability(self.device_index))
         torch.cuda.synchronize(self.device_index)  # earlier work stays out of the profile
-        if self.external:
-            torch.cuda.profiler.start()
-            return
         from torch.profiler import ProfilerActivity, profile
 
         self._profile = profile(activities=[ProfilerActivity.CUDA])
         self._profile.start()
 
     def _stop(self) -> ProbeResult:
-        torch = self._torch
-        torch.cuda.synchronize(self.device_index)  # every kernel of the region has finished
-        side: dict[str, Any] = {"choice": asdict(self._choice) if self._choice else None}
-        if self.external:
-            torch.cuda.profiler.stop()
-            return ProbeResult({**dict.fromkeys(self.columns), "gpu_profiler": self.external},
-                               f"kernel profile written by {self.external}, not parsed here", side)
+        self._torch.cuda.synchronize(self.device_index)  # every kernel of the region has finished
         profile, self._profile = self._profile, None
         profile.stop()
         columns, table = summarize_kernels(device_records(profile.events()), self.top_kernels)
-        return ProbeResult({**columns, "gpu_profiler": "torch_profiler"}, None,
-                           {**side, "profiler": "torch_profiler", **table})
+        side = {"choice": asdict(self.choice) if self.choice else None, "profiler": "torch_profiler", **table}
+        return ProbeResult({**columns, "gpu_profiler": "torch_profiler"}, None, side)
 
     def _cleanup(self) -> None:
         if self._profile is not None:

@@ -31,6 +31,12 @@ def test_good_sweep_loads(tmp_path: Path) -> None:
     assert sweep.ratios == (0.0, 0.5) and sweep.input_pixels == 32
 
 
+def test_nsight_compute_is_opt_in_and_bounded(tmp_path: Path) -> None:
+    assert load_sweep(write(tmp_path, GOOD)).telemetry.gpu_profiler == "auto"
+    sweep = load_sweep(write(tmp_path, {**GOOD, "telemetry": {"gpu_profiler": "ncu", "ncu_launch_count": 40}}))
+    assert (sweep.telemetry.gpu_profiler, sweep.telemetry.ncu_launch_count) == ("ncu", 40)
+
+
 def test_the_shipped_default_sweep_loads() -> None:
     sweep = load_sweep(Path(__file__).parents[2] / "deploy" / "sweep.quick.yml")
     assert sweep.name == "quick" and len(sweep.methods) == 4
@@ -55,6 +61,9 @@ def test_the_shipped_default_sweep_loads() -> None:
     ({"dataset": {"name": "mnist"}}, "dataset.root: dataset 'mnist' reads local files and needs root:"),
     ({"dataset": {"name": "cifar10", "root": "/nonexistent/cifar"}}, "dataset.root: folder '/nonexistent/cifar' does not exist"),
     ({"input_size": "huge"}, "input_size: unknown input size 'huge' (valid: imagenet, small)"),
+    ({"telemetry": {"gpu_profiler": "nvvp"}},
+     "telemetry.gpu_profiler: unknown GPU profiler 'nvvp' (valid: auto, ncu, nsys, nvprof, torch_profiler)"),
+    ({"telemetry": {"ncu_launch_count": 0}}, "telemetry.ncu_launch_count: 0 is outside [1, inf)"),
 ])
 def test_each_mistake_names_file_field_and_valid_values(tmp_path: Path, change: dict, expected: str) -> None:
     path = write(tmp_path, {**GOOD, **change})
