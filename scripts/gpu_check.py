@@ -51,6 +51,13 @@ OOM_SWEEP = {
     "telemetry": {"gpu_profile": False},
     "timing": {"warmup_s": 0.05, "min_reps": 3, "min_time_s": 0.05, "max_time_s": 1.0},
 }
+# The kernel profile by each external profiler on PATH (Nsight Compute is opt-in: it serialises
+# kernels), on the smallest part of the sweep.
+PROFILER_SWEEP = {
+    **SWEEP, "name": "gpu-check-profilers", "models": ["lenet5"], "methods": ["l1_unstructured"],
+    "ratios": [0.0], "batch_sizes": [8], "backends": ["torch"],
+}
+EXTERNAL_PROFILERS = ("nvprof", "nsys", "ncu")
 NVML_COLUMNS = ("gpu_util_mean_pct", "gpu_mem_peak_mb", "gpu_power_mean_w", "gpu_energy_j")
 PROFILE_COLUMNS = ("gpu_kernel_time_ms", "gpu_kernel_count", "gpu_profiler")
 
@@ -272,6 +279,26 @@ def check_kernel_profile(ctx: CheckContext) -> Check:
                  facts)
 
 
+def check_external_profilers(ctx: CheckContext) -> Check:
+    """Each external profiler on PATH asked for by name: its numbers in the row, or its reason."""
+    found = [tool for tool in EXTERNAL_PROFILERS if shutil.which(tool)]
+    if not found:
+        return Check("external profilers", NA, f"none of {', '.join(EXTERNAL_PROFILERS)} is on PATH")
+    results: dict[str, Any] = {}
+    for tool in found:
+        sweep = {**PROFILER_SWEEP, "name": f"gpu-check-{tool}", "telemetry": {"gpu_profiler": tool}}
+        _, rows = ctx.agent_run(sweep, f"profiler-{tool}")
+        row = rows[0] if rows else {}
+        results[tool] = {"status": row.get("status"), "gpu_profiler": row.get("gpu_profiler"),
+                         "gpu_kernel_count": row.get("gpu_kernel_count"),
+                         "gpu_kernel_time_ms": row.get("gpu_kernel_time_ms"),
+                         "reason": _reasons(rows, "gpuprofile")}
+    worked = [t for t, r in results.items() if r["gpu_profiler"] == t and r["gpu_kernel_count"]]
+    failed = {t: r["reason"] or r["status"] for t, r in results.items() if t not in worked}
+    return Check("external profilers", FAIL if failed else OK,
+                 f"worked: {worked or 'none'}" + (f"; failed: {failed}" if failed else ""), results)
+
+
 def check_oom(ctx: CheckContext) -> Check:
     """A CUDA out-of-memory is a row (`oom`), the larger batch `skipped`, the smaller `ok`."""
     done, rows = ctx.agent_run(OOM_SWEEP, "oom")
@@ -304,10 +331,12 @@ CHECKS: tuple[tuple[str, Callable[[CheckContext], Check], bool], ...] = (
     ("onnxruntime on cuda", check_onnxruntime, True),
     ("NVML sampler", check_nvml, True),
     ("kernel profile", check_kernel_profile, True),
+    ("external profilers", check_external_profilers, True),
     ("CUDA OOM", check_oom, True),
     ("gpu tests", check_gpu_tests, True),
 )
-GPU_TEST_FILES = ("integration/test_gpu.py", "unit/test_probes_gpuprofile.py", "unit/test_probes_nvml.py")
+GPU_TEST_FILES = ("integration/test_gpu.py", "integration/test_external_profile.py", "unit/test_probes_gpuprofile.py",
+                  "unit/test_probes_nvml.py")
 
 
 def run_checks(ctx: CheckContext) -> list[Check]:
