@@ -250,33 +250,33 @@ def _ort_providers() -> list[str]:
     return list(ort.get_available_providers())
 
 
+def _columns_check(name: str, rows: list[dict], columns: tuple[str, ...], probe: str,
+                   facts: dict[str, Any], done: str) -> Check:
+    """OK where every row has every column; else which are null, with the probe's reasons."""
+    missing = _missing(rows, columns)
+    facts = {**facts, "missing": missing, "reasons": _reasons(rows, probe)}
+    if not rows:
+        return Check(name, FAIL, "no ok rows to read", facts)
+    if missing:
+        return Check(name, FAIL, f"null in rows: {missing}; {facts['reasons'][:2]}", facts)
+    return Check(name, OK, done, facts)
+
+
 def check_nvml(ctx: CheckContext) -> Check:
     """The NVML sampler's columns in every ok GPU row."""
-    _, rows = _sweep_rows(ctx)
-    rows = [r for r in rows if r["status"] == "ok"]
-    missing = _missing(rows, NVML_COLUMNS)
-    facts = {"missing": missing, "reasons": _reasons(rows, "nvml"),
-             "values": {c: sorted(r.get(c) for r in rows if r.get(c) is not None)[-3:] for c in NVML_COLUMNS}}
-    if not rows:
-        return Check("NVML sampler", FAIL, "no ok rows to read", facts)
-    return Check("NVML sampler", FAIL if missing else OK,
-                 f"null in rows: {missing}; {facts['reasons'][:2]}" if missing else f"{len(rows)} rows with {', '.join(NVML_COLUMNS)}",
-                 facts)
+    rows = [r for r in _sweep_rows(ctx)[1] if r["status"] == "ok"]
+    values = {c: sorted(r.get(c) for r in rows if r.get(c) is not None)[-3:] for c in NVML_COLUMNS}
+    return _columns_check("NVML sampler", rows, NVML_COLUMNS, "nvml", {"values": values},
+                          f"{len(rows)} rows with {', '.join(NVML_COLUMNS)}")
 
 
 def check_kernel_profile(ctx: CheckContext) -> Check:
     """The separate kernel-profile pass: columns filled and the profiler that made them named."""
-    _, rows = _sweep_rows(ctx)
-    rows = [r for r in rows if r["status"] == "ok" and r["backend"] == "torch"]
-    missing = _missing(rows, PROFILE_COLUMNS)
+    rows = [r for r in _sweep_rows(ctx)[1] if r["status"] == "ok" and r["backend"] == "torch"]
     used = sorted({str(r.get("gpu_profiler")) for r in rows})
-    facts = {"missing": missing, "reasons": _reasons(rows, "gpuprofile"), "profilers_used": used,
-             "kernel_counts": sorted({r.get("gpu_kernel_count") for r in rows if r.get("gpu_kernel_count") is not None})}
-    if not rows:
-        return Check("kernel profile", FAIL, "no ok torch rows to read", facts)
-    return Check("kernel profile", FAIL if missing else OK,
-                 f"null in rows: {missing}; {facts['reasons'][:2]}" if missing else f"{len(rows)} rows profiled by {used}",
-                 facts)
+    counts = sorted({r.get("gpu_kernel_count") for r in rows if r.get("gpu_kernel_count") is not None})
+    return _columns_check("kernel profile", rows, PROFILE_COLUMNS, "gpuprofile",
+                          {"profilers_used": used, "kernel_counts": counts}, f"{len(rows)} rows profiled by {used}")
 
 
 def check_external_profilers(ctx: CheckContext) -> Check:

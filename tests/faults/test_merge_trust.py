@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from collector.store import merge
-from shared.resultsdir import load_rows
+from shared.resultsdir import load_results
 from tests.faults.fleetrun import TRIALS, assert_each_trial_once, make_fleet
 from tests.integration.fleet import collector
 from tests.sshhosts import KeyPair
@@ -40,7 +40,7 @@ def test_rows_claiming_another_host_do_not_overwrite_it(tmp_path: Path, sshd_loo
     by_host = dict(con.execute("SELECT host, max(latency_p50_ms) FROM results GROUP BY host").fetchall())
     con.close()
     assert by_host == {"h": max(r["latency_p50_ms"] for r in real), "intruder": 999.0}
-    assert {r["host"] for r in load_rows(fleet.out)} == {"h", "intruder"}  # analysis and report read the same
+    assert {r["host"] for r in load_results(fleet.out).rows} == {"h", "intruder"}  # analysis and report read the same
     again = merge(fleet.out)
     assert again.rows_total == 2 * TRIALS and set(again.mismatched) == {"intruder"}
 
