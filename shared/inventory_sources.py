@@ -43,7 +43,8 @@ def read_ansible(path: Path, text: str, yaml_data: Any, yaml_problem: str | None
         return AnsibleSource(data, None, "ansible-inventory")
     if isinstance(own, IniError):
         if yaml_problem is None:
-            raise UserError(f"neither an inventory mapping in YAML nor valid INI ({own})", source=str(path))
+            raise UserError(f"expected a mapping with hosts: (or Ansible's all:), got "
+                            f"{type(yaml_data).__name__} (and not INI either: {own})", source=str(path))
         raise UserError(f"malformed YAML: {yaml_problem} (and not INI either: {own})",
                         source=str(path), field=yaml_where)
     return AnsibleSource(own, VarsFolders(path), "edgeprune")
