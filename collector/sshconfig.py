@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import getpass
 import glob
+import os
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -90,7 +91,16 @@ def _target(config: paramiko.SSHConfig, source: str, where: Jump, identity_file:
 def _lookup(config: paramiko.SSHConfig | OpenSshConfig, where: Jump) -> dict:
     if isinstance(config, OpenSshConfig):  # ssh -G: Match user and %r see the inventory's user
         return config.lookup(where.host, where.user, where.port)
-    return config.lookup(where.host)
+    # OpenSSH lowercases the host it is given and the HostName it resolves to (Match and Host
+    # patterns see the lowercase name); paramiko expands neither %n, %p nor %i in IdentityFile
+    entry = config.lookup(where.host.lower())
+    if "hostname" in entry:
+        entry["hostname"] = entry["hostname"].lower()
+    port = str(where.port or entry.get("port", DEFAULT_PORT))
+    entry["identityfile"] = [re.sub(r"%([npi])", lambda m: {"n": where.host.lower(), "p": port,
+                                                             "i": str(os.getuid())}[m.group(1)], path)
+                             for path in entry.get("identityfile", [])]
+    return entry
 
 
 def _through(config: paramiko.SSHConfig, source: str, jump_spec: str, depth: int,
