@@ -4,6 +4,7 @@ tests/integration/test_ansible_inventory.py compares it with real ansible-invent
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -108,3 +109,13 @@ def test_a_template_in_a_var_edgeprune_uses_names_host_and_var_and_ansible(tmp_p
     message = error(tmp_path, "[g]\nh\n[g:vars]\nansible_host={{ inventory_hostname }}.lan\n")
     assert message.startswith("hosts: h (all.children.g.vars): ansible_host:")
     assert "Jinja template" in message and "install Ansible" in message
+
+
+def test_the_readme_ini_example_loads(tmp_path: Path) -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    blocks = re.findall(r"```ini\n(.*?)```", readme, re.DOTALL)
+    assert blocks, "the README shows an INI inventory"
+    hosts = load(tmp_path, blocks[0])
+    assert list(hosts) == ["orin-01", "orin-02", "orin-03", "orin-04", "nano-01", "pi-a.lab", "pi-b.lab", "pi-c.lab"]
+    assert hosts["nano-01"].port == 2222 and hosts["pi-b.lab"].extras == "agent"
+    assert hosts["orin-02"].workdir == "/srv/edgeprune" and hosts["orin-02"].tags == ("jetsons", "lab")
