@@ -17,12 +17,13 @@ from typing import Any
 
 from shared.ansible_vars import VarsFolders
 from shared.errors import unknown_name
-from shared.inventory_fields import FIELD_KEYS, FieldReader, check_name, password_error
+from shared.inventory_fields import FIELD_KEYS, FieldReader, Vaulted, check_name, password_error
 
 ANSIBLE_PASSWORD_KEYS = ("ansible_password", "ansible_ssh_pass", "ansible_ssh_password",
                          "ansible_become_pass", "ansible_become_password",
                          "edgeprune_password", "edgeprune_passphrase")
 _GROUP_KEYS = ("hosts", "children", "vars")
+MAX_RANGE_HOSTS = 100_000  # hosts one range pattern may name
 _UNTAGGED_GROUPS = ("all", "ungrouped")  # every host is in them: no information as tags
 ANSIBLE_KEYS = {
     "ansible_host": "address", "ansible_ssh_host": "address",
@@ -148,14 +149,22 @@ def _expand_ranges(r: FieldReader, pattern: str, where: str) -> list[str]:
     head, tail = pattern[:match.start()], pattern[match.end():]
     if start.isdigit() and end.isdigit():
         width = len(start) if start.startswith("0") else 0
-        values = [str(i).zfill(width) for i in range(int(start), int(end) + 1, step)]
+        numbers = range(int(start), int(end) + 1, step) if step > 0 else range(0)
+        if len(numbers) > MAX_RANGE_HOSTS:  # bounded: "pi-[1:999999999]" is a typo, not a fleet
+            raise r.fail(where, f"host range {pattern!r} names {len(numbers)} hosts (at most {MAX_RANGE_HOSTS})")
+        values = [str(i).zfill(width) for i in numbers]
     elif len(start) == len(end) == 1 and start.isalpha() and end.isalpha():
-        values = [chr(c) for c in range(ord(start), ord(end) + 1, step)]
+        values = [chr(c) for c in range(ord(start), ord(end) + 1, step)] if step > 0 else []
     else:
         raise r.fail(where, f"cannot expand host range {pattern!r} (e.g. pi-[01:10], node-[a:f])")
     if not values:
         raise r.fail(where, f"host range {pattern!r} is empty")
-    return [name for v in values for name in _expand_ranges(r, f"{head}{v}{tail}", where)]
+    names = []
+    for v in values:
+        names += _expand_ranges(r, f"{head}{v}{tail}", where)
+        if len(names) > MAX_RANGE_HOSTS:
+            raise r.fail(where, f"host range {pattern!r} names more than {MAX_RANGE_HOSTS} hosts")
+    return names
 
 
 def _with_ancestors(direct: list[str], groups: dict[str, _Group]) -> set[str]:
@@ -193,7 +202,9 @@ def _ansible_fields(r: FieldReader, host: str, layers: _VarsList) -> dict[str, A
             key = str(key)
             at = f"{host} ({where}): {key}"
             if key in ANSIBLE_PASSWORD_KEYS:
-                if value is not None:
+                # a vaulted value or a template ("{{ vault_pass }}") keeps the password out of the
+                # file, as Ansible's guide says to; edgeprune never uses it: only plain text is refused
+                if value is not None and not _kept_elsewhere(value):
                     raise password_error(r, at)
             elif key in ANSIBLE_KEYS and value is not None:
                 ansible[ANSIBLE_KEYS[key]] = (key, value, at)
@@ -206,6 +217,11 @@ def _ansible_fields(r: FieldReader, host: str, layers: _VarsList) -> dict[str, A
                     ours[field] = ("", value, at)
         chosen.update({**ansible, **ours})
     return {field: _read_field(r, field, key, value, at) for field, (key, value, at) in chosen.items()}
+
+
+def _kept_elsewhere(value: Any) -> bool:
+    return isinstance(value, Vaulted) or (isinstance(value, Mapping) and "__ansible_vault" in value) or \
+        (isinstance(value, str) and ("{{" in value or "{%" in value))
 
 
 def _read_field(r: FieldReader, field: str, key: str, value: Any, at: str) -> Any:

@@ -119,3 +119,19 @@ def test_the_readme_ini_example_loads(tmp_path: Path) -> None:
     assert list(hosts) == ["orin-01", "orin-02", "orin-03", "orin-04", "nano-01", "pi-a.lab", "pi-b.lab", "pi-c.lab"]
     assert hosts["nano-01"].port == 2222 and hosts["pi-b.lab"].extras == "agent"
     assert hosts["orin-02"].workdir == "/srv/edgeprune" and hosts["orin-02"].tags == ("jetsons", "lab")
+
+
+def test_a_vaulted_or_templated_password_is_not_a_password_in_the_file(tmp_path: Path) -> None:
+    hosts = load(tmp_path, "[g]\nh ansible_host=10.0.0.1\n[g:vars]\nansible_become_password={{ vault_become }}\n")
+    assert hosts["h"].address == "10.0.0.1"
+    vaulted = "all:\n  hosts:\n    h:\n      ansible_password: !vault |\n        $ANSIBLE_VAULT;1.1;AES256\n        6131\n"
+    assert list(load(tmp_path, vaulted, name="inv.yml")) == ["h"]
+    assert "an inventory holds no password" in error(tmp_path, "[g]\nh ansible_password=hunter2\n")
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("[g]\npi-[1:999999999]\n", "host range 'pi-[1:999999999]' names 999999999 hosts (at most 100000)"),
+    ("[g]\nr[1:1000]-[1:1000]\n", "names more than 100000 hosts"),
+])
+def test_a_huge_range_is_refused_fast(tmp_path: Path, text: str, message: str) -> None:
+    assert message in error(tmp_path, text)
