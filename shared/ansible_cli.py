@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from shared.errors import UserError
+from shared.inventory_fields import Vaulted
 
 ENV_SWITCH = "EDGEPRUNE_ANSIBLE"  # "never": edgeprune's own reader even where Ansible is installed
 TIMEOUT_S = 300.0
@@ -38,7 +39,7 @@ def ansible_inventory_command() -> str | None:
 
 def ansible_list(command: str, path: Path) -> dict[str, Any]:
     """``ansible-inventory -i PATH --list``, parsed; its error is one line naming the file."""
-    listing = _json(_run([command, "-i", str(path), "--list"], path, "ansible-inventory"), path)
+    listing = _json(_run([command, "-i", str(path.resolve()), "--list"], path, "ansible-inventory"), path)
     if not isinstance(listing, Mapping) or not isinstance(listing.get("_meta", {}).get("hostvars", {}), Mapping):
         raise UserError("ansible-inventory --list printed no inventory", source=str(path))
     return dict(listing)
@@ -53,8 +54,15 @@ def as_yaml_shape(listing: Mapping[str, Any]) -> dict[str, Any]:
     _walk(listing, "all", order, children, set())
     for name in hostvars:  # hosts that only the metadata names (none, with Ansible's plugins)
         order.setdefault(name, None)
-    return {"all": {"hosts": {name: dict(hostvars.get(name) or {}) for name in order},
+    return {"all": {"hosts": {name: {key: _vault(value) for key, value in (hostvars.get(name) or {}).items()}
+                              for name in order},
                     "children": children}}
+
+
+def _vault(value: Any) -> Any:
+    """Ansible lists an ``!vault`` value as ``{"__ansible_vault": ciphertext}``: the same
+    marker as a vaulted value read from YAML, so that it is refused (or ignored) alike."""
+    return Vaulted() if isinstance(value, Mapping) and "__ansible_vault" in value else value
 
 
 def _walk(listing: Mapping[str, Any], group: str, order: dict[str, None], out: dict[str, Any],
@@ -101,7 +109,7 @@ def _is_template(value: Any) -> bool:
 
 def _debug_var(ansible: str, path: Path, key: str) -> dict[str, tuple[str, Any]]:
     """``ansible all -m debug -a var=KEY``: the var as every host would see it (runs here)."""
-    out = _run([ansible, "all", "-i", str(path), "-m", "debug", "-a", f"var={key}"], path, "ansible",
+    out = _run([ansible, "all", "-i", str(path.resolve()), "-m", "debug", "-a", f"var={key}"], path, "ansible",
                allow_failure=True)
     decoder = json.JSONDecoder()
     found: dict[str, tuple[str, Any]] = {}
@@ -116,7 +124,9 @@ def _debug_var(ansible: str, path: Path, key: str) -> dict[str, tuple[str, Any]]
 
 def _run(argv: list[str], path: Path, what: str, allow_failure: bool = False) -> str:
     try:
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=TIMEOUT_S,
+        # run beside the inventory: Ansible also reads group_vars/ and ansible.cfg in its working
+        # folder, which must not depend on where the collector was started
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=TIMEOUT_S, cwd=path.resolve().parent,
                               env={**os.environ, **_ENV}, stdin=subprocess.DEVNULL)
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise UserError(f"running {what} failed: {exc}", source=str(path)) from None

@@ -136,3 +136,23 @@ def test_ansible_refusing_a_file_is_one_line(tmp_path: Path, ansible_path: None)
     with pytest.raises(UserError) as caught:
         load_inventory(inventory)
     assert "nowhere" in str(caught.value) and "\n" not in str(caught.value)
+
+
+VAULTED = "!vault |\n          $ANSIBLE_VAULT;1.1;AES256\n          6564\n"
+
+
+@needs_ansible
+def test_vaulted_values_through_ansible_a_password_is_ignored_a_used_var_refused(
+        tmp_path: Path, ansible_path: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    inventory = tmp_path / "inv.yml"
+    inventory.write_text(f"all:\n  hosts:\n    h:\n      ansible_host: 10.0.0.1\n"
+                         f"      ansible_become_password: {VAULTED}")
+    elsewhere = tmp_path / "elsewhere"
+    (elsewhere / "group_vars").mkdir(parents=True)
+    (elsewhere / "group_vars" / "all.yml").write_text("ansible_user: from-the-working-folder\n")
+    monkeypatch.chdir(elsewhere)  # Ansible reads group_vars/ in its working folder too: not here
+    [host] = load_inventory(inventory)
+    assert (host.address, host.user) == ("10.0.0.1", None)
+    inventory.write_text(f"all:\n  hosts:\n    h:\n      ansible_user: {VAULTED}")
+    with pytest.raises(UserError, match=r"inv.yml: h \(all.hosts.h\): ansible_user: is encrypted with ansible-vault"):
+        load_inventory(inventory)
