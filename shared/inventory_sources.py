@@ -42,6 +42,10 @@ def read_ansible(path: Path, text: str, yaml_data: Any, yaml_problem: str | None
         render_templates(command, path, data, tuple(ANSIBLE_KEYS))
         return AnsibleSource(data, None, "ansible-inventory")
     if isinstance(own, IniError):
+        if own.line > _first_line(text):  # INI up to that line: an INI file with a mistake
+            yaml_said = f"YAML: {yaml_problem}" if yaml_problem else "YAML: not an inventory mapping"
+            raise UserError(f"{str(own).split(': ', 1)[1]} (read as INI; not valid {yaml_said} either)",
+                            source=str(path), field=f"line {own.line}")
         if yaml_problem is None:
             raise UserError(f"expected a mapping with hosts: (or Ansible's all:), got "
                             f"{type(yaml_data).__name__} (and not INI either: {own})", source=str(path))
@@ -57,3 +61,11 @@ def _own_reading(text: str, yaml_data: Any, yaml_problem: str | None) -> dict[st
         return parse_ini(text)
     except IniError as exc:
         return exc
+
+
+def _first_line(text: str) -> int:
+    """The number of the first line that is neither blank nor a comment."""
+    for number, line in enumerate(text.splitlines(), start=1):
+        if line.strip() and line.strip()[0] not in "#;":
+            return number
+    return 0
