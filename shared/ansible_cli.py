@@ -137,6 +137,11 @@ def _run(argv: list[str], path: Path, what: str, allow_failure: bool = False) ->
 
 
 def _first_error(text: str) -> str:
+    """What Ansible says went wrong, in one line: each plugin's reason where it tried several
+    ("Completely failed to parse" alone says nothing)."""
+    plugins = re.findall(r"\[WARNING\]: Failed to parse inventory with '([\w.]+)' plugin: (.*)", text)
+    if plugins:
+        return "; ".join(f"as {name}: {why.strip()}" for name, why in plugins)[:400]
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     errors = [line for line in lines if line.startswith(("[ERROR]", "ERROR!"))]
     line = (errors or lines or ["(no message)"])[0]

@@ -9,7 +9,6 @@
 """
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,17 +33,16 @@ class AnsibleSource:
 def read_ansible(path: Path, text: str, yaml_data: Any, yaml_problem: str | None,
                  yaml_where: str | None) -> AnsibleSource:
     """``yaml_data``: the text read as YAML (None with ``yaml_problem`` where it is not YAML)."""
-    own = _own_reading(text, yaml_data, yaml_problem)
     command = ansible_inventory_command()
-    if command and (not isinstance(own, IniError) or os.access(path, os.X_OK)):
-        # an executable file is a dynamic inventory script: only Ansible can run it
+    if command:  # Ansible decides, for any format (a script, a plugin's YAML): its errors say which it tried
         data = as_yaml_shape(ansible_list(command, path))
         render_templates(command, path, data, tuple(ANSIBLE_KEYS))
         return AnsibleSource(data, None, "ansible-inventory")
+    own = _own_reading(text, yaml_data, yaml_problem)
     if isinstance(own, IniError):
         if own.line > _first_line(text):  # INI up to that line: an INI file with a mistake
-            yaml_said = f"YAML: {yaml_problem}" if yaml_problem else "YAML: not an inventory mapping"
-            raise UserError(f"{str(own).split(': ', 1)[1]} (read as INI; not valid {yaml_said} either)",
+            yaml_said = yaml_problem or "not an inventory mapping"
+            raise UserError(f"{str(own).split(': ', 1)[1]} (read as INI; as YAML: {yaml_said})",
                             source=str(path), field=f"line {own.line}")
         if yaml_problem is None:
             raise UserError(f"expected a mapping with hosts: (or Ansible's all:), got "

@@ -135,7 +135,9 @@ def test_ansible_refusing_a_file_is_one_line(tmp_path: Path, ansible_path: None)
     inventory.write_text("[a:children]\nnowhere\n")
     with pytest.raises(UserError) as caught:
         load_inventory(inventory)
-    assert "nowhere" in str(caught.value) and "\n" not in str(caught.value)
+    message = str(caught.value)
+    assert "ansible-inventory could not read it: " in message and "\n" not in message
+    assert "as ini: Failed to parse inventory: Section [a:children] includes undefined group 'nowhere'" in message
 
 
 VAULTED = "!vault |\n          $ANSIBLE_VAULT;1.1;AES256\n          6564\n"

@@ -140,4 +140,4 @@ def test_a_huge_range_is_refused_fast(tmp_path: Path, text: str, message: str) -
 def test_a_mistake_deep_in_an_ini_file_is_told_as_an_ini_mistake(tmp_path: Path) -> None:
     message = error(tmp_path, "# lab\n[g]\nh1\n[g:nonsense]\nh2\n")
     assert message.startswith("hosts: line 4: section [g:nonsense] has unknown type 'nonsense'")
-    assert "(read as INI; not valid YAML: " in message
+    assert "(read as INI; as YAML: " in message
