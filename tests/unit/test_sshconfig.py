@@ -198,3 +198,24 @@ def test_include_is_inlined(private_home: Path) -> None:
 def test_a_local_host_has_no_ssh_target() -> None:
     with pytest.raises(ValueError, match="without SSH"):
         resolve(Host(name="local", transport="local"))
+
+
+def test_match_in_any_spelling_applies_only_where_it_matches(private_home: Path) -> None:
+    path = config(private_home, "Match Host jet*\n  User jetson\nMATCH originalhost orin*\n  Port 2300\n")
+    assert resolve(Host(name="a", address="jet1"), path).user == "jetson"
+    assert resolve(Host(name="a", address="pi"), path).user == "localme"  # not every host's
+    assert resolve(Host(name="a", address="orin1"), path).port == 2300
+    assert resolve(Host(name="a", address="pi"), path).port == 22
+
+
+def test_options_after_an_include_are_the_includers(private_home: Path) -> None:
+    (private_home / "lab.conf").write_text("Host labpi\n  HostName 10.3.0.1\n")
+    path = config(private_home, f"Include {private_home / 'lab.conf'}\nUser fleet\n")
+    assert resolve(Host(name="a", address="elsewhere"), path).user == "fleet"  # not only labpi's
+    assert resolve(Host(name="a", address="labpi"), path).hostname == "10.3.0.1"
+
+
+def test_a_comment_after_host_patterns_is_no_alias(private_home: Path) -> None:
+    path = config(private_home, "Host pi # the lab's board\n  HostName 10.0.0.5\n")
+    assert resolve(Host(name="a", address="pi"), path).hostname == "10.0.0.5"
+    assert resolve(Host(name="a", address="the"), path).hostname == "the"
