@@ -36,9 +36,6 @@ class VarsFolders:
     def host(self, name: str) -> VarsLayers:
         return self._layers("host_vars", name)
 
-    def present(self) -> bool:
-        return (self.base / "group_vars").is_dir() or (self.base / "host_vars").is_dir()
-
     def _layers(self, kind: str, name: str) -> VarsLayers:
         folder = self.base / kind
         if not folder.is_dir() or "/" in name or name.startswith("."):

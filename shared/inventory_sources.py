@@ -23,11 +23,10 @@ from shared.inventory_ini import IniError, parse_ini
 
 @dataclass(frozen=True)
 class AnsibleSource:
-    """An Ansible inventory in the shape of its YAML form, and who read it."""
+    """An Ansible inventory in the shape of its YAML form."""
 
     data: dict[str, Any]
     vars_folders: VarsFolders | None  # None where Ansible applied them already
-    reader: str                       # "ansible-inventory" or "edgeprune"
 
 
 def read_ansible(path: Path, text: str, yaml_data: Any, yaml_problem: str | None,
@@ -37,7 +36,7 @@ def read_ansible(path: Path, text: str, yaml_data: Any, yaml_problem: str | None
     if command:  # Ansible decides, for any format (a script, a plugin's YAML): its errors say which it tried
         data = as_yaml_shape(ansible_list(command, path))
         render_templates(command, path, data, tuple(ANSIBLE_KEYS))
-        return AnsibleSource(data, None, "ansible-inventory")
+        return AnsibleSource(data, None)
     own = _own_reading(text, yaml_data, yaml_problem)
     if isinstance(own, IniError):
         if own.line > _first_line(text):  # INI up to that line: an INI file with a mistake
@@ -49,7 +48,7 @@ def read_ansible(path: Path, text: str, yaml_data: Any, yaml_problem: str | None
                             f"{type(yaml_data).__name__} (and not INI either: {own})", source=str(path))
         raise UserError(f"malformed YAML: {yaml_problem} (and not INI either: {own})",
                         source=str(path), field=yaml_where)
-    return AnsibleSource(own, VarsFolders(path), "edgeprune")
+    return AnsibleSource(own, VarsFolders(path))
 
 
 def _own_reading(text: str, yaml_data: Any, yaml_problem: str | None) -> dict[str, Any] | IniError:
