@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+from collector.hostlock import host_lock
 from collector.transport import Transport, TransportError
 from shared.errors import UserError
 from shared.inventory import Host
@@ -150,6 +151,13 @@ def deploy(host: Host, transport: Transport, wheel: Wheel | None, pip_args: str 
         check_version(host, transport)
         return False
     assert wheel is not None, "a host with its own venv needs the wheel"
+    # two inventory names for one machine share its venv: one installs, the other waits and
+    # then finds the stamp ("up to date")
+    with host_lock(transport, f"{venv}.deploy-lock", host.name, log=log):
+        return _install(host, transport, wheel, venv, pip_args, log)
+
+
+def _install(host: Host, transport: Transport, wheel: Wheel, venv: str, pip_args: str, log) -> bool:
     stamp = f"{venv}/{STAMP}"
     want = _stamp(wheel, host)
     if transport.read_from(stamp, 0).decode(errors="replace").strip() == want and \

@@ -20,8 +20,9 @@ DEFAULT_PARALLEL = 16
 
 def add_fleet_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--hosts", type=Path, metavar="INVENTORY", required=True,
-                        help="inventory YAML: the project's own format or an Ansible YAML inventory "
-                             "(see deploy/inventory.example.yml)")
+                        help="inventory: the project's own YAML (see deploy/inventory.example.yml) or an "
+                             "Ansible inventory, INI or YAML, with group_vars/ and host_vars/ beside it "
+                             "(`collector hosts` shows what the collector makes of it)")
     parser.add_argument("--limit", metavar="NAMES",
                         help="only these hosts: comma-separated host names or group/tag names")
     parser.add_argument("--parallel", type=int, default=DEFAULT_PARALLEL, metavar="N",

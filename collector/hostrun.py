@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from collector.deploy import Wheel, agent_command, check_version, deploy
+from collector.hostlock import host_lock
 from collector.hostplan import agent_args
 from collector.remote_agent import FETCHED_AT_END, RemoteRun, RunState
 from collector.stream import RowStream, add_new_lines
@@ -37,7 +38,7 @@ OUTCOMES = (OK, PARTIAL, UNREACHABLE, AUTH_FAILED, AGENT_ERROR)
 class RunSettings:
     """What every host's run shares (the command line of ``collector run``)."""
 
-    run_name: str  # the folder name under <workdir>/runs on every host
+    run_name: str  # the folder name under <workdir>/runs on every host (then one folder a host)
     out_dir: Path  # local: OUT/<host folder>/ gets each host's files
     wheel: Wheel | None  # None where no host needs one (--no-deploy, or only this machine)
     deploy: bool = True  # False: --no-deploy, the agent must already be there
@@ -146,7 +147,9 @@ class HostRun:
 
     def _attach(self) -> None:
         self.t.connect()
-        self.remote = RemoteRun(self.t.path(f"{self.host.workdir.rstrip('/')}/runs/{self.settings.run_name}"))
+        # one folder an inventory host: two names for one machine and workdir never share a run
+        self.remote = RemoteRun(self.t.path(f"{self.host.workdir.rstrip('/')}/runs/{self.settings.run_name}/"
+                                            f"{self.host.folder_name}"))
 
     def peek(self) -> RunState:
         """`collector status`: the agent's state and its progress (into the view); writes nothing."""
@@ -177,6 +180,9 @@ class HostRun:
             self.view.state = outcome
             self.log(f"{self.host.name}: {outcome}{': ' + reason if reason else ''}")
 
+    def _say(self, text: str) -> None:
+        self.log(f"{self.host.name}: {text}")
+
     def _rows_here(self) -> int:
         if not self.results_local.exists():
             return 0
@@ -203,8 +209,9 @@ class HostRun:
             staged.write_bytes(content)
             self.t.put(staged, f"{self.remote.root}/{name}")
             staged.unlink()
-        if self.settings.artifacts is not None:
-            self._push_artifacts(self.settings.artifacts)
+        if self.settings.artifacts is not None:  # one push at a time into a machine's shared store
+            with host_lock(self.t, f"{self._remote_store()}.push-lock", self.host.name, log=self._say):
+                self._push_artifacts(self.settings.artifacts)
 
     def _push_artifacts(self, store: Path) -> None:
         """Copy each artifact folder the host lacks; a folder's name is its content hash, so

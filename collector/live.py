@@ -49,10 +49,21 @@ def progress_table(views: Sequence[HostView], max_rows: int = 40) -> Table:
 def outcome_table(views: Sequence[HostView]) -> Table:
     table = Table(title="hosts")
     for name in ("host", "outcome", "trials", "not ok", "restarts", "reconnects", "reason"):
-        table.add_column(name, justify="right" if name in ("trials", "not ok", "restarts", "reconnects") else "left")
+        table.add_column(name, justify="right" if name in ("trials", "not ok", "restarts", "reconnects") else "left",
+                         no_wrap=name == "reason", overflow="ellipsis")
     for view in sorted(views, key=lambda v: v.name):
         outcome = view.outcome or "partial"
         trials = f"{view.done}/{view.total}" if view.total is not None else "-"
         table.add_row(plain(view.name), plain(outcome, STYLE.get(outcome, "")), trials, str(view.failures),
-                      str(view.restarts), str(view.reconnects), plain(view.reason))
+                      str(view.restarts), str(view.reconnects), plain(one_line(view.reason)))
     return table
+
+
+def one_line(text: str, limit: int = 120) -> str:
+    """A reason as one table line: its first line, cut at ``limit`` characters (pip's whole
+    output would fill the screen); fleet.json and the log keep the full text."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    first = lines[0] if lines else ""
+    if len(first) > limit:
+        return first[:limit - 1].rstrip() + "…"
+    return first if len(lines) <= 1 else f"{first} (+{len(lines) - 1} lines in fleet.json)"

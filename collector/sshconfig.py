@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import getpass
 import glob
+import os
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import paramiko
 
+from collector.sshresolve import OpenSshConfig, ssh_command
 from shared.errors import UserError
 from shared.inventory import Host
 from shared.inventory_fields import Jump, parse_jumps
@@ -66,7 +68,7 @@ def _target(config: paramiko.SSHConfig, source: str, where: Jump, identity_file:
     if depth > MAX_JUMPS:
         raise UserError(f"ProxyJump chain to {where.host!r} is longer than {MAX_JUMPS} hops "
                         "(a loop in the SSH config?)", source=source)
-    entry = config.lookup(where.host)
+    entry = _lookup(config, where)
     proxy_jump, proxy_command = after, None
     if own_route:
         # the inventory's proxy_jump wins, "none" included
@@ -84,6 +86,21 @@ def _target(config: paramiko.SSHConfig, source: str, where: Jump, identity_file:
         proxy_jump=proxy_jump,
         proxy_command=proxy_command,
     )
+
+
+def _lookup(config: paramiko.SSHConfig | OpenSshConfig, where: Jump) -> dict:
+    if isinstance(config, OpenSshConfig):  # ssh -G: Match user and %r see the inventory's user
+        return config.lookup(where.host, where.user, where.port)
+    # OpenSSH lowercases the host it is given and the HostName it resolves to (Match and Host
+    # patterns see the lowercase name); paramiko expands neither %n, %p nor %i in IdentityFile
+    entry = config.lookup(where.host.lower())
+    if "hostname" in entry:
+        entry["hostname"] = entry["hostname"].lower()
+    port = str(where.port or entry.get("port", DEFAULT_PORT))
+    entry["identityfile"] = [re.sub(r"%([npi])", lambda m: {"n": where.host.lower(), "p": port,
+                                                             "i": str(os.getuid())}[m.group(1)], path)
+                             for path in entry.get("identityfile", [])]
+    return entry
 
 
 def _through(config: paramiko.SSHConfig, source: str, jump_spec: str, depth: int,
@@ -127,16 +144,21 @@ def _local_user() -> str:
         raise UserError("cannot tell the local user name: set user: in the inventory") from None
 
 
-def _config(path: Path | None) -> tuple[paramiko.SSHConfig, str]:
+def _config(path: Path | None) -> tuple[paramiko.SSHConfig | OpenSshConfig, str]:
+    """OpenSSH's reading (ssh -G) where ssh is installed, else paramiko's parser."""
+    ssh = ssh_command()
+    given = path
     if path is None:
         path = Path.home() / ".ssh" / "config"
-        if not path.is_file():
-            return paramiko.SSHConfig(), str(path)  # no config: every address is itself
+        if not path.is_file():  # no config: every address is itself (or the system config's)
+            return (OpenSshConfig(ssh, None, (0, 0)) if ssh else paramiko.SSHConfig()), str(path)
     path = Path(path).expanduser()
     try:
         stat = path.stat()
     except OSError as exc:
         raise UserError(f"cannot read SSH config: {exc.strerror}", source=str(path)) from None
+    if ssh:
+        return OpenSshConfig(ssh, path if given is not None else None, (stat.st_mtime_ns, stat.st_size)), str(path)
     # parsed once per version of the file, not once per host of a 1,000-host fleet
     return _parse_config(str(path), stat.st_mtime_ns, stat.st_size), str(path)
 
@@ -159,9 +181,13 @@ def _inline_includes(path: Path, depth: int) -> str:
     except OSError as exc:
         raise UserError(f"cannot read SSH config: {exc.strerror}", source=str(path)) from None
     lines = []
+    header = "Host *"  # the block this file is in: an included file's last block ends at its end
     for line in text.splitlines():
         match = re.match(r"\s*include\s*(?:=\s*)?(.+)", line, re.IGNORECASE)
         if not match:
+            line = openssh_spelling(line)
+            if re.match(r"\s*(host|match)\b", line, re.IGNORECASE):
+                header = line.strip()
             lines.append(line)
             continue
         for pattern in match.group(1).split():
@@ -169,4 +195,35 @@ def _inline_includes(path: Path, depth: int) -> str:
             if not Path(pattern).is_absolute():
                 pattern = str(Path.home() / ".ssh" / pattern)
             lines.extend(_inline_includes(Path(p), depth + 1) for p in sorted(glob.glob(pattern)))
+        lines.append(header)  # as OpenSSH: what follows an Include is in the includer's block
     return "\n".join(lines) + "\n"
+
+
+def openssh_spelling(line: str) -> str:
+    """A line as paramiko must see it to read it as OpenSSH does: a ``# comment`` after the
+    patterns of a ``Host`` line is no pattern, and ``Match`` criteria are case-insensitive
+    (paramiko knows only ``host``, so ``Match Host x`` would match every host)."""
+    head = re.match(r"(\s*)(host|match)(\s*=\s*|\s+)(.*)", line, re.IGNORECASE)
+    if not head:
+        return line
+    indent, key, sep, rest = head.groups()
+    words = rest.split()
+    if "#" in rest:
+        cut = next((i for i, w in enumerate(words) if w.startswith("#")), len(words))
+        words = words[:cut]
+    if key.lower() == "match":
+        words = _match_keywords(words)
+    return f"{indent}{key.lower()}{sep}{' '.join(words)}"
+
+
+def _match_keywords(words: list[str]) -> list[str]:
+    out, expect_keyword = [], True
+    for word in words:
+        if expect_keyword:
+            keyword = word.lower()
+            out.append(keyword)
+            expect_keyword = keyword.lstrip("!") in ("all", "canonical", "final")
+        else:
+            out.append(word)
+            expect_keyword = True
+    return out

@@ -26,6 +26,7 @@ from typing import Any
 
 import yaml
 
+from shared.ansible_vars import VarsFolders
 from shared.errors import UserError, unknown_name
 from shared.inventory_ansible import is_ansible, parse_ansible
 from shared.inventory_fields import (EXTRAS, FIELD_KEYS, OWN_PASSWORD_KEYS, TRANSPORTS, FieldReader,
@@ -154,17 +155,23 @@ def load_inventory(path: str | Path, *, check_files: bool = True) -> Inventory:
     except (OSError, UnicodeDecodeError) as exc:
         why = getattr(exc, "strerror", None) or str(exc)
         raise UserError(f"cannot read inventory file: {why}", source=str(path)) from None
+    data, problem, where = None, None, None
     try:
         data = yaml.load(text, Loader=YamlLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else None
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise UserError(f"malformed YAML: {problem}", source=str(path), field=where) from None
-    return parse_inventory(data, str(path), check_files=check_files)
+    if problem is None and (data is None or (isinstance(data, Mapping) and not is_ansible(data))):
+        return parse_inventory(data, str(path), check_files=check_files)
+    # Ansible's: INI (its default) or YAML, read by Ansible where it is installed
+    from shared.inventory_sources import read_ansible
+    source = read_ansible(path, text, data, problem, where)
+    return parse_inventory(source.data, str(path), check_files=check_files, vars_folders=source.vars_folders)
 
 
-def parse_inventory(data: Any, source: str = "<inventory>", *, check_files: bool = True) -> Inventory:
+def parse_inventory(data: Any, source: str = "<inventory>", *, check_files: bool = True,
+                    vars_folders: VarsFolders | None = None) -> Inventory:
     """Check a parsed YAML document (either format) and return the Inventory it describes."""
     reader = FieldReader(source, check_files)
     if data is None or data == {}:
@@ -172,7 +179,7 @@ def parse_inventory(data: Any, source: str = "<inventory>", *, check_files: bool
     if not isinstance(data, Mapping):
         raise UserError(f"expected a mapping with hosts: (or Ansible's all:), got {type(data).__name__}",
                         source=source)
-    raw = parse_ansible(reader, data) if is_ansible(data) else _parse_own(reader, data)
+    raw = parse_ansible(reader, data, vars_folders) if is_ansible(data) else _parse_own(reader, data)
     if not raw:
         raise UserError("empty inventory: no hosts", source=source)
     first: dict[str, str] = {}

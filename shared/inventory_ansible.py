@@ -15,13 +15,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from shared.ansible_vars import VarsFolders
 from shared.errors import unknown_name
-from shared.inventory_fields import FIELD_KEYS, FieldReader, check_name, password_error
+from shared.inventory_fields import FIELD_KEYS, FieldReader, Vaulted, check_name, password_error
 
 ANSIBLE_PASSWORD_KEYS = ("ansible_password", "ansible_ssh_pass", "ansible_ssh_password",
                          "ansible_become_pass", "ansible_become_password",
                          "edgeprune_password", "edgeprune_passphrase")
 _GROUP_KEYS = ("hosts", "children", "vars")
+MAX_RANGE_HOSTS = 100_000  # hosts one range pattern may name
 _UNTAGGED_GROUPS = ("all", "ungrouped")  # every host is in them: no information as tags
 ANSIBLE_KEYS = {
     "ansible_host": "address", "ansible_ssh_host": "address",
@@ -52,8 +54,10 @@ def is_ansible(data: Mapping[str, Any]) -> bool:
     return all(isinstance(v, Mapping) and v and set(v) <= set(_GROUP_KEYS) for v in data.values())
 
 
-def parse_ansible(r: FieldReader, data: Mapping[str, Any]) -> list[tuple[str, dict[str, Any], str]]:
-    """Each host as (name, checked field values, where for messages), in the file's order."""
+def parse_ansible(r: FieldReader, data: Mapping[str, Any],
+                  vars_folders: VarsFolders | None = None) -> list[tuple[str, dict[str, Any], str]]:
+    """Each host as (name, checked field values, where for messages), in the file's order;
+    ``vars_folders``: the group_vars/ and host_vars/ beside the inventory."""
     groups: dict[str, _Group] = {"all": _Group([], {}, set())}
     for name, value in data.items():
         # a top-level group other than all: is all's child, so that all's vars weigh least
@@ -66,19 +70,30 @@ def parse_ansible(r: FieldReader, data: Mapping[str, Any]) -> list[tuple[str, di
     hosts = []
     for hname, direct in host_groups.items():
         member = _with_ancestors(direct, groups)
-        # Ansible's precedence: outer groups first, then deeper ones; ties by name; host vars last
-        order = sorted(member, key=lambda g: (_depth(r, g, groups, depths, ()), g))
+        # Ansible's precedence: outer groups first, then deeper ones, then by ansible_group_priority
+        # and name; group_vars/ files over every group var written in the inventory; host vars
+        # last, host_vars/ over the inventory's
+        order = sorted(member, key=lambda g: (_depth(r, g, groups, depths, ()), _priority(groups[g]), g))
         layers = [layer for g in order for layer in groups[g].vars]
+        layers += [layer for g in order for layer in vars_folders.group(g)] if vars_folders else []
         layers += [layer for g in direct for layer in groups[g].hosts[hname]]
-        values: dict[str, Any] = {}
-        for mapping, where in layers:
-            values.update(_ansible_fields(r, hname, mapping, where))
+        layers += vars_folders.host(hname) if vars_folders else []
+        values = _ansible_fields(r, hname, layers)
         tags = [g for g in sorted(member) if g not in _UNTAGGED_GROUPS]
         values["tags"] = tuple(dict.fromkeys([*tags, *values.get("tags", ())]))
         if values.get("transport", "ssh") == "ssh" and "address" not in values:
             values["address"] = r.ssh_word(hname, f"{hname}: ansible_host")  # Ansible's default
         hosts.append((hname, values, hname))
     return hosts
+
+
+def _priority(group: _Group) -> int:
+    value = 1  # Ansible's default ansible_group_priority
+    for mapping, _ in group.vars:
+        found = mapping.get("ansible_group_priority")
+        if isinstance(found, int) and not isinstance(found, bool):
+            value = found
+    return value
 
 
 def _walk_group(r: FieldReader, name: str, value: Any, where: str, parent: str | None,
@@ -109,6 +124,8 @@ def _walk_group(r: FieldReader, name: str, value: Any, where: str, parent: str |
 def _mapping(r: FieldReader, value: Any, where: str) -> Mapping[Any, Any]:
     if value is None:
         return {}
+    if isinstance(value, str):
+        return {value: None}  # Ansible's YAML plugin: "hosts: somehost" is one host, without vars
     if not isinstance(value, Mapping):
         raise r.fail(where, f"expected a mapping, got {type(value).__name__}")
     return value
@@ -132,14 +149,22 @@ def _expand_ranges(r: FieldReader, pattern: str, where: str) -> list[str]:
     head, tail = pattern[:match.start()], pattern[match.end():]
     if start.isdigit() and end.isdigit():
         width = len(start) if start.startswith("0") else 0
-        values = [str(i).zfill(width) for i in range(int(start), int(end) + 1, step)]
+        numbers = range(int(start), int(end) + 1, step) if step > 0 else range(0)
+        if len(numbers) > MAX_RANGE_HOSTS:  # bounded: "pi-[1:999999999]" is a typo, not a fleet
+            raise r.fail(where, f"host range {pattern!r} names {len(numbers)} hosts (at most {MAX_RANGE_HOSTS})")
+        values = [str(i).zfill(width) for i in numbers]
     elif len(start) == len(end) == 1 and start.isalpha() and end.isalpha():
-        values = [chr(c) for c in range(ord(start), ord(end) + 1, step)]
+        values = [chr(c) for c in range(ord(start), ord(end) + 1, step)] if step > 0 else []
     else:
         raise r.fail(where, f"cannot expand host range {pattern!r} (e.g. pi-[01:10], node-[a:f])")
     if not values:
         raise r.fail(where, f"host range {pattern!r} is empty")
-    return [name for v in values for name in _expand_ranges(r, f"{head}{v}{tail}", where)]
+    names = []
+    for v in values:
+        names += _expand_ranges(r, f"{head}{v}{tail}", where)
+        if len(names) > MAX_RANGE_HOSTS:
+            raise r.fail(where, f"host range {pattern!r} names more than {MAX_RANGE_HOSTS} hosts")
+    return names
 
 
 def _with_ancestors(direct: list[str], groups: dict[str, _Group]) -> set[str]:
@@ -164,33 +189,47 @@ def _depth(r: FieldReader, name: str, groups: dict[str, _Group], memo: dict[str,
     return memo[name]
 
 
-def _ansible_fields(r: FieldReader, host: str, mapping: Mapping[Any, Any], where: str) -> dict[str, Any]:
-    """Ansible's own keys and ``edgeprune_<field>`` vars, as host fields; within one mapping
-    an edgeprune_ var wins over its Ansible twin. Any other var belongs to someone else."""
-    ansible: dict[str, Any] = {}
-    ours: dict[str, Any] = {}
-    for key, value in mapping.items():
-        key = str(key)
-        at = f"{host} ({where}): {key}"
-        if key in ANSIBLE_PASSWORD_KEYS:
-            if value is not None:
-                raise password_error(r, at)
-        elif key in ANSIBLE_KEYS and value is not None:
-            field = ANSIBLE_KEYS[key]
-            if field == "transport":
-                ansible[field] = _connection(r, value, at)
-            elif field == "python" and isinstance(value, str) and value.startswith("auto"):
-                ansible[field] = "python3"  # auto, auto_silent, auto_legacy: discover; ours is python3
-            else:
-                ansible[field] = r.read(field, value, at)
-        elif key.startswith("edgeprune_"):
-            field = key[len("edgeprune_"):]
-            if field not in FIELD_KEYS:
-                raise unknown_name("key", key, [f"edgeprune_{k}" for k in FIELD_KEYS],
-                                   source=r.source, field=f"{host} ({where})")
-            if value is not None:
-                ours[field] = r.read(field, value, at)
-    return {**ansible, **ours}
+def _ansible_fields(r: FieldReader, host: str, layers: _VarsList) -> dict[str, Any]:
+    """Ansible's own keys and ``edgeprune_<field>`` vars, as host fields, the last layer
+    winning; within one mapping an edgeprune_ var wins over its Ansible twin. Only the value
+    that wins is checked: a Jinja template overridden by a later layer is no error. Any other
+    var belongs to someone else and is not looked at (a template there is Ansible's business)."""
+    chosen: dict[str, tuple[str, Any, str]] = {}  # field -> (ansible_ key or None, value, where)
+    for mapping, where in layers:
+        ansible: dict[str, tuple[str, Any, str]] = {}
+        ours: dict[str, tuple[str, Any, str]] = {}
+        for key, value in mapping.items():
+            key = str(key)
+            at = f"{host} ({where}): {key}"
+            if key in ANSIBLE_PASSWORD_KEYS:
+                # a vaulted value or a template ("{{ vault_pass }}") keeps the password out of the
+                # file, as Ansible's guide says to; edgeprune never uses it: only plain text is refused
+                if value is not None and not _kept_elsewhere(value):
+                    raise password_error(r, at)
+            elif key in ANSIBLE_KEYS and value is not None:
+                ansible[ANSIBLE_KEYS[key]] = (key, value, at)
+            elif key.startswith("edgeprune_"):
+                field = key[len("edgeprune_"):]
+                if field not in FIELD_KEYS:
+                    raise unknown_name("key", key, [f"edgeprune_{k}" for k in FIELD_KEYS],
+                                       source=r.source, field=f"{host} ({where})")
+                if value is not None:
+                    ours[field] = ("", value, at)
+        chosen.update({**ansible, **ours})
+    return {field: _read_field(r, field, key, value, at) for field, (key, value, at) in chosen.items()}
+
+
+def _kept_elsewhere(value: Any) -> bool:
+    return isinstance(value, Vaulted) or (isinstance(value, Mapping) and "__ansible_vault" in value) or \
+        (isinstance(value, str) and ("{{" in value or "{%" in value))
+
+
+def _read_field(r: FieldReader, field: str, key: str, value: Any, at: str) -> Any:
+    if field == "transport" and key:
+        return _connection(r, value, at)
+    if field == "python" and key and isinstance(value, str) and value.startswith("auto"):
+        return "python3"  # auto, auto_silent, auto_legacy: discover; ours is python3
+    return r.read(field, value, at)
 
 
 def _connection(r: FieldReader, value: Any, where: str) -> str:

@@ -119,7 +119,8 @@ class FieldReader:
             raise self.fail(where, "is encrypted with ansible-vault, which edgeprune cannot decrypt")
         if isinstance(value, str) and ("{{" in value or "{%" in value):
             raise self.fail(where, f"{value!r} is a Jinja template, which edgeprune does not "
-                                   "evaluate: give the value itself")
+                                   "evaluate: give the value itself, or install Ansible (ansible-core), "
+                                   "whose ansible-inventory the collector then lets resolve it")
         return self.readers[key](value, where)
 
     def text(self, value: Any, where: str) -> str:

@@ -8,7 +8,7 @@ from rich.table import Table
 
 from collector.deploy import built_wheel, deploy, remote_venv
 from collector.fleet import add_fleet_arguments, console_log, on_every_host, selected_hosts, transport_factory
-from collector.live import plain
+from collector.live import one_line, plain
 from collector.transport import TransportError
 from shared.inventory import Host
 
@@ -42,6 +42,7 @@ def execute(args: argparse.Namespace) -> int:
                                      log=lambda t: log(f"{host.name}: {t}"))
                     return ("installed" if changed else "up to date"), remote_venv(host, transport)
             except TransportError as exc:
+                log(f"{host.name}: deploy failed: {exc}")  # the whole text; the table shows one line
                 return "failed", str(exc)
 
         results = on_every_host(list(inventory), one, args.parallel)
@@ -50,6 +51,6 @@ def execute(args: argparse.Namespace) -> int:
         table.add_column(name)
     for host, (result, detail) in zip(inventory, results):
         style = "red" if result == "failed" else "green"
-        table.add_row(plain(host.name), plain(result, style), plain(detail))
+        table.add_row(plain(host.name), plain(result, style), plain(one_line(detail)))
     console.print(table)
     return 1 if any(result == "failed" for result, _ in results) else 0

@@ -19,7 +19,7 @@ from collector.hostrun import OK, HostRun, HostView, RunSettings
 from collector.live import outcome_table, progress_table
 from shared.cli import EXIT_INTERRUPTED
 from shared.errors import UserError, no_space
-from shared.inventory import safe_folder_name
+from shared.inventory import Inventory, safe_folder_name
 from shared.sweep import DEFAULT_SWEEP, parse_sweep, read_sweep_file
 
 EXIT_HOSTS_FAILED = 1
@@ -43,7 +43,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", type=Path, metavar="DIR",
                         help="local results folder (default: results/fleet-<sweep name>)")
     parser.add_argument("--name", metavar="RUN",
-                        help="the run's name: its folder on every host, <workdir>/runs/RUN "
+                        help="the run's name: its folder on every host, <workdir>/runs/RUN/HOST "
                              "(default: the sweep's name); the same name resumes that run")
     parser.add_argument("--artifacts", type=Path, metavar="DIR",
                         help="a prebuilt artifact store (`agent build --out DIR`): pushed to every host "
@@ -128,6 +128,7 @@ def execute(args: argparse.Namespace) -> int:
     if not run_name.strip():
         raise UserError("may not be empty", field="--name")
     plans = {host.name: host_sweep(data, args.sweep, host)[1] for host in inventory}
+    _warn_same_machine(args, inventory)
     out = args.out or Path("results") / f"fleet-{sweep.name}"
     claim_out(out)
     console = Console(highlight=False)
@@ -166,6 +167,20 @@ def execute(args: argparse.Namespace) -> int:
     if interrupted:
         return EXIT_INTERRUPTED
     return 0 if all(v.outcome == OK for v in views) else EXIT_HOSTS_FAILED
+
+
+def _warn_same_machine(args: argparse.Namespace, inventory: Inventory) -> None:
+    """Two names for one machine, user and workdir are allowed (one board, two sweeps): they
+    share its venv, installed once under a lock, and each has its own run folder. Said at the
+    start, since it is rarely meant."""
+    from collector.hostlist import describe, same_machine
+
+    for names in same_machine(describe(list(inventory), args.ssh_config)):
+        Console(highlight=False, stderr=True).print(
+            f"warning: {', '.join(names)} are one machine (same address, port, user and workdir): they "
+            f"share its agent venv (one installs it under a lock, the others wait) and each has its own "
+            f"run folder",
+            markup=False)
 
 
 def _report(console: Console, out: Path) -> None:

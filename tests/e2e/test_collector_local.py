@@ -35,7 +35,7 @@ def test_collector_run_on_this_machine_builds_measures_merges_and_reports(tmp_pa
     assert (out / "fleet.duckdb").exists() and (out / "results.parquet").exists()
     assert (out / "report.html").stat().st_size > 10_000 and "report:" in text
     # the agent's own folder on the "host" keeps everything, and the run can be resumed
-    assert (tmp_path / "work" / "runs" / "tiny" / "out" / "agent.exit").read_text().strip() == "0"
+    assert (tmp_path / "work" / "runs" / "tiny" / "this-box" / "out" / "agent.exit").read_text().strip() == "0"
     again = subprocess.run([str(BIN / "collector"), "run", "--hosts", str(inventory), "--sweep", str(sweep),
                             "--out", str(out), "--no-report"], capture_output=True, text=True, timeout=600)
     assert again.returncode == 0 and "merged 4 rows (0 new)" in " ".join(again.stdout.split())

@@ -165,7 +165,7 @@ def mid_run(tmp_path: Path, sshd, key: KeyPair, store: Path, name: str = "h") ->
     out = tmp_path / "out"
     run = MidRun(start_collector(run_args(inventory, slow_sweep(tmp_path), store, out, known), tmp_path / "home",
                                  tmp_path / "collector.log"),
-                 out, tmp_path / "w" / "runs" / "fleet" / "out", tmp_path / "collector.log")
+                 out, tmp_path / "w" / "runs" / "fleet" / name / "out", tmp_path / "collector.log")
     try:
         wait_for_rows(out / name / "results.jsonl", 2, proc=run.proc)
         yield run

@@ -19,6 +19,12 @@ from shared.inventory_fields import FIELD_KEYS
 ROOT = Path(__file__).parents[2]
 
 
+@pytest.fixture(autouse=True)
+def own_reader(monkeypatch: pytest.MonkeyPatch) -> None:
+    """edgeprune's own reader, even where ansible-inventory is installed (CI's test extra)."""
+    monkeypatch.setenv("EDGEPRUNE_ANSIBLE", "never")
+
+
 def write(tmp_path: Path, text: str, name: str = "inv.yml") -> Path:
     path = tmp_path / name
     path.write_text(text)

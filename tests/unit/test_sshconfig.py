@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import getpass
+import shutil
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,15 @@ import pytest
 from collector.sshconfig import Jump, SshTarget, parse_jumps, resolve
 from shared.errors import UserError
 from shared.inventory import Host
+
+
+@pytest.fixture(autouse=True, params=["openssh", "paramiko"])
+def reader(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test twice: ssh -G's reading where ssh is installed, and paramiko's fallback."""
+    if request.param == "openssh" and shutil.which("ssh") is None:
+        pytest.skip("OpenSSH's ssh is not installed: only paramiko's reading is tested")
+    monkeypatch.setenv("EDGEPRUNE_SSH_CONFIG", request.param)
+    return request.param
 
 
 @pytest.fixture(autouse=True)
@@ -151,8 +161,10 @@ def test_a_bad_jump_is_refused(text: str) -> None:
         parse_jumps(text)
 
 
-def test_a_bad_jump_in_the_config_names_the_file_and_host(private_home: Path) -> None:
-    with pytest.raises(UserError, match=r"test_config: Host pi: ProxyJump: hop 'j:0': port 0 is outside"):
+def test_a_bad_jump_in_the_config_names_the_file_and_host(private_home: Path, reader: str) -> None:
+    message = (r"test_config: line 2: Invalid ProxyJump \"j:0\" \(read by ssh -G for pi\)" if reader == "openssh"
+               else r"test_config: Host pi: ProxyJump: hop 'j:0': port 0 is outside")
+    with pytest.raises(UserError, match=message):
         resolve(Host(name="a", address="pi"), config(private_home, "Host pi\n  ProxyJump j:0\n"))
 
 
@@ -161,11 +173,14 @@ def test_proxy_jump_none_in_the_inventory_wins_over_the_config(private_home: Pat
     assert resolve(host, config(private_home, CONFIG)).proxy_jump is None
 
 
-def test_config_mistakes_are_user_errors(private_home: Path) -> None:
+def test_config_mistakes_are_user_errors(private_home: Path, reader: str) -> None:
     path = config(private_home, "Host pi\n  Port twenty\n")
-    with pytest.raises(UserError, match=r"test_config: Host pi: Port 'twenty' is not a port number"):
+    message = (r"test_config: line 2: Bad port 'twenty' \(read by ssh -G for pi\)" if reader == "openssh"
+               else r"test_config: Host pi: Port 'twenty' is not a port number")
+    with pytest.raises(UserError, match=message):
         resolve(Host(name="a", address="pi"), path)
-    with pytest.raises(UserError, match="cannot parse SSH config"):
+    unparsable = "line 2: no argument after keyword \"bogus\"" if reader == "openssh" else "cannot parse SSH config"
+    with pytest.raises(UserError, match=unparsable):
         resolve(Host(name="a", address="pi"), config(private_home, "Host pi\n  Bogus\n"))
     with pytest.raises(UserError, match="cannot read SSH config: No such file"):
         resolve(Host(name="a", address="pi"), private_home / "absent")
@@ -183,3 +198,24 @@ def test_include_is_inlined(private_home: Path) -> None:
 def test_a_local_host_has_no_ssh_target() -> None:
     with pytest.raises(ValueError, match="without SSH"):
         resolve(Host(name="local", transport="local"))
+
+
+def test_match_in_any_spelling_applies_only_where_it_matches(private_home: Path) -> None:
+    path = config(private_home, "Match Host jet*\n  User jetson\nMATCH originalhost orin*\n  Port 2300\n")
+    assert resolve(Host(name="a", address="jet1"), path).user == "jetson"
+    assert resolve(Host(name="a", address="pi"), path).user == "localme"  # not every host's
+    assert resolve(Host(name="a", address="orin1"), path).port == 2300
+    assert resolve(Host(name="a", address="pi"), path).port == 22
+
+
+def test_options_after_an_include_are_the_includers(private_home: Path) -> None:
+    (private_home / "lab.conf").write_text("Host labpi\n  HostName 10.3.0.1\n")
+    path = config(private_home, f"Include {private_home / 'lab.conf'}\nUser fleet\n")
+    assert resolve(Host(name="a", address="elsewhere"), path).user == "fleet"  # not only labpi's
+    assert resolve(Host(name="a", address="labpi"), path).hostname == "10.3.0.1"
+
+
+def test_a_comment_after_host_patterns_is_no_alias(private_home: Path) -> None:
+    path = config(private_home, "Host pi # the lab's board\n  HostName 10.0.0.5\n")
+    assert resolve(Host(name="a", address="pi"), path).hostname == "10.0.0.5"
+    assert resolve(Host(name="a", address="the"), path).hostname == "the"
