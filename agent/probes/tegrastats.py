@@ -153,13 +153,14 @@ class TegrastatsProbe(Probe):
         self._proc = subprocess.Popen(
             [binary, "--interval", str(max(1, round(self.interval_s * 1000)))],
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-            text=True, errors="replace", start_new_session=True)
+            text=True, errors="replace")  # in the worker's process group: killed with it
         self._reader = threading.Thread(target=self._read, name="edgeprune-tegrastats", daemon=True)
         self._reader.start()
 
     def _read(self) -> None:
         assert self._proc is not None and self._proc.stdout is not None
-        for line in self._proc.stdout:
+        stdout = self._proc.stdout  # held here: _cleanup clears self._proc
+        for line in stdout:
             if line.strip():
                 self._lines.append(parse_line(line, time.perf_counter() - self._t0))
 
@@ -184,15 +185,16 @@ class TegrastatsProbe(Probe):
         return ProbeResult(columns, "; ".join(n for n in notes if n) or None, side=side)
 
     def _cleanup(self) -> None:
-        if self._proc is not None:
-            if self._proc.poll() is None:
-                self._proc.terminate()
-                try:
-                    self._proc.wait(timeout=2)
-                except subprocess.TimeoutExpired:
-                    self._proc.kill()
-                    self._proc.wait()
-            self._proc = None
+        proc, self._proc = self._proc, None
+        if proc is not None and proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=2)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
         if self._reader is not None:
             self._reader.join(2)  # EOF once the process is gone
             self._reader = None
+        if proc is not None and proc.stdout is not None:
+            proc.stdout.close()
