@@ -60,7 +60,8 @@ def read_energy_uj(zone: RaplZone) -> int:
         return int((zone.path / "energy_uj").read_text().split()[0])
     except PermissionError:
         raise ProbeUnavailable(f"{zone.path / 'energy_uj'} is readable by root only "
-                               "(kernels since the PLATYPUS fix, Nov 2020); run the agent as root for RAPL energy") from None
+                               "(kernels since the PLATYPUS fix, Nov 2020); run the agent as root "
+                               "for RAPL energy") from None
 
 
 def delta_uj(start: int, end: int, max_range_uj: int) -> int:

@@ -65,7 +65,8 @@ def test_samples_and_board_energy_over_the_region(tmp_path: Path, monkeypatch: p
     assert all(0 < s["t_s"] <= outer_s for s in samples)
 
 
-def test_the_process_is_gone_after_stop_and_each_region_is_its_own(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_process_is_gone_after_stop_and_each_region_is_its_own(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     _install(tmp_path, monkeypatch, "nano_jp4.txt")
     probe = TegrastatsProbe(interval_s=0.05)
     first, _, _ = _region(probe, 0.3)

@@ -32,7 +32,8 @@ def test_every_token_of_every_real_line_is_understood(path: Path) -> None:
 EXPECTED = [
     ("tx1_l4t28.txt", 3468, 4, 3, 76, 1, 408, {}),
     ("tx1_jp4.txt", 1179, 4, 0, 76, 7, 408, {"VDD_IN": (2532, 2698), "VDD_CPU": (76, 178), "VDD_GPU": (19, 19)}),
-    ("nano_jp4.txt", 534, 4, 0, 76, 0, 204, {"POM_5V_IN": (1022, 1022), "POM_5V_GPU": (0, 0), "POM_5V_CPU": (204, 204)}),
+    ("nano_jp4.txt", 534, 4, 0, 76, 0, 204, {"POM_5V_IN": (1022, 1022), "POM_5V_GPU": (0, 0),
+                                             "POM_5V_CPU": (204, 204)}),
     ("xavier_nx_jp4.txt", 4412, 6, 62, 306, 10, 1600, {"VDD_IN": (4067, 4067), "VDD_CPU_GPU_CV": (738, 738),
                                                        "VDD_SOC": (1353, 1353)}),
     ("orin_nx_jp5.txt", 6334, 8, 0, 611, 0, 2133, {"VDD_IN": (5299, 5299), "VDD_CPU_GPU_CV": (773, 773),
