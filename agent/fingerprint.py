@@ -23,7 +23,7 @@ from typing import Any, Dict, List
 
 import psutil
 
-from agent.machine import cpu_model, device_class
+from agent.machine import cpu_model, device_class_of
 
 SYS_CPU = Path("/sys/devices/system/cpu")
 DMI_DIR = Path("/sys/class/dmi/id")
@@ -43,7 +43,7 @@ FINGERPRINT_KEYS: dict[str, tuple[type, str]] = {
     "os_release": (str, "distribution, from /etc/os-release PRETTY_NAME"),
     "libc": (str, "C library and version"),
     "arch": (str, "machine architecture, e.g. x86_64, aarch64"),
-    "cpu_model": (str, "CPU marketing name"),
+    "cpu_model": (str, "CPU marketing name; on ARM the core types from implementer/part numbers"),
     "cpu_vendor": (str, "CPU vendor id (x86) or implementer (ARM)"),
     "cpu_family": (str, "CPU family (x86) or architecture version (ARM)"),
     "cpu_model_number": (str, "CPU model number (x86) or part (ARM)"),
@@ -72,6 +72,7 @@ FINGERPRINT_KEYS: dict[str, tuple[type, str]] = {
     "system_product": (str, "DMI product name"),
     "bios_version": (str, "DMI BIOS version"),
     "board": (str, "the board: device-tree model on ARM, else DMI vendor and name"),
+    "board_model": (str, "device-tree board model (/proc/device-tree/model); names ARM device classes"),
     "gpus": (list, "NVML GPUs: index, name, memory_mb, compute_capability, uuid, clocks, power limit"),
     "gpu_probe_error": (str, "why no GPU could be read (null when NVML answered)"),
     "gpu_driver": (str, "NVIDIA driver version"),
@@ -253,6 +254,9 @@ def collect_board(md: Metadata, dmi_dir: Path = DMI_DIR,
     for key, name in names.items():
         md[key] = _read(dmi_dir / name) or None
     model = _read(device_tree_model) or None
+    md["board_model"] = model
+    if model is None:
+        md["probe_errors"]["board_model"] = f"no {device_tree_model} (not a device-tree board)"
     md["board"] = model or " ".join(v for v in (md["board_vendor"], md["board_name"]) if v) or \
         " ".join(v for v in (md["system_vendor"], md["system_product"]) if v) or None
     if md["board"] is None:
@@ -398,8 +402,7 @@ def collect_software(md: Metadata) -> None:
 def collect_device(md: Metadata) -> None:
     """The stable ``device_class`` and the capacity of the device trials run on."""
     gpus = md.get("gpus") or []
-    md["device_class"] = device_class(md.get("arch") or platform.machine(),
-                                      md.get("cpu_model") or cpu_model(), [g["name"] for g in gpus])
+    md["device_class"] = device_class_of(md)
     ram_gb = md.get("mem_total_gb") or psutil.virtual_memory().total / 2**30
     md["device_mem_gb"] = round(gpus[0]["memory_mb"] / 1024 if gpus else ram_gb, 2)
 

@@ -1,4 +1,5 @@
-"""A summary of this machine, and its stable ``device_class`` string.
+"""A summary of this machine, and its stable ``device_class`` string (this module owns it:
+:func:`device_class_of` is the one place a fingerprint becomes a class).
 
 Light on purpose: no torch import (a board running the light agent may not have it);
 the GPU is read through NVML where the library is there.
@@ -13,13 +14,27 @@ from typing import Any
 
 import psutil
 
+from agent.armcpu import arm_cores, board_slug
 
-def cpu_model() -> str:
-    """The CPU's marketing name, from /proc/cpuinfo (x86 'model name', ARM 'Hardware'/'Model')."""
+CPUINFO = Path("/proc/cpuinfo")
+
+
+def read_cpuinfo(path: Path = CPUINFO) -> str:
     try:
-        text = Path("/proc/cpuinfo").read_text(errors="replace")
+        return path.read_text(errors="replace")
     except OSError:
-        text = ""
+        return ""
+
+
+def cpu_model(text: str | None = None) -> str:
+    """The CPU's name from /proc/cpuinfo: x86 'model name'; on ARM the core types from the
+    implementer and part numbers (``Cortex-A76``, ``Cortex-A78AE``; big.LITTLE: both), since
+    its 'model name' ('ARMv7 Processor rev 3 (v7l)'), 'Hardware' ('BCM2835' on every Pi) and
+    'Model' (the board) do not name the CPU."""
+    text = read_cpuinfo() if text is None else text
+    cores = arm_cores(text)
+    if cores:
+        return " + ".join(cores)
     for key in ("model name", "Hardware", "Model", "cpu model"):
         match = re.search(rf"^{key}\s*:\s*(.+)$", text, re.MULTILINE)
         if match:
@@ -83,10 +98,26 @@ def gpu_slug(name: str) -> str:
     return _slug(low) or "gpu"
 
 
-def device_class(arch: str, cpu: str, gpu_names: list[str]) -> str:
-    """Stable hardware class, e.g. ``x86_64-xeon-6140-p40`` or ``x86_64-i7-9750h-cpu``."""
+def device_class(arch: str, cpu: str, gpu_names: list[str], board: str | None = None) -> str:
+    """Stable hardware class, e.g. ``x86_64-xeon-6140-p40``, ``x86_64-i7-9750h-cpu`` or, with a
+    device-tree board, ``aarch64-rpi5-cortex-a76-cpu``."""
     gpu = gpu_slug(gpu_names[0]) if gpu_names else "cpu"
-    return f"{re.sub(r'[^a-z0-9_]+', '-', arch.lower())}-{cpu_slug(cpu)}-{gpu}"
+    cpu_part = "-".join(cpu_slug(c) for c in cpu.split(" + "))
+    board_part = f"{board}-" if board else ""
+    return f"{re.sub(r'[^a-z0-9_]+', '-', arch.lower())}-{board_part}{cpu_part}-{gpu}"
+
+
+def device_class_of(md: dict[str, Any], cpuinfo: str | None = None) -> str:
+    """The class of a fingerprint (keys arch, cpu_model, gpus, board_model): ARM boards are
+    named by their device-tree model, where the CPU is known by its part numbers; x86 and
+    others by CPU and GPU only (a DMI board name would split one CPU model into many)."""
+    text = read_cpuinfo() if cpuinfo is None else cpuinfo
+    arm = bool(arm_cores(text))
+    # a Raspberry Pi kernel repeats the device-tree model as cpuinfo's "Model"
+    listed = re.search(r"^Model\s*:\s*(.+)$", text, re.MULTILINE)
+    board = board_slug(md.get("board_model") or (listed.group(1) if listed else None)) if arm else None
+    return device_class(md.get("arch") or platform.machine(), md.get("cpu_model") or cpu_model(text),
+                        [g["name"] for g in md.get("gpus") or []], board)
 
 
 def machine_info() -> dict[str, Any]:
@@ -102,7 +133,6 @@ def machine_info() -> dict[str, Any]:
     info.setdefault("gpus", [])
     info.setdefault("gpu_probe_error", None)
     info.setdefault("mem_total_gb", round(psutil.virtual_memory().total / 2**30, 2))
-    info.setdefault("device_class", device_class(info["arch"], info["cpu_model"],
-                                                 [g["name"] for g in info["gpus"]]))
+    info.setdefault("device_class", device_class_of(info))
     info.setdefault("device_mem_gb", info["mem_total_gb"])
     return info

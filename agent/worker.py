@@ -42,7 +42,8 @@ from agent.artifacts import Artifact
 from agent.backends import BACKENDS, Backend
 from agent.measure import measure_model
 from agent.outdir import utc_now
-from agent.probes import Probe, ProbeOutcome, ProbeSet, merge_results
+from agent.probes import Probe, ProbeOutcome, ProbeSet, make_probe, merge_results
+from agent.probes.energy import energy_columns
 from agent.probes.external_profile import ProfileTarget, profile_with
 from agent.probes.gpuprofile import Choice, GpuProfileProbe, choose_profiler, device_capability
 from agent.probes.gpuprofilers import ProfilerOptions
@@ -137,9 +138,12 @@ def _test_fault(where: int | str) -> None:
 def _probes(job: WorkerJob) -> ProbeSet:
     """The probes around one timed region: samplers first, perf last (it starts nearest
     the region and stops first, so it counts the least of the others' work)."""
-    probes: list[Probe] = [SystemProbe(job.telemetry.system_interval_s)]
+    probes: list[Probe] = [SystemProbe(job.telemetry.system_interval_s),
+                           # each says why where it cannot measure (no tegrastats, no RAPL)
+                           make_probe("tegrastats", interval_s=job.telemetry.tegrastats_interval_s)]
     if job.device.startswith("cuda"):
         probes.append(NvmlProbe(nvml_index_for_cuda(_cuda_index(job.device)), job.telemetry.nvml_interval_s))
+    probes.append(make_probe("rapl"))
     if job.perf is not None:
         probes.append(PerfAttachProbe(support=job.perf))
     return ProbeSet(probes)
@@ -240,6 +244,10 @@ def _measure_one(job: WorkerJob, backend: Any, model: Any, trial: TrialSpec,
         return {**started, "status": (Status.OOM if oom else Status.ERROR).value, "is_oom": oom,
                 "error": error_text(exc)}
     telemetry = _combine([_absent(job), sink["outcome"], profile, model_outcome])
+    energy, why = energy_columns(telemetry.columns, job.device, len(result.stats.samples_ms), trial.batch_size)
+    telemetry.columns.update(energy)
+    if why:
+        telemetry.errors["energy"] = why
     return {**started, **result.stats.columns(trial.batch_size, job.timing.noisy_cv),
             **telemetry.row_columns(), "threads": result.threads,
             "status": Status.OK.value, "is_oom": False, "peak_rss_mb": result.peak_rss_mb,

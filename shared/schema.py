@@ -8,6 +8,8 @@ Format history (bump ``SCHEMA_VERSION`` and add a step to :data:`MIGRATIONS`):
   2  artifact and backend columns (shared/artifact_columns.py): artifact_sha256,
      base_model_key, onnx_opset, ort_*, accuracy_*_device, eval_samples_device; a version 1
      row gets them as null.
+  3  energy and Jetson columns (shared/telemetry_columns.py): tegra_* (tegrastats), rapl_*_j,
+     energy_j, energy_per_sample_mj, energy_source; a version 2 row gets them as null.
 """
 from __future__ import annotations
 
@@ -20,7 +22,7 @@ from shared.artifact_columns import ARTIFACT_COLUMNS
 from shared.columns import Column, _c
 from shared.telemetry_columns import TELEMETRY_COLUMNS
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 class Status(str, enum.Enum):
@@ -150,8 +152,13 @@ def _v1_to_v2(row: dict[str, Any]) -> dict[str, Any]:
     return {**row, "schema_version": 2}
 
 
+def _v2_to_v3(row: dict[str, Any]) -> dict[str, Any]:
+    """Version 3 only added nullable columns (energy, tegrastats, RAPL)."""
+    return {**row, "schema_version": 3}
+
+
 # version -> function turning a row of that version into one of version + 1
-MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _v1_to_v2}
+MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _v1_to_v2, 2: _v2_to_v3}
 
 
 def upgrade_row(row: Mapping[str, Any]) -> dict[str, Any]:

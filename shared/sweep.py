@@ -73,6 +73,7 @@ class TelemetrySpec:
     perf: bool = True  # perf stat counters (null, with the reason, where perf cannot count)
     system_interval_s: float = 0.5  # CPU, PSI, memory, disk, temperature sampler
     nvml_interval_s: float = 0.05  # GPU sampler (CUDA devices only)
+    tegrastats_interval_s: float = 0.1  # tegrastats sampler (wherever tegrastats is on PATH)
     gpu_profile: bool = True  # a kernel-level profile in a separate pass (CUDA devices only)
     # auto: nvprof where it supports the GPU and is installed, else nsys, else torch.profiler;
     # ncu only when named here (it replays and serialises every kernel it profiles).
@@ -283,6 +284,7 @@ def parse_sweep(data: Any, source: str = "<sweep>") -> Sweep:
             "perf": lambda v, w: _flag(r, v, w),
             "system_interval_s": lambda v, w: r.number(v, w, float, low=0.01),
             "nvml_interval_s": lambda v, w: r.number(v, w, float, low=0.001),
+            "tegrastats_interval_s": lambda v, w: r.number(v, w, float, low=0.001),
             "gpu_profile": lambda v, w: _flag(r, v, w),
             "gpu_profiler": lambda v, w: r.choice(v, w, catalog.GPU_PROFILERS, "GPU profiler"),
             "ncu_launch_count": lambda v, w: r.number(v, w, int, low=1),

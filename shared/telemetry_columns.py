@@ -39,6 +39,34 @@ TELEMETRY_COLUMNS: tuple[Column, ...] = (
     _c("gpu_throttle_reasons", str, "comma-separated clock-event (throttle) reasons seen, or 'none'"),
     _c("gpu_sample_count", int, "NVML samples taken in the region"),
 ) + (
+    # tegrastats sampler (agent/probes/tegrastats.py): Jetson boards, CPU and GPU trials alike
+    _c("tegra_gpu_load_mean_pct", float, "mean integrated-GPU (GR3D) load over the tegrastats samples, %"),
+    _c("tegra_gpu_load_max_pct", float, "highest integrated-GPU (GR3D) load sample, %"),
+    _c("tegra_gpu_freq_mean_mhz", float, "mean GR3D clock over the samples, MHz"),
+    _c("tegra_cpu_load_mean_pct", float, "mean load of the online CPU cores over the samples, %"),
+    _c("tegra_cpu_freq_mean_mhz", float, "mean clock of the online CPU cores over the samples, MHz"),
+    _c("tegra_emc_load_mean_pct", float, "mean memory-controller (EMC) load over the samples, %"),
+    _c("tegra_emc_freq_mean_mhz", float, "mean EMC clock over the samples, MHz"),
+    _c("tegra_ram_used_max_mb", float, "highest RAM used (CPU and GPU share it), MiB"),
+    _c("tegra_swap_used_max_mb", float, "highest swap used, MiB"),
+    _c("tegra_temp_max_c", float, "highest temperature of any real sensor sampled (PMIC's fixed 100 C left out), degrees C"),
+    _c("tegra_temps_max_c", str, "JSON object: sensor -> highest temperature sampled, degrees C"),
+    _c("tegra_rails_mean_mw", str, "JSON object: power rail -> mean current power over the samples, mW"),
+    _c("tegra_power_mean_w", float, "mean board power (input rail, else the sum of the rails), W"),
+    _c("tegra_power_source", str, "the rail(s) tegra_power_mean_w comes from: VDD_IN, POM_5V_IN or sum:A+B+..."),
+    _c("tegra_energy_j", float, "board energy over the region from the tegrastats power samples, J"),
+    _c("tegra_sample_count", int, "tegrastats lines parsed in the region"),
+) + (
+    # RAPL energy counters (agent/probes/rapl.py): x86, summed over packages
+    _c("rapl_package_j", float, "CPU package energy over the region (RAPL), J"),
+    _c("rapl_core_j", float, "CPU cores energy over the region (RAPL), J"),
+    _c("rapl_dram_j", float, "DRAM energy over the region (RAPL, where the CPU has the domain), J"),
+) + (
+    # energy per inference (agent/probes/energy.py): the best sensor of the device
+    _c("energy_j", float, "energy of the device over the timed region, J (idle power included)"),
+    _c("energy_per_sample_mj", float, "energy_j / (n_samples x batch_size), mJ"),
+    _c("energy_source", str, "what energy_j comes from: tegrastats:<rail>, nvml:gpu, rapl:package[+dram]"),
+) + (
     # kernel-level profile (agent/probes/gpuprofile.py)
     _c("gpu_kernel_time_ms", float, "summed duration of the GPU kernels of the region, ms"),
     _c("gpu_kernel_count", int, "GPU kernels run in the region"),

@@ -19,7 +19,7 @@ from shared.registry import Registry
 
 # The names a worker may ask for. "perf" is the fifo-controlled probe of a worker that the
 # parent started under perf; "perf_attach" starts its own perf on the worker's pid.
-PROBE_NAMES = ("perf", "perf_attach", "nvml", "gpuprofile", "system")
+PROBE_NAMES = ("perf", "perf_attach", "nvml", "gpuprofile", "system", "tegrastats", "rapl")
 
 
 class ProbeUnavailable(RuntimeError):

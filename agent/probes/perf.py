@@ -13,6 +13,10 @@ written on perf's control channel (``perf stat -D -1 --control``: events start d
   it) and parses perf's output itself: per-region counts for a forked worker that times
   several regions.
 
+perf always runs in the C locale (:func:`perf_env`): perf honours ``LC_NUMERIC`` even with
+``-x,``, so under ``de_DE.UTF-8`` it prints ``230,44,msec,task-clock`` and the CSV reader
+would take 44. The worker started under perf gets the caller's locale back.
+
 Either counts every thread of the worker, the probes' sampler threads included. Where an
 event is ``<not supported>`` (a VM without hardware counters), perf is missing, or
 ``perf_event_paranoid`` forbids it, the column is null and the reason is kept.
@@ -27,7 +31,7 @@ import signal
 import stat
 import subprocess
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
@@ -138,6 +142,22 @@ def read_perf_output(out: Path, events: Sequence[str] = PERF_EVENTS) -> ProbeRes
     return result_from_text(text, events)
 
 
+# ------------------------------------------------------------------------- the C locale
+
+
+def perf_env(env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment to start perf in: ``env`` (default: this process's) with ``LC_ALL=C``,
+    so perf prints a decimal point whatever the user's locale (LC_ALL overrides every
+    other LC_* and LANG)."""
+    return {**(os.environ if env is None else env), "LC_ALL": "C"}
+
+
+def _restore_locale(env: Mapping[str, str] | None = None) -> list[str]:
+    """``env ...`` that gives a command run by perf the caller's own LC_ALL back."""
+    env = os.environ if env is None else env
+    return ["env", f"LC_ALL={env['LC_ALL']}"] if "LC_ALL" in env else ["env", "-u", "LC_ALL"]
+
+
 # ------------------------------------------------------------------------- can perf run here?
 
 @dataclass(frozen=True)
@@ -180,7 +200,8 @@ def _smoke_test(binary: str) -> str | None:
         done = subprocess.run(
             [binary, "stat", "-x,", "-o", os.devnull, "-D", "-1", "--control",
              f"fd:{ctl_r},{ack_w}", "-e", "task-clock", "--", "true"],
-            pass_fds=(ctl_r, ack_w), capture_output=True, text=True, timeout=20, check=False)
+            pass_fds=(ctl_r, ack_w), capture_output=True, text=True, timeout=20, check=False,
+            env=perf_env())
     except (OSError, subprocess.TimeoutExpired) as exc:
         return f"perf does not run: {exc}"
     finally:
@@ -205,16 +226,17 @@ def perf_unavailable_reason() -> str | None:
 
 def perf_command_prefix(ctl: Path, ack: Path, out: Path,
                         events: Sequence[str] = PERF_EVENTS) -> list[str] | None:
-    """``perf stat ... --`` to put before the worker's argv, or None where perf cannot run
-    (the reason: :func:`perf_unavailable_reason`). Creates the two fifos if absent."""
+    """``env LC_ALL=C perf stat ... -- env <caller's LC_ALL>`` to put before the worker's
+    argv, or None where perf cannot run (the reason: :func:`perf_unavailable_reason`).
+    Creates the two fifos if absent."""
     support = perf_support()
     if not support.ok or support.binary is None:
         return None
     for path in (ctl, ack):
         if not (path.exists() and stat.S_ISFIFO(path.stat().st_mode)):
             os.mkfifo(path)
-    return [support.binary, "stat", "-x,", "-o", str(out), "-D", "-1",
-            "--control", f"fifo:{ctl},{ack}", "-e", ",".join(events), "--"]
+    return ["env", "LC_ALL=C", support.binary, "stat", "-x,", "-o", str(out), "-D", "-1",
+            "--control", f"fifo:{ctl},{ack}", "-e", ",".join(events), "--", *_restore_locale()]
 
 
 # ------------------------------------------------------------------------- the control channel
@@ -310,7 +332,7 @@ class PerfAttachProbe(Probe):
                      "-p", str(self.pid), "-D", "-1", "--control", f"fd:{ctl_r},{ack_w}",
                      "-e", ",".join(self.events)],
                     pass_fds=(ctl_r, ack_w), stdin=subprocess.DEVNULL,
-                    stdout=subprocess.DEVNULL, stderr=err)
+                    stdout=subprocess.DEVNULL, stderr=err, env=perf_env())
         finally:
             os.close(ctl_r)
             os.close(ack_w)  # perf holds the only write end: its exit is EOF here

@@ -10,12 +10,14 @@ from typing import Any
 from collector.report import export, svg
 from collector.report.data import ReportData, load_report_data
 from collector.report.model import Budgets, Report, Section
-from collector.report.sections import accuracy, causal, latency, memory, overview, parameters, quality, recommend
+from collector.report.sections import (accuracy, causal, energy, latency, memory, overview, parameters, quality,
+                                       recommend)
 from shared.version import __version__
 
 REPORT_FILE = "report.html"
-# in reading order: who ran what, what pruning did, what it costs, what it causes, what to use, how sure
-SECTIONS = (overview, accuracy, latency, parameters, memory, causal, recommend, quality)
+# in reading order: who ran what, what pruning did, what it costs, what it causes, what to use, how sure.
+# A section's build may return None (energy, where no trial measured any): it is left out.
+SECTIONS = (overview, accuracy, latency, parameters, memory, energy, causal, recommend, quality)
 
 
 def _headline(data: ReportData) -> tuple[str, ...]:
@@ -34,7 +36,9 @@ def build_report(data: ReportData, budgets: Budgets | None = None) -> Report:
     sections: list[Section] = []
     with svg.style():
         for module in SECTIONS:
-            sections.append(module.build(data, budgets))
+            section = module.build(data, budgets)
+            if section is not None:
+                sections.append(section)
     fleet = data.rows["host"].nunique() > 1
     return Report(title="edgeprune fleet report" if fleet else "edgeprune report", source=str(data.source),
                   created_at=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), version=__version__,

@@ -42,14 +42,14 @@ class Recording(Probe):
 
 
 def test_registry_lists_every_probe_and_rejects_an_unknown_name() -> None:
-    assert set(PROBES.names()) == {"perf", "perf_attach", "nvml", "gpuprofile", "system"}
+    assert set(PROBES.names()) == {"perf", "perf_attach", "nvml", "gpuprofile", "system", "tegrastats", "rapl"}
     with pytest.raises(UserError, match=r"unknown probe 'pref' \(valid: gpuprofile, nvml, perf, "
-                                        r"perf_attach, system\)"):
+                                        r"perf_attach, rapl, system, tegrastats\)"):
         make_probe("pref")
     assert make_probe("system", interval_s=0.2).interval_s == 0.2
 
 
-@pytest.mark.parametrize("name", ["perf_attach", "nvml", "gpuprofile", "system"])
+@pytest.mark.parametrize("name", ["perf_attach", "nvml", "gpuprofile", "system", "tegrastats", "rapl"])
 def test_every_probe_column_is_a_schema_column_of_a_matching_type(name: str) -> None:
     probe_class = PROBES.get(name)
     assert probe_class.columns, name

@@ -13,7 +13,7 @@ from collector.report.api import SECTIONS
 from collector.report import html
 from collector.report.data import FLEET_HOST_COLUMNS, FleetRun, ReportData, derive, rows_frame
 from collector.report.model import Budgets, Note, Section, Table
-from collector.report.sections import accuracy, latency, memory, overview, parameters, quality, recommend
+from collector.report.sections import accuracy, energy, latency, memory, overview, parameters, quality, recommend
 from shared.plan import stable_hash
 from shared.schema import make_row
 
@@ -188,15 +188,28 @@ def test_every_section_builds_when_every_trial_failed() -> None:
     failed = data([row(status="oom", is_oom=True, batch_size=b) for b in (1, 8)])
     for module in SECTIONS:
         section = module.build(failed, Budgets())
-        assert section.id and section.title
+        assert (section is None and module is energy) or (section.id and section.title)
     assert _noted(latency.build(failed, Budgets())) and _noted(accuracy.build(failed, Budgets()))
 
 
 def test_every_section_builds_from_a_single_trial() -> None:
     one = data([row(latency_p50_ms=1.0, accuracy_top1=0.9, latency_cv=0.01, params_reported=10, params_nonzero=10,
                     peak_rss_mb=100.0)])
-    assert [module.build(one, Budgets()).id for module in SECTIONS] == [
+    built = [module.build(one, Budgets()) for module in SECTIONS]
+    assert [section.id for section in built if section is not None] == [
         "overview", "accuracy", "latency", "parameters", "memory", "causal", "recommendations", "quality"]
+
+
+def test_energy_is_drawn_against_the_ratio_only_where_measured() -> None:
+    rows = [row(target_ratio=r, latency_p50_ms=5.0, energy_j=e, energy_per_sample_mj=e * 10, energy_source="rapl:package",
+                device_class="dev-x86") for r, e in ((0.0, 2.0), (0.5, 1.0))]
+    rows += [row(host="h2", device_class="dev-pi", target_ratio=0.5, latency_p50_ms=9.0)]  # no sensor
+    section = energy.build(data(rows), Budgets())
+    assert section is not None and section.id == "energy" and section.figures[0].name == "energy-ratio"
+    table = energy.energy_table(data(rows).ok)
+    assert list(table["device_class"]) == ["dev-x86", "dev-x86"]
+    assert list(table["energy_per_sample_mj"]) == [20.0, 10.0] and set(table["energy_source"]) == {"rapl:package"}
+    assert energy.build(data([row(latency_p50_ms=1.0)]), Budgets()) is None
 
 
 def test_too_many_device_classes_for_lines_give_a_grid() -> None:

@@ -1,4 +1,4 @@
-"""A results file written by schema version 1 (before artifact columns) still reads."""
+"""Results files written by older schema versions still read (each version's file is a fixture)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -6,11 +6,21 @@ from pathlib import Path
 from shared.resultlog import ResultLog
 from shared.schema import SCHEMA_VERSION
 
-FIXTURE = Path(__file__).parents[1] / "fixtures" / "results_v1.jsonl"
+FIXTURES = Path(__file__).parents[1] / "fixtures"
 
 
 def test_a_version_1_row_is_upgraded_with_the_new_columns_null() -> None:
-    (row,) = list(ResultLog(FIXTURE).rows())
-    assert row["schema_version"] == SCHEMA_VERSION == 2
+    (row,) = list(ResultLog(FIXTURES / "results_v1.jsonl").rows())
+    assert row["schema_version"] == SCHEMA_VERSION == 3
     assert row["latency_p50_ms"] == 0.214 and row["model"] == "lenet5"
     assert row["artifact_sha256"] is None and row["accuracy_top1_device"] is None and row["ort_providers"] is None
+    assert row["energy_j"] is None and row["tegra_energy_j"] is None
+
+
+def test_a_version_2_row_is_upgraded_with_the_energy_columns_null() -> None:
+    (row,) = list(ResultLog(FIXTURES / "results_v2.jsonl").rows())
+    assert row["schema_version"] == SCHEMA_VERSION
+    assert row["artifact_sha256"] == "9f2c4e1a" * 8  # a version 2 column survives
+    for column in ("energy_j", "energy_per_sample_mj", "energy_source", "rapl_package_j",
+                   "tegra_power_mean_w", "tegra_rails_mean_mw"):
+        assert row[column] is None
