@@ -1,7 +1,22 @@
 """The one exception type for user mistakes: the CLI turns it into one line and exit code 2."""
 from __future__ import annotations
 
+import reprlib
 from collections.abc import Iterable
+
+# A message is one line of at most this many characters, whatever the input held: a value
+# echoed back may be a megabyte of YAML, and a line of --limit names may list 5,000 hosts.
+MAX_MESSAGE_CHARS = 2000
+_SHOWN = reprlib.Repr()
+_SHOWN.maxstring = _SHOWN.maxother = 80
+_SHOWN.maxlist = _SHOWN.maxtuple = _SHOWN.maxdict = _SHOWN.maxset = 6
+_SHOWN.maxlevel = 3
+
+
+def shown(value: object) -> str:
+    """``repr(value)`` for a message: bounded in length and in the work it takes (the value
+    may be a list of a million items), so that a message never echoes a whole file."""
+    return _SHOWN.repr(value)
 
 
 class UserError(Exception):
@@ -26,23 +41,54 @@ class UserError(Exception):
         text = message
         if self.valid is not None:
             text += f" (valid: {', '.join(str(v) for v in self.valid)})"
-        super().__init__(": ".join([*parts, text]))
+        super().__init__(one_line(": ".join([*parts, text])))
+
+
+def one_line(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
+    """``text`` with line breaks escaped (a message is one line), cut at ``limit`` characters."""
+    text = text.replace("\r", "\\r").replace("\n", "\\n")
+    return text if len(text) <= limit else f"{text[:limit - 20]}... ({len(text):,} chars)"
 
 
 def unknown_name(kind: str, name: object, valid: Iterable[str], **where: str | None) -> UserError:
     """The standard error for a name that is not in a registry."""
-    return UserError(f"unknown {kind} {name!r}", valid=sorted(valid), **where)
+    return UserError(f"unknown {kind} {shown(name)}", valid=sorted(valid), **where)
+
+
+# The extra of pyproject.toml that brings each optional module (a top-level import name);
+# tests/unit/test_yamlfile_errors.py checks the table against pyproject.toml.
+EXTRA_OF_MODULE = {
+    "onnxruntime": "agent",
+    "torch": "full", "torchvision": "full", "torch_pruning": "full", "sklearn": "full", "onnx": "full",
+    "onnxscript": "full",
+    "dowhy": "analysis", "networkx": "analysis", "pydot": "analysis", "threadpoolctl": "analysis",
+    "matplotlib": "analysis",
+    "pandas": "analysis",
+    "paramiko": "collector", "duckdb": "collector",
+}
+DEFAULT_EXTRA = "full"
+
+
+def optional_module(error: ImportError) -> str | None:
+    """The extra that brings the module ``error`` could not import; None where that module is
+    none of our optional dependencies (then the ImportError is a bug, not a missing extra)."""
+    top = (error.name or "").partition(".")[0]
+    return EXTRA_OF_MODULE.get(top)
+
+
+def needs_module(what: str, error: ImportError) -> UserError:
+    """The one message for a missing optional package: what needs it, and the extra to install."""
+    extra = optional_module(error) or DEFAULT_EXTRA
+    missing = f"module {error.name!r}" if error.name else str(error)
+    return UserError(f"{what} needs {missing}, which is not installed here "
+                     f"(pip install 'edgeprune[{extra}]' brings it)")
 
 
 class MissingDependency(UserError):
     """A registered implementation whose packages are not installed here, e.g. the torch
     backend on a light agent: names the package and the extra that brings it."""
 
-    EXTRA_HINT = "pip install 'edgeprune[full]'"
-
     def __init__(self, kind: str, name: str, error: ImportError) -> None:
         self.kind, self.name = kind, name
         self.module = error.name
-        missing = f"module {error.name!r}" if error.name else str(error)
-        super().__init__(f"{kind} {name!r} needs {missing}, which is not installed here "
-                         f"({self.EXTRA_HINT} brings it)")
+        super().__init__(str(needs_module(f"{kind} {name!r}", error)))

@@ -47,7 +47,7 @@ def execute(args: argparse.Namespace) -> int:
         return {"exit": f"agent exited ({state.code})", "none": "no run there"}.get(state.kind, f"agent {state.kind}")
 
     results = on_every_host(list(inventory), one, args.parallel)
-    table = Table(title=f"fetched run {args.name!r} into {out}")
+    table = Table(title=plain(f"fetched run {args.name!r} into {out}"))
     table.add_column("host")
     table.add_column("state")
     for host, result in zip(inventory, results):
@@ -56,5 +56,6 @@ def execute(args: argparse.Namespace) -> int:
     from collector.store import merge  # duckdb and pandas: imported when needed, not for --help
 
     result = merge(out)
-    console.print(f"merged {result.rows_total} rows ({result.rows_added} new): {result.store}  parquet: {result.parquet}")
+    console.print(f"merged {result.rows_total} rows ({result.rows_added} new): {result.store}  parquet: {result.parquet}",
+                  markup=False)
     return 1 if any(r.startswith("failed") for r in results) else 0

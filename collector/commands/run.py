@@ -14,7 +14,7 @@ from collector.deploy import build_wheel
 from collector.fleet import add_fleet_arguments, console_log, on_every_host, selected_hosts, transport_factory
 from collector.hostplan import host_sweep
 from collector.hostrun import OK, HostRun, HostView, RunSettings
-from collector.live import outcome_table, progress_table
+from collector.live import outcome_table, plain, progress_table
 from shared.cli import EXIT_INTERRUPTED
 from shared.errors import UserError
 from shared.inventory import safe_folder_name
@@ -138,7 +138,7 @@ def execute(args: argparse.Namespace) -> int:
     runs = [HostRun(host, [("sweep.yml", plans[host.name])], make(host), settings, view, stop, log)
             for host, view in zip(inventory, views)]
     console.print(f"run {run_name!r}: sweep {sweep.name} on {len(runs)} host(s), at most {args.parallel} "
-                  f"at once; results into {out}")
+                  f"at once; results into {out}", markup=False)  # --name and --out are data, not markup
     started = time.time()
     interrupted = _run_hosts(args, console, runs, views, stop)
     _write_fleet_file(out, args, run_name, views, started)
@@ -148,9 +148,9 @@ def execute(args: argparse.Namespace) -> int:
     result = merge(out)
     console.print(outcome_table(views))
     console.print(f"merged {result.rows_total} rows ({result.rows_added} new) from {result.hosts} host "
-                  f"folder(s): {result.store}  parquet: {result.parquet}")
+                  f"folder(s): {result.store}  parquet: {result.parquet}", markup=False)
     for folder, why in result.refused.items():
-        console.print(f"[yellow]left out {folder}: {why}")
+        console.print(plain(f"left out {folder}: {why}", "yellow"))
     if not args.no_report and result.rows_total:
         _report(console, out)
     if interrupted:
@@ -163,6 +163,6 @@ def _report(console: Console, out: Path) -> None:
         from collector.report import write_report
         path = write_report(out)
     except Exception as exc:  # the rows are merged already; a report failure must not hide that
-        console.print(f"[yellow]report not written: {type(exc).__name__}: {exc}")
+        console.print(plain(f"report not written: {type(exc).__name__}: {exc}", "yellow"))
         return
-    console.print(f"report: {path}")
+    console.print(f"report: {path}", markup=False)
