@@ -1,6 +1,7 @@
 """The one exception type for user mistakes: the CLI turns it into one line and exit code 2."""
 from __future__ import annotations
 
+import importlib.util
 import reprlib
 from collections.abc import Iterable
 
@@ -76,12 +77,21 @@ def optional_module(error: ImportError) -> str | None:
     return EXTRA_OF_MODULE.get(top)
 
 
-def needs_module(what: str, error: ImportError) -> UserError:
-    """The one message for a missing optional package: what needs it, and the extra to install."""
-    extra = optional_module(error) or DEFAULT_EXTRA
-    missing = f"module {error.name!r}" if error.name else str(error)
+def needs_module(what: str, error: ImportError, extra: str | None = None) -> UserError:
+    """The one message for a missing optional package: what needs it, and the extra to install
+    (``extra``: where the command's own extra brings it too, e.g. pandas)."""
+    extra = extra or optional_module(error) or DEFAULT_EXTRA
+    missing = f"module {error.name.partition('.')[0]!r}" if error.name else str(error)
     return UserError(f"{what} needs {missing}, which is not installed here "
                      f"(pip install 'edgeprune[{extra}]' brings it)")
+
+
+def require_modules(what: str, *modules: str, extra: str | None = None) -> None:
+    """Say now, before any work, that a module ``what`` will need is missing (the collector's
+    merge at the end of a fleet run needs duckdb: not after hours of measuring)."""
+    for module in modules:
+        if importlib.util.find_spec(module) is None:
+            raise needs_module(what, ModuleNotFoundError(f"No module named {module!r}", name=module), extra)
 
 
 class MissingDependency(UserError):

@@ -79,7 +79,8 @@ def parse_ansible(r: FieldReader, data: Mapping[str, Any]) -> list[tuple[str, di
     for hname, direct in host_groups.items():
         member = _with_ancestors(direct, groups)
         # Ansible's precedence: outer groups first, then deeper ones; ties by name; host vars last
-        order = sorted(member, key=lambda g: (_depth(r, g, groups, depths, ()), g))
+        # (sorted first too: a cycle is reported from the same group whatever the hash seed)
+        order = sorted(sorted(member), key=lambda g: (_depth(r, g, groups, depths, ()), g))
         layers = [layer for g in order for layer in groups[g].vars]
         layers += [layer for g in direct for layer in groups[g].hosts[hname]]
         values: dict[str, Any] = {}
@@ -201,7 +202,7 @@ def _depth(r: FieldReader, name: str, groups: dict[str, _Group], memo: dict[str,
         raise r.fail(f"group {name}", f"is its own descendant ({' -> '.join([*path, name])})")
     if name not in memo:
         parents = groups[name].parents
-        memo[name] = max((_depth(r, p, groups, memo, (*path, name)) + 1 for p in parents), default=0)
+        memo[name] = max((_depth(r, p, groups, memo, (*path, name)) + 1 for p in sorted(parents)), default=0)
     return memo[name]
 
 

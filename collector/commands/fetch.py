@@ -12,6 +12,7 @@ from collector.fleet import add_fleet_arguments, console_log, on_every_host, sel
 from collector.hostrun import HostRun, HostView, RunSettings
 from collector.live import plain
 from collector.transport import TransportError
+from shared.errors import require_modules
 from shared.inventory import Host, safe_folder_name
 
 
@@ -30,6 +31,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def execute(args: argparse.Namespace) -> int:
+    require_modules("collector fetch", "duckdb", "pandas", extra="collector")  # the merge at the end
     inventory = selected_hosts(args)
     out = args.out or Path("results") / f"fleet-{args.name}"
     console = Console(highlight=False)

@@ -16,7 +16,7 @@ from collector.hostplan import host_sweep
 from collector.hostrun import OK, HostRun, HostView, RunSettings
 from collector.live import outcome_table, plain, progress_table
 from shared.cli import EXIT_INTERRUPTED
-from shared.errors import UserError
+from shared.errors import UserError, require_modules
 from shared.inventory import safe_folder_name
 from shared.sweep import DEFAULT_SWEEP, parse_sweep, read_sweep_file
 
@@ -112,6 +112,7 @@ def _run_hosts(args: argparse.Namespace, console: Console, runs: list[HostRun], 
 
 def execute(args: argparse.Namespace) -> int:
     _check_numbers(args)
+    require_modules("collector run", "duckdb", "pandas", extra="collector")  # the merge at the end
     inventory = selected_hosts(args)
     data = read_sweep_file(args.sweep)
     sweep = parse_sweep(data, source=str(args.sweep))
