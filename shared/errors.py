@@ -48,7 +48,10 @@ class UserError(Exception):
 def one_line(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
     """``text`` with line breaks escaped (a message is one line), cut at ``limit`` characters."""
     text = text.replace("\r", "\\r").replace("\n", "\\n")
-    return text if len(text) <= limit else f"{text[:limit - 20]}... ({len(text):,} chars)"
+    if len(text) <= limit:
+        return text
+    tail = f"... ({len(text):,} chars)"
+    return text[:limit - len(tail)] + tail
 
 
 def unknown_name(kind: str, name: object, valid: Iterable[str], **where: str | None) -> UserError:
@@ -57,7 +60,7 @@ def unknown_name(kind: str, name: object, valid: Iterable[str], **where: str | N
 
 
 # The extra of pyproject.toml that brings each optional module (a top-level import name);
-# tests/unit/test_yamlfile_errors.py checks the table against pyproject.toml.
+# tests/unit/test_yamlfile.py checks the table against pyproject.toml.
 EXTRA_OF_MODULE = {
     "onnxruntime": "agent",
     "torch": "full", "torchvision": "full", "torch_pruning": "full", "sklearn": "full", "onnx": "full",

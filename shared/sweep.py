@@ -158,8 +158,8 @@ class _Reader:
             raise self.fail(where, f"expected {'an integer' if kind is int else 'a number'}, got {shown(value)}")
         if not math.isfinite(value):  # .nan passes every comparison below; .inf is never reached
             raise self.fail(where, f"expected a finite number, got {shown(value)}")
-        if kind is int and high is None:
-            high = MAX_INT
+        if kind is int and high is None and value > MAX_INT:
+            raise self.fail(where, f"{shown(value)} is larger than {MAX_INT}")
         too_high = high is not None and (value >= high if high_open else value > high)
         if (low is not None and value < low) or too_high:
             bound = f"{high})" if high_open else f"{high}]"

@@ -85,8 +85,6 @@ def load_yaml(text: str, source: str, tags: Mapping[str, _Constructor] | None = 
             line_start = text.rfind("\n", 0, position) + 1
             where = f"line {text.count(chr(10), 0, position) + 1}, column {position - line_start + 1}"
         raise UserError(f"malformed YAML: {reason}", source=source, field=where) from None
-    except ValueError as exc:  # an integer of more than 4,300 digits, a 13th month
-        raise UserError(f"malformed YAML: {str(exc).split(';')[0]}", source=source) from None
     finally:
         if loader is not None:
             loader.dispose()
@@ -142,7 +140,14 @@ def _node_error(node: yaml.Node | yaml.Event, problem: str) -> yaml.MarkedYAMLEr
 
 
 class _UniqueKeys:
-    """Mixed into a safe loader: a key given twice is an error, not the last value silently."""
+    """Mixed into a safe loader: a key given twice is an error, not the last value silently;
+    a value that cannot be made (an integer of 5,000 digits, a 13th month) names its place."""
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep)  # type: ignore[misc]
+        except ValueError as exc:
+            raise yaml.constructor.ConstructorError(None, None, str(exc).split(";")[0], node.start_mark) from None
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: set[Any] = set()
