@@ -100,7 +100,8 @@ def _marked_error(exc: yaml.MarkedYAMLError, source: str) -> UserError:
 def check_node_graph(root: yaml.Node) -> None:
     """Refuse an alias bomb, a too deep document or a self-referring alias, walking the
     composed nodes (a DAG: an alias is the anchored node itself) without recursion and
-    without expanding anything: each node's expanded size and depth is computed once."""
+    without expanding anything: each collection's expanded size and depth is computed once.
+    Scalars, most of any file, are counted where they stand, never pushed."""
     size: dict[int, int] = {}
     depth: dict[int, int] = {}
     on_path: set[int] = set()
@@ -110,26 +111,30 @@ def check_node_graph(root: yaml.Node) -> None:
         key = id(node)
         if finished:
             on_path.discard(key)
-            kids = _children(node)
-            size[key] = 1 + sum(size[id(k)] for k in kids)
-            depth[key] = 1 + max((depth[id(k)] for k in kids), default=0)
-            if size[key] > MAX_NODES:
+            total, deepest = 1, 0
+            for kid in _children(node):
+                if type(kid) is yaml.ScalarNode:
+                    total, deepest = total + 1, max(deepest, 1)
+                else:
+                    total, deepest = total + size[id(kid)], max(deepest, depth[id(kid)])
+            size[key], depth[key] = total, deepest + 1
+            if total > MAX_NODES:
                 raise _node_error(node, f"aliases expand it past {MAX_NODES:,} values (an alias bomb?)")
-            if depth[key] > MAX_DEPTH:
+            if deepest + 1 > MAX_DEPTH:
                 raise _node_error(node, f"nested more than {MAX_DEPTH} levels deep")
             continue
-        if key in size:
+        if key in size or type(node) is yaml.ScalarNode:
             continue
         if key in on_path:  # reached again below itself: an alias inside its own anchor
             raise _node_error(node, "an alias refers to the value it is part of")
         on_path.add(key)
         stack.append((node, True))
-        stack.extend((k, False) for k in _children(node) if id(k) not in size)
+        stack.extend((k, False) for k in _children(node) if type(k) is not yaml.ScalarNode and id(k) not in size)
 
 
 def _children(node: yaml.Node) -> list[yaml.Node]:
     if isinstance(node, yaml.SequenceNode):
-        return list(node.value)
+        return node.value
     if isinstance(node, yaml.MappingNode):
         return [n for pair in node.value for n in pair]
     return []
