@@ -1,7 +1,7 @@
 """Hostile and malformed input files, given to the real command lines.
 
-Each case writes one bad file (a sweep, an inventory, an SSH config) and runs ``agent run`` or
-``collector run`` on it in a child process whose address space is capped (RLIMIT_AS) at
+Each case writes one bad file (a sweep, an inventory, an SSH config, an analysis config) and
+runs ``agent run``, ``collector run`` or ``collector analyze`` on it in a child process whose address space is capped (RLIMIT_AS) at
 512 MiB: the answer must be exit status 2 and one line on stderr naming the file and the
 field, and nothing may be written anywhere (output folder, working folder, home). The
 child's wall-clock timeout is only a guard against a hang, not a speed assertion.
@@ -140,6 +140,17 @@ INVENTORIES = {
                             "inventory file over the 1 MiB limit"),
     "!!python/object tag": Case("hosts: !!python/object/apply:os.system ['touch pwned']\n", "line 1",
                                 "could not determine a constructor"),
+    "a binary (ELF)": Case(lambda _: elf_head(), "byte offset", "not UTF-8 text"),
+}
+
+ANALYSIS_CONFIGS = {
+    "latin-1 config": Case("thresholds: {high_pruning_ratio: 0.3}  # caf\xe9\n".encode("latin-1"),
+                           "line 1, byte offset 44", "not UTF-8 text"),
+    "billion laughs": Case(BILLION_LAUGHS, "line ", "alias bomb"),
+    "threshold .nan": Case("thresholds: {high_pruning_ratio: .nan}\n", "thresholds.high_pruning_ratio",
+                           "wants float, got nan"),
+    "section given twice": Case("budgets: {}\nbudgets: {}\n", "line 2, column 1", "key 'budgets' given twice"),
+    "16 MB config": Case(lambda _: b"#" * (16 << 20), "", "analysis config over the 1 MiB limit"),
 }
 
 
@@ -170,8 +181,12 @@ def _cap_memory() -> None:
     resource.setrlimit(resource.RLIMIT_AS, (MEMORY_CAP_BYTES, MEMORY_CAP_BYTES))
 
 
+MATPLOTLIB_CACHE = "matplotlib-cache"  # its font list, made on first import by dowhy: not ours
+
+
 def snapshot(root: Path) -> set[tuple[str, int]]:
-    return {(str(p.relative_to(root)), p.stat().st_size if p.is_file() else -1) for p in root.rglob("*")}
+    return {(str(p.relative_to(root)), p.stat().st_size if p.is_file() else -1) for p in root.rglob("*")
+            if not p.relative_to(root).parts[0] == MATPLOTLIB_CACHE}
 
 
 class Sandbox:
@@ -197,7 +212,7 @@ class Sandbox:
     def run(self, argv: list[str]) -> tuple[int, list[str]]:
         before = snapshot(self.root)
         env = {**os.environ, "HOME": str(self.home), "EDGEPRUNE_CACHE": str(self.home / "cache"),
-               "COLUMNS": "200"}
+               "MPLCONFIGDIR": str(self.root / MATPLOTLIB_CACHE), "COLUMNS": "200"}
         done = subprocess.run(argv, cwd=self.cwd, env=env, capture_output=True, text=True,
                               timeout=HANG_GUARD_S, preexec_fn=_cap_memory)
         assert snapshot(self.root) == before, "a refused input wrote something"
@@ -253,6 +268,23 @@ def test_a_bad_ssh_config_is_one_line(box: Sandbox, case: Case) -> None:
     assert_one_line(rc, lines, "collector", path, case)
 
 
+def results_folder(box: Sandbox) -> Path:
+    """A results folder with real rows, as an old edgeprune wrote them."""
+    results = box.inputs / "results"
+    results.mkdir()
+    fixture = Path(__file__).parents[1] / "fixtures" / "results_v1.jsonl"
+    (results / "results.jsonl").write_bytes(fixture.read_bytes())
+    return results
+
+
+@pytest.mark.parametrize("case", ANALYSIS_CONFIGS.values(), ids=ANALYSIS_CONFIGS.keys())
+def test_a_bad_analysis_config_is_one_line(box: Sandbox, case: Case) -> None:
+    path = box.bad_file(case)
+    rc, lines = box.run([*collector_command(), "analyze", "--results", str(results_folder(box)), "--config", str(path),
+                         "--out", str(box.out / "analysis.json")])
+    assert_one_line(rc, lines, "collector", path, case)
+
+
 # A command whose optional packages are absent: the module is hidden from the real CLI
 # (sys.modules[name] = None makes its import fail as a missing package does).
 HIDDEN = """import sys
@@ -277,16 +309,12 @@ def test_a_missing_optional_package_names_its_extra(box: Sandbox, module: str, c
     if inventory is not None:
         args = ["--no-deploy", "--hosts", str(box.write("hosts.yml", inventory)),
                 "--sweep", str(box.write("sweep.yml", GOOD)), "--out", str(box.out)]
-    else:  # a results folder with real rows, as an old edgeprune wrote them
-        results = box.inputs / "results"
-        results.mkdir()
-        fixture = Path(__file__).parents[1] / "fixtures" / "results_v1.jsonl"
-        (results / "results.jsonl").write_bytes(fixture.read_bytes())
-        args = ["--results", str(results), "--out", str(box.out / "x")]
+    else:
+        args = ["--results", str(results_folder(box)), "--out", str(box.out / "x")]
     rc, lines = box.run([sys.executable, "-c", HIDDEN, module, command, *args])
     assert rc == 2 and len(lines) == 1, lines[-5:]
     assert lines[0] == (f"collector: error: {what} needs module {module!r}, which is not installed here "
                         f"(pip install 'edgeprune[{extra}]' brings it)")
 
 
-HANDLED = len(SWEEPS) * 2 + len(INVENTORIES) + len(SSH_CONFIGS) + len(MISSING)
+HANDLED = len(SWEEPS) * 2 + len(INVENTORIES) + len(SSH_CONFIGS) + len(ANALYSIS_CONFIGS) + len(MISSING)
