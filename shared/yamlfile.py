@@ -47,8 +47,8 @@ def read_bounded(path: str | Path, what: str, max_bytes: int = MAX_FILE_BYTES) -
     except OSError as exc:
         raise UserError(f"cannot read {what}: {exc.strerror or exc}", source=str(path)) from None
     if len(data) > max_bytes:
-        raise UserError(f"{what} over the {max_bytes / 2**20:.3g} MiB limit: is this the right file?",
-                        source=str(path))
+        limit = f"{max_bytes >> 20} MiB" if max_bytes % (1 << 20) == 0 else f"{max_bytes >> 10} KiB"
+        raise UserError(f"{what} over the {limit} limit: is this the right file?", source=str(path))
     return data
 
 

@@ -177,8 +177,8 @@ def collector_command() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "collector.cli"]
 
 
-def _cap_memory() -> None:
-    resource.setrlimit(resource.RLIMIT_AS, (MEMORY_CAP_BYTES, MEMORY_CAP_BYTES))
+def _cap_memory(limit: int) -> Callable[[], None]:
+    return lambda: resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
 
 MATPLOTLIB_CACHE = "matplotlib-cache"  # its font list, made on first import by dowhy: not ours
@@ -209,12 +209,12 @@ class Sandbox:
         content = case.content(path) if callable(case.content) else case.content
         return path if content is None else self.write("input", content)
 
-    def run(self, argv: list[str]) -> tuple[int, list[str]]:
+    def run(self, argv: list[str], memory_cap_bytes: int = MEMORY_CAP_BYTES) -> tuple[int, list[str]]:
         before = snapshot(self.root)
         env = {**os.environ, "HOME": str(self.home), "EDGEPRUNE_CACHE": str(self.home / "cache"),
                "MPLCONFIGDIR": str(self.root / MATPLOTLIB_CACHE), "COLUMNS": "200"}
         done = subprocess.run(argv, cwd=self.cwd, env=env, capture_output=True, text=True,
-                              timeout=HANG_GUARD_S, preexec_fn=_cap_memory)
+                              timeout=HANG_GUARD_S, preexec_fn=_cap_memory(memory_cap_bytes))
         assert snapshot(self.root) == before, "a refused input wrote something"
         return done.returncode, done.stderr.strip().splitlines()
 
@@ -268,6 +268,14 @@ def test_a_bad_ssh_config_is_one_line(box: Sandbox, case: Case) -> None:
     assert_one_line(rc, lines, "collector", path, case)
 
 
+GRAPHS = {
+    "latin-1 graph": Case("digraph { target_ratio -> top1; }  // caf\xe9\n".encode("latin-1"),
+                          "line 1, byte offset 41", "not UTF-8 text"),
+    "1 MiB graph": Case(lambda _: b"digraph {\n" + b"  a -> b;\n" * 100_000 + b"}\n", "",
+                        "graph file over the 64 KiB limit"),
+}
+
+
 def results_folder(box: Sandbox) -> Path:
     """A results folder with real rows, as an old edgeprune wrote them."""
     results = box.inputs / "results"
@@ -282,6 +290,14 @@ def test_a_bad_analysis_config_is_one_line(box: Sandbox, case: Case) -> None:
     path = box.bad_file(case)
     rc, lines = box.run([*collector_command(), "analyze", "--results", str(results_folder(box)), "--config", str(path),
                          "--out", str(box.out / "analysis.json")])
+    assert_one_line(rc, lines, "collector", path, case)
+
+
+@pytest.mark.parametrize("case", GRAPHS.values(), ids=GRAPHS.keys())
+def test_a_bad_graph_file_is_one_line(box: Sandbox, case: Case) -> None:
+    path = box.bad_file(case)  # read after DoWhy is imported: that takes more than 512 MiB itself
+    rc, lines = box.run([*collector_command(), "analyze", "--results", str(results_folder(box)), "--graph", str(path),
+                         "--out", str(box.out / "analysis.json")], memory_cap_bytes=2 << 30)
     assert_one_line(rc, lines, "collector", path, case)
 
 
@@ -317,4 +333,5 @@ def test_a_missing_optional_package_names_its_extra(box: Sandbox, module: str, c
                         f"(pip install 'edgeprune[{extra}]' brings it)")
 
 
-HANDLED = len(SWEEPS) * 2 + len(INVENTORIES) + len(SSH_CONFIGS) + len(ANALYSIS_CONFIGS) + len(MISSING)
+HANDLED = (len(SWEEPS) * 2 + len(INVENTORIES) + len(SSH_CONFIGS) + len(ANALYSIS_CONFIGS) + len(GRAPHS)
+           + len(MISSING))
