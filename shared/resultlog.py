@@ -26,11 +26,11 @@ class ResultLog:
         if not self.path.exists():
             return
         with self.path.open("rb") as f:
-            for raw in f:
+            for number, raw in enumerate(f, 1):
                 if not raw.endswith(b"\n"):
                     break  # torn write of a killed process: never completed
                 if raw.strip():
-                    yield upgrade_row(json.loads(raw))
+                    yield upgrade_row(_row(raw, number))
 
     def completed_keys(self) -> set[str]:
         return {row["trial_key"] for row in self.rows()}
@@ -59,6 +59,18 @@ class ResultLog:
     def write_csv(self, path: str | Path) -> int:
         """Export every row to CSV in schema column order; returns the row count."""
         return write_csv(self.rows(), path)
+
+
+def _row(raw: bytes, number: int) -> dict[str, Any]:
+    """One line as a row; a line that is none is a ValueError naming it (its readers turn that
+    into one line for the user: a results file may come from any host)."""
+    try:
+        row = json.loads(raw)
+    except RecursionError:  # "[[[[..." : json recurses once a level
+        raise ValueError(f"line {number}: nested too deep") from None
+    if not isinstance(row, dict):
+        raise ValueError(f"line {number}: not a JSON object")
+    return row
 
 
 def write_csv(rows: Iterable[Mapping[str, Any]], path: str | Path) -> int:

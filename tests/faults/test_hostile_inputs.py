@@ -276,6 +276,16 @@ GRAPHS = {
 }
 
 
+# results.jsonl of a host (any host may send anything) given to `collector report`
+RESULTS = {
+    "random bytes": Case(random.Random(2).randbytes(4096) + b"\n", "", "not a results file"),
+    "a line nested 100,000 deep": Case("[" * 100_000 + "\n", "", "line 1: nested too deep"),
+    "a line that is a number": Case("5\n", "", "line 1: not a JSON object"),
+    "a line that is a list": Case("[1, 2]\n", "", "line 1: not a JSON object"),
+    "an unknown schema version": Case('{"schema_version": 99}\n', "", "row has schema_version 99"),
+}
+
+
 def results_folder(box: Sandbox) -> Path:
     """A results folder with real rows, as an old edgeprune wrote them."""
     results = box.inputs / "results"
@@ -298,6 +308,17 @@ def test_a_bad_graph_file_is_one_line(box: Sandbox, case: Case) -> None:
     path = box.bad_file(case)  # read after DoWhy is imported: that takes more than 512 MiB itself
     rc, lines = box.run([*collector_command(), "analyze", "--results", str(results_folder(box)), "--graph", str(path),
                          "--out", str(box.out / "analysis.json")], memory_cap_bytes=2 << 30)
+    assert_one_line(rc, lines, "collector", path, case)
+
+
+@pytest.mark.parametrize("case", RESULTS.values(), ids=RESULTS.keys())
+def test_a_bad_results_file_is_one_line(box: Sandbox, case: Case) -> None:
+    folder = box.inputs / "results"
+    folder.mkdir()
+    path = folder / "results.jsonl"
+    path.write_bytes(case.content.encode() if isinstance(case.content, str) else case.content)  # type: ignore[union-attr]
+    rc, lines = box.run([*collector_command(), "report", "--results", str(folder), "--out", str(box.out / "r.html")],
+                        memory_cap_bytes=2 << 30)  # pandas and matplotlib are imported first
     assert_one_line(rc, lines, "collector", path, case)
 
 
@@ -334,4 +355,4 @@ def test_a_missing_optional_package_names_its_extra(box: Sandbox, module: str, c
 
 
 HANDLED = (len(SWEEPS) * 2 + len(INVENTORIES) + len(SSH_CONFIGS) + len(ANALYSIS_CONFIGS) + len(GRAPHS)
-           + len(MISSING))
+           + len(RESULTS) + len(MISSING))
