@@ -322,6 +322,16 @@ def test_a_bad_results_file_is_one_line(box: Sandbox, case: Case) -> None:
     assert_one_line(rc, lines, "collector", path, case)
 
 
+def test_a_run_name_that_is_rich_markup_is_printed_as_it_is(box: Sandbox) -> None:
+    # "[/]" closes no tag: rich raised MarkupError from the table's title
+    hosts = box.write("hosts.yml", LOCAL_INVENTORY)
+    done = subprocess.run([*collector_command(), "status", "--hosts", str(hosts), "--name", "[/]"], cwd=box.cwd,
+                          env={**os.environ, "HOME": str(box.home), "COLUMNS": "200"}, capture_output=True,
+                          text=True, timeout=HANG_GUARD_S, preexec_fn=_cap_memory(MEMORY_CAP_BYTES))
+    assert done.returncode == 0 and not done.stderr, done.stderr[-2000:]
+    assert "run '[/]'" in done.stdout and "here" in done.stdout
+
+
 # A command whose optional packages are absent: the module is hidden from the real CLI
 # (sys.modules[name] = None makes its import fail as a missing package does).
 HIDDEN = """import sys
