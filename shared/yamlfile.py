@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from shared.errors import UserError
+from shared.errors import UserError, shown
 
 # The largest real inventory we know of (5,000 hosts, one line each) is ~0.5 MiB; a sweep is
 # a few KiB. Parsing 1 MiB takes about a second with libyaml, 4 s without.
@@ -151,10 +151,14 @@ class _UniqueKeys:
     def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
         try:
             return super().construct_object(node, deep)  # type: ignore[misc]
-        except ValueError as exc:
-            raise yaml.constructor.ConstructorError(None, None, str(exc).split(";")[0], node.start_mark) from None
+        except (ValueError, TypeError, AttributeError, LookupError, ArithmeticError) as exc:
+            # PyYAML's own constructors fail so on odd explicit tags: "!!float ''", "!!bool x" (found by fuzzing)
+            raise yaml.constructor.ConstructorError(None, None, f"cannot read this value: {str(exc).split(';')[0]}",
+                                                    node.start_mark) from None
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        if not isinstance(node, yaml.MappingNode):  # "!!map [1]": SafeConstructor says what is wrong
+            return super().construct_mapping(node, deep)  # type: ignore[misc]
         seen: set[Any] = set()
         for key_node, _ in node.value:
             if key_node.tag == "tag:yaml.org,2002:merge":
@@ -166,7 +170,7 @@ class _UniqueKeys:
             except TypeError:  # an unhashable key: SafeConstructor says so itself
                 continue
             if duplicate:
-                raise yaml.constructor.ConstructorError(None, None, f"key {key!r:.60} given twice",
+                raise yaml.constructor.ConstructorError(None, None, f"key {shown(key)} given twice",
                                                         key_node.start_mark)
         return super().construct_mapping(node, deep)  # type: ignore[misc]
 

@@ -2,6 +2,8 @@
 pure-Python one on a device without it), and the tables the one-line errors rely on."""
 from __future__ import annotations
 
+import contextlib
+import random
 import re
 import tomllib
 from pathlib import Path
@@ -31,10 +33,16 @@ LAUGHS = "".join(["a: &a [1,1,1,1,1,1,1,1,1]\n",
     (LAUGHS, r"line 7, column 4: malformed YAML: aliases expand it past 1,000,000 values"),
     ("a: &x [1, *x]\n", r"line 1, column 4: malformed YAML: an alias refers to the value it is part of"),
     ("a: 1\nb: 2\na: 3\n", r"line 3, column 1: malformed YAML: key 'a' given twice"),
-    ("a: 1" + "0" * 5000 + "\n", r"line 1, column 4: malformed YAML: Exceeds the limit \(4300 digits\)"),
-    ("a: [1, 2020-13-45]\n", r"line 1, column 8: malformed YAML: month must be in 1..12"),
+    ("a: 1" + "0" * 5000 + "\n", r"line 1, column 4: malformed YAML: cannot read this value: Exceeds the limit \(4300 digits\)"),
+    ("a: [1, 2020-13-45]\n", r"line 1, column 8: malformed YAML: cannot read this value: month must be in 1..12"),
     ("a: 1\nb: x\x01\n", r"line 2, column 5: malformed YAML: .*characters are not allowed"),
     ("a: !!python/object/apply:os.system [true]\n", r"line 1, column 4: .*could not determine a constructor"),
+    # found by fuzzing: PyYAML's constructors raise KeyError, IndexError, AttributeError on these
+    ("a: !!bool maybe\n", r"line 1, column 4: malformed YAML: cannot read this value: 'maybe'"),
+    ("a: !!float ''\n", r"line 1, column 4: malformed YAML: cannot read this value: string index out of range"),
+    ("a: !!timestamp x\n", r"line 1, column 4: malformed YAML: cannot read this value: "),
+    ("a: !!map [1]\n", r"line 1, column 4: malformed YAML: expected a mapping node"),
+    ("a: !!set [1]\n", r"line 1, column 4: malformed YAML: expected a mapping node"),
 ])
 def test_a_hostile_document_is_one_line_with_its_place(libyaml: bool, text: str, expected: str) -> None:
     with pytest.raises(UserError) as caught:
@@ -110,3 +118,31 @@ def test_an_accepted_sweep_never_has_two_trials_with_one_key() -> None:
                          "ratios": [0, 0.5, 0.25], "batch_sizes": [1, 8], "backends": ["torch", "onnxruntime"]})
     keys = [t.key for v in variants(sweep) for t in trials(sweep, v, ("cpu",))]
     assert len(keys) == 2 * 3 * 3 * 2 * 2 and len(set(keys)) == len(keys)
+
+
+FUZZ_TOKENS = ["a", ":", " ", "\n", "- ", "[", "]", "{", "}", ",", "&x ", "*x", "<<: ", "!!set ", "!!omap ",
+               "!!pairs ", "!!binary ", "!!float ", "!!int ", "!!bool ", "!!null ", "!!timestamp ", "!!str ",
+               "!!map ", "!!seq ", "? ", "'", '"', "1", "0x", "0o", "1_0", "1:20", ".nan", ".inf", "2020-13-45",
+               "|", ">", "#", "\t", "---", "...", "%YAML 1.1\n", "%TAG ! x\n", "!vault ", "!unsafe ", "!x ", "~",
+               "\\", "\x85", "\ufeff", "\u2028", "name", "hosts", "all", "children", "vars", "ratios", "models",
+               "methods", "defaults", "pi-[1:3]", "workdir", "port"]
+
+
+@pytest.mark.parametrize("libyaml", PARSERS)
+def test_random_token_soup_is_a_user_error_or_a_value(libyaml: bool) -> None:
+    """20,000 seeded documents of YAML tokens: the reader and the three parsers raise nothing but
+    UserError (the first fuzzing found KeyError, IndexError, AttributeError and TypeError)."""
+    from collector.analysis.config import parse_config
+    from shared.inventory import parse_inventory
+    from shared.inventory_fields import ANSIBLE_TAGS
+
+    rng = random.Random(0)
+    for i in range(20_000):
+        text = "".join(rng.choice(FUZZ_TOKENS) for _ in range(rng.randint(1, 60)))
+        try:
+            data = load_yaml(text, "f", ANSIBLE_TAGS if i % 2 else None, libyaml=libyaml)
+            for parse in (parse_sweep, parse_inventory, parse_config):
+                with contextlib.suppress(UserError):
+                    parse(data, "f")
+        except UserError as exc:
+            assert "\n" not in str(exc)
