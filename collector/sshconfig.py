@@ -69,7 +69,7 @@ def _target(config: paramiko.SSHConfig, source: str, where: Jump, identity_file:
     if depth > MAX_JUMPS:
         raise UserError(f"ProxyJump chain to {where.host!r} is longer than {MAX_JUMPS} hops "
                         "(a loop in the SSH config?)", source=source)
-    entry = config.lookup(where.host)
+    entry = _lookup(config, where.host, source)
     proxy_jump = after
     if own_route:
         # the inventory's proxy_jump wins, "none" included
@@ -120,8 +120,26 @@ def _config_port(value: str | None, alias: str, source: str) -> int | None:
     return int(value)
 
 
+def _lookup(config: paramiko.SSHConfig, alias: str, source: str) -> paramiko.SSHConfigDict:
+    """The config's entry for ``alias``; paramiko's own failures on odd configs (an unclosed
+    quote, CanonicalizeHostname without CanonicalDomains: found by fuzzing) are one line."""
+    try:
+        return config.lookup(alias)
+    except (ValueError, LookupError, TypeError) as exc:
+        raise UserError(f"cannot apply SSH config: {type(exc).__name__}: {exc}", source=source,
+                        field=f"Host {alias}") from None
+
+
 def _existing(paths: list[str]) -> tuple[str, ...]:
-    return tuple(str(Path(p).expanduser()) for p in paths if Path(p).expanduser().is_file())
+    found = []
+    for text in paths:
+        try:
+            path = Path(text).expanduser()
+            if path.is_file():
+                found.append(str(path))
+        except (RuntimeError, ValueError, OSError):  # ~nobody, a NUL: ssh skips what it cannot read
+            continue
+    return tuple(found)
 
 
 def _local_user() -> str:
@@ -149,7 +167,7 @@ def _config(path: Path | None) -> tuple[paramiko.SSHConfig, str]:
 def _parse_config(path: str, _mtime_ns: int, _size: int) -> paramiko.SSHConfig:
     try:
         return paramiko.SSHConfig.from_text(_inline_includes(Path(path), 0, _Budget()))
-    except paramiko.ssh_exception.ConfigParseError as exc:
+    except (paramiko.ssh_exception.ConfigParseError, ValueError) as exc:  # ValueError: shlex's quotes
         raise UserError(f"cannot parse SSH config: {exc}", source=path) from None
 
 
@@ -179,8 +197,16 @@ def _inline_includes(path: Path, depth: int, budget: _Budget) -> str:
             lines.append(line)
             continue
         for pattern in match.group(1).split():
-            pattern = str(Path(pattern.strip('"')).expanduser())
-            if not Path(pattern).is_absolute():
-                pattern = str(Path.home() / ".ssh" / pattern)
-            lines.extend(_inline_includes(Path(p), depth + 1, budget) for p in sorted(glob.glob(pattern)))
+            lines.extend(_inline_includes(Path(p), depth + 1, budget) for p in _included(pattern, path))
     return "\n".join(lines) + "\n"
+
+
+def _included(pattern: str, source: Path) -> list[str]:
+    """The files one ``Include`` word names, sorted as OpenSSH reads them."""
+    try:
+        pattern = str(Path(pattern.strip('"')).expanduser())
+        if not Path(pattern).is_absolute():
+            pattern = str(Path.home() / ".ssh" / pattern)
+        return sorted(glob.glob(pattern))
+    except (RuntimeError, ValueError) as exc:  # ~nobody (no such user), a NUL byte
+        raise UserError(f"Include {pattern!r}: {exc}", source=str(source)) from None

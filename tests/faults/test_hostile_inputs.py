@@ -168,6 +168,13 @@ SSH_CONFIGS = {
     "16 MB config": Case(lambda _: b"Host pi\n" + b"#" * (16 << 20), "", "SSH config over the 1 MiB limit"),
     "Port 99999": Case("Host pi\n  Port 99999\n", "Host pi", "Port '99999' is not a port number"),
     "unparsable line": Case("Host pi\n  HostName\n", "", "cannot parse SSH config"),
+    # found by fuzzing paramiko's SSHConfig: a ValueError, a KeyError, a RuntimeError before
+    "an unclosed quote in Match": Case('Match host "pi\n  HostName 10.0.0.1\n', "",
+                                       "cannot parse SSH config: No closing quotation"),
+    "CanonicalizeHostname alone": Case("Host pi\n  CanonicalizeHostname yes\n", "Host pi",
+                                       "cannot apply SSH config: KeyError: 'canonicaldomains'"),
+    "Include ~nosuchuser/": Case("Include ~nosuchuser-edgeprune/cfg\nHost pi\n  HostName 10.0.0.1\n",
+                                 "", "Include '~nosuchuser-edgeprune/cfg': Could not determine home directory"),
 }
 
 
