@@ -139,6 +139,9 @@ def _build(cls: type, data: Any, source: str, where: str) -> Any:
     for key in data:
         if key not in names:
             raise UserError(f"unknown key {shown(key)}", source=source, field=where or "top level", valid=names)
+    for f in dataclasses.fields(cls):
+        if f.name not in data and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            raise UserError("missing (required)", source=source, field=f"{where}.{f.name}" if where else f.name)
     values = {}
     for key, value in data.items():
         at = f"{where}.{key}" if where else str(key)

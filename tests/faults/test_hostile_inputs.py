@@ -150,6 +150,7 @@ ANALYSIS_CONFIGS = {
     "threshold .nan": Case("thresholds: {high_pruning_ratio: .nan}\n", "thresholds.high_pruning_ratio",
                            "wants float, got nan"),
     "section given twice": Case("budgets: {}\nbudgets: {}\n", "line 2, column 1", "key 'budgets' given twice"),
+    "a question without its fields": Case("questions: [{}]\n", "questions[0].name", "missing (required)"),
     "16 MB config": Case(lambda _: b"#" * (16 << 20), "", "analysis config over the 1 MiB limit"),
 }
 
