@@ -1,9 +1,11 @@
 """Where an inventory host really is: its ``~/.ssh/config`` entry applied, as ssh(1) would.
 
 An inventory's ``address`` may be an alias from the user's SSH config; the config supplies
-HostName, Port, User, IdentityFile and ProxyJump (and ProxyCommand) for it, and whatever the
-inventory says wins. Read with paramiko's ``SSHConfig``, which lacks ``Include``: included
-files are inlined here first (most configs made by tools such as OrbStack or Colima use it).
+HostName, Port, User, IdentityFile and ProxyJump for it, and whatever the inventory says wins.
+A ProxyCommand is refused, naming the host: the collector's paramiko connection would go
+straight to HostName instead. Read with paramiko's ``SSHConfig``, which lacks ``Include``:
+included files are inlined here first (most configs made by tools such as OrbStack or Colima
+use it), no more than :data:`MAX_INCLUDED_FILES` files and 1 MiB in all.
 """
 from __future__ import annotations
 
@@ -21,12 +23,14 @@ from collector.sshresolve import OpenSshConfig, ssh_command
 from shared.errors import UserError
 from shared.inventory import Host
 from shared.inventory_fields import Jump, parse_jumps
+from shared.yamlfile import MAX_FILE_BYTES, read_bounded
 
 __all__ = ["Jump", "SshTarget", "parse_jumps", "resolve"]
 
 DEFAULT_PORT = 22
 MAX_JUMPS = 8        # a longer ProxyJump chain is a loop in the config
 _MAX_INCLUDE_DEPTH = 16  # OpenSSH's READCONF_MAX_DEPTH
+MAX_INCLUDED_FILES = 256
 
 
 @dataclass(frozen=True)
@@ -43,7 +47,6 @@ class SshTarget:
     user: str
     identity_files: tuple[str, ...]         # existing files only (ssh skips missing ones too)
     proxy_jump: SshTarget | None = None     # the last hop before this host
-    proxy_command: str | None = None        # from the config, when there is no ProxyJump
 
     def chain(self) -> tuple[SshTarget, ...]:
         """Every hop to go through, in the order of connecting (the first hop first)."""
@@ -68,15 +71,17 @@ def _target(config: paramiko.SSHConfig, source: str, where: Jump, identity_file:
     if depth > MAX_JUMPS:
         raise UserError(f"ProxyJump chain to {where.host!r} is longer than {MAX_JUMPS} hops "
                         "(a loop in the SSH config?)", source=source)
-    entry = _lookup(config, where)
-    proxy_jump, proxy_command = after, None
+    entry = _lookup(config, where, source)
+    proxy_jump = after
     if own_route:
         # the inventory's proxy_jump wins, "none" included
         jump_spec = _none_is_unset(entry.get("proxyjump") if jump_spec is None else jump_spec)
         if jump_spec:
             proxy_jump = _through(config, source, jump_spec, depth, where.host)
-        else:
-            proxy_command = _none_is_unset(entry.get("proxycommand"))
+        elif _none_is_unset(entry.get("proxycommand")):
+            raise UserError("ProxyCommand is not supported: the collector's SSH client (paramiko) would "
+                            "connect straight to HostName; use ProxyJump here, or proxy_jump: in the inventory",
+                            source=source, field=f"Host {where.host}")
     return SshTarget(
         alias=where.host,
         hostname=entry.get("hostname", where.host),
@@ -84,16 +89,15 @@ def _target(config: paramiko.SSHConfig, source: str, where: Jump, identity_file:
         user=where.user or entry.get("user") or _local_user(),
         identity_files=(identity_file,) if identity_file else _existing(entry.get("identityfile", [])),
         proxy_jump=proxy_jump,
-        proxy_command=proxy_command,
     )
 
 
-def _lookup(config: paramiko.SSHConfig | OpenSshConfig, where: Jump) -> dict:
+def _lookup(config: paramiko.SSHConfig | OpenSshConfig, where: Jump, source: str) -> dict:
     if isinstance(config, OpenSshConfig):  # ssh -G: Match user and %r see the inventory's user
         return config.lookup(where.host, where.user, where.port)
     # OpenSSH lowercases the host it is given and the HostName it resolves to (Match and Host
     # patterns see the lowercase name); paramiko expands neither %n, %p nor %i in IdentityFile
-    entry = config.lookup(where.host.lower())
+    entry = _paramiko_lookup(config, where.host.lower(), source)
     if "hostname" in entry:
         entry["hostname"] = entry["hostname"].lower()
     port = str(where.port or entry.get("port", DEFAULT_PORT))
@@ -133,8 +137,26 @@ def _config_port(value: str | None, alias: str, source: str) -> int | None:
     return int(value)
 
 
+def _paramiko_lookup(config: paramiko.SSHConfig, alias: str, source: str) -> paramiko.SSHConfigDict:
+    """The config's entry for ``alias``; paramiko's own failures on odd configs (an unclosed
+    quote, CanonicalizeHostname without CanonicalDomains: found by fuzzing) are one line."""
+    try:
+        return config.lookup(alias)
+    except (ValueError, LookupError, TypeError) as exc:
+        raise UserError(f"cannot apply SSH config: {type(exc).__name__}: {exc}", source=source,
+                        field=f"Host {alias}") from None
+
+
 def _existing(paths: list[str]) -> tuple[str, ...]:
-    return tuple(str(Path(p).expanduser()) for p in paths if Path(p).expanduser().is_file())
+    found = []
+    for text in paths:
+        try:
+            path = Path(text).expanduser()
+            if path.is_file():
+                found.append(str(path))
+        except (RuntimeError, ValueError, OSError):  # ~nobody, a NUL: ssh skips what it cannot read
+            continue
+    return tuple(found)
 
 
 def _local_user() -> str:
@@ -166,23 +188,33 @@ def _config(path: Path | None) -> tuple[paramiko.SSHConfig | OpenSshConfig, str]
 @lru_cache(maxsize=8)
 def _parse_config(path: str, _mtime_ns: int, _size: int) -> paramiko.SSHConfig:
     try:
-        return paramiko.SSHConfig.from_text(_inline_includes(Path(path), 0))
-    except paramiko.ssh_exception.ConfigParseError as exc:
+        return paramiko.SSHConfig.from_text(_inline_includes(Path(path), 0, _Budget()))
+    except (paramiko.ssh_exception.ConfigParseError, ValueError) as exc:  # ValueError: shlex's quotes
         raise UserError(f"cannot parse SSH config: {exc}", source=path) from None
 
 
-def _inline_includes(path: Path, depth: int) -> str:
+@dataclass
+class _Budget:
+    """What the includes of one config may still read: ``Include *`` in ~/.ssh includes the
+    config itself, and 16 levels of that is 3^16 files."""
+
+    files: int = MAX_INCLUDED_FILES
+    bytes: int = MAX_FILE_BYTES
+
+
+def _inline_includes(path: Path, depth: int, budget: _Budget) -> str:
     """The file's text with each ``Include`` replaced by the files it names (globs allowed;
     relative names are under ~/.ssh, as OpenSSH reads the user's config)."""
     if depth > _MAX_INCLUDE_DEPTH:
         raise UserError(f"Include nested more than {_MAX_INCLUDE_DEPTH} deep (a loop?)", source=str(path))
-    try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except OSError as exc:
-        raise UserError(f"cannot read SSH config: {exc.strerror}", source=str(path)) from None
+    budget.files -= 1
+    if budget.files < 0:
+        raise UserError(f"Includes read more than {MAX_INCLUDED_FILES} files (a loop?)", source=str(path))
+    data = read_bounded(path, "SSH config", budget.bytes)
+    budget.bytes -= len(data)
     lines = []
     header = "Host *"  # the block this file is in: an included file's last block ends at its end
-    for line in text.splitlines():
+    for line in data.decode("utf-8", errors="replace").splitlines():  # ssh reads bytes
         match = re.match(r"\s*include\s*(?:=\s*)?(.+)", line, re.IGNORECASE)
         if not match:
             line = openssh_spelling(line)
@@ -191,12 +223,20 @@ def _inline_includes(path: Path, depth: int) -> str:
             lines.append(line)
             continue
         for pattern in match.group(1).split():
-            pattern = str(Path(pattern.strip('"')).expanduser())
-            if not Path(pattern).is_absolute():
-                pattern = str(Path.home() / ".ssh" / pattern)
-            lines.extend(_inline_includes(Path(p), depth + 1) for p in sorted(glob.glob(pattern)))
+            lines.extend(_inline_includes(Path(p), depth + 1, budget) for p in _included(pattern, path))
         lines.append(header)  # as OpenSSH: what follows an Include is in the includer's block
     return "\n".join(lines) + "\n"
+
+
+def _included(pattern: str, source: Path) -> list[str]:
+    """The files one ``Include`` word names, sorted as OpenSSH reads them."""
+    try:
+        pattern = str(Path(pattern.strip('"')).expanduser())
+        if not Path(pattern).is_absolute():
+            pattern = str(Path.home() / ".ssh" / pattern)
+        return sorted(glob.glob(pattern))
+    except (RuntimeError, ValueError) as exc:  # ~nobody (no such user), a NUL byte
+        raise UserError(f"Include {pattern!r}: {exc}", source=str(source)) from None
 
 
 def openssh_spelling(line: str) -> str:

@@ -16,7 +16,8 @@ from typing import Any
 import yaml
 
 from shared.errors import UserError
-from shared.inventory_fields import YamlLoader
+from shared.inventory_fields import ANSIBLE_TAGS
+from shared.yamlfile import read_yaml_file
 
 EXTENSIONS = (".yml", ".yaml", ".json")
 MAX_VARS_FILE_BYTES = 4 << 20  # a vars file is a few lines; more is a mistake (or hostile)
@@ -68,17 +69,7 @@ def _folder_files(folder: Path) -> list[Path]:
 
 
 def _read(path: str) -> Mapping[str, Any]:
-    try:
-        if Path(path).stat().st_size > MAX_VARS_FILE_BYTES:
-            raise UserError(f"vars file larger than {MAX_VARS_FILE_BYTES >> 20} MiB", source=path)
-        data = yaml.load(Path(path).read_text(encoding="utf-8"), Loader=YamlLoader)  # noqa: S506 - safe
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UserError(f"cannot read vars file: {getattr(exc, 'strerror', None) or exc}", source=path) from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else None
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise UserError(f"malformed YAML: {problem}", source=path, field=where) from None
+    data = read_yaml_file(path, "vars file", tags=ANSIBLE_TAGS)  # bounded, UTF-8, no duplicate keys
     if data is None:
         return {}
     if not isinstance(data, Mapping):

@@ -1,5 +1,6 @@
 """What the agent's and the collector's command lines share: one subparser a command
-module, and the rule that a user mistake is one line on stderr and exit code 2."""
+module, and the rule that a user mistake is one line on stderr and exit code 2 (a missing
+optional package too: the message names the extra that brings it)."""
 from __future__ import annotations
 
 import argparse
@@ -7,7 +8,7 @@ import sys
 from collections.abc import Sequence
 from types import ModuleType
 
-from shared.errors import UserError, no_space
+from shared.errors import UserError, needs_module, no_space, optional_module
 from shared.version import MIN_PYTHON_LIGHT, __version__
 
 EXIT_USAGE = 2
@@ -45,6 +46,11 @@ def run_command(parser: argparse.ArgumentParser, argv: Sequence[str] | None,
         return int(args.execute(args) or 0)
     except UserError as exc:
         print(f"{parser.prog}: error: {exc}", file=sys.stderr)  # one line, never wrapped
+        return EXIT_USAGE
+    except ModuleNotFoundError as exc:
+        if optional_module(exc) is None:  # not an optional extra: a bug, with its traceback
+            raise
+        print(f"{parser.prog}: error: {needs_module(f'{parser.prog} {args.command}', exc)}", file=sys.stderr)
         return EXIT_USAGE
     except OSError as exc:
         full = no_space(exc)  # a full disk wherever it strikes: one line, and a rerun resumes

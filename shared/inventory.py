@@ -24,19 +24,17 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from shared.ansible_vars import VarsFolders
-from shared.errors import UserError, unknown_name
+from shared.errors import UserError, shown, unknown_name
 from shared.inventory_ansible import is_ansible, parse_ansible
-from shared.inventory_fields import (EXTRAS, FIELD_KEYS, OWN_PASSWORD_KEYS, TRANSPORTS, FieldReader,
-                                     YamlLoader, check_name, password_error)
+from shared.inventory_fields import (ANSIBLE_TAGS, EXTRAS, FIELD_KEYS, OWN_PASSWORD_KEYS, TRANSPORTS,
+                                     FieldReader, check_name, password_error)
+from shared.resultsdir import FLEET_FILES, PLAIN_NAME
+from shared.yamlfile import decode_utf8, load_yaml, read_bounded
 
 __all__ = ["EXTRAS", "TRANSPORTS", "Host", "Inventory", "load_inventory", "parse_inventory", "safe_folder_name"]
 
 DEFAULT_WORKDIR = "~/.edgeprune"
-# plain enough to be a folder as it is: no separator, no leading '.' ('..') or '-' (an option)
-_SAFE_FOLDER = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]*")
 
 
 @dataclass(frozen=True)
@@ -86,7 +84,7 @@ class Host:
 def safe_folder_name(name: str) -> str:
     """A name safe as one path component: the name itself when it is plain, else a slug of it
     plus 8 hex digits of its sha256 (so that two odd names never share a folder)."""
-    if _SAFE_FOLDER.fullmatch(name):
+    if PLAIN_NAME.fullmatch(name):
         return name
     slug = re.sub(r"[^A-Za-z0-9._]+", "-", name).strip("-.")[:40] or "host"
     return f"{slug}-{hashlib.sha256(name.encode()).hexdigest()[:8]}"
@@ -150,18 +148,12 @@ def load_inventory(path: str | Path, *, check_files: bool = True) -> Inventory:
     ``check_files=False`` skips the check that identity files exist and are readable (for
     the examples, and for tools that only list hosts)."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        why = getattr(exc, "strerror", None) or str(exc)
-        raise UserError(f"cannot read inventory file: {why}", source=str(path)) from None
+    text = decode_utf8(read_bounded(path, "inventory file"), str(path))
     data, problem, where = None, None, None
     try:
-        data = yaml.load(text, Loader=YamlLoader)  # noqa: S506 - a SafeLoader subclass
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else None
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        data = load_yaml(text, str(path), ANSIBLE_TAGS)
+    except UserError as exc:  # not YAML: maybe Ansible's INI
+        problem, where = str(exc), None
     if problem is None and (data is None or (isinstance(data, Mapping) and not is_ansible(data))):
         return parse_inventory(data, str(path), check_files=check_files)
     # Ansible's: INI (its default) or YAML, read by Ansible where it is installed
@@ -182,12 +174,27 @@ def parse_inventory(data: Any, source: str = "<inventory>", *, check_files: bool
     raw = parse_ansible(reader, data, vars_folders) if is_ansible(data) else _parse_own(reader, data)
     if not raw:
         raise UserError("empty inventory: no hosts", source=source)
-    first: dict[str, str] = {}
-    for name, _, where in raw:
-        if name in first:
-            raise reader.fail(f"{where}: name", f"duplicate host name {name!r} (also {first[name]})")
-        first[name] = where
+    _check_folders(reader, raw)
     return Inventory(source, tuple(_make_host(reader, *item) for item in raw))
+
+
+def _check_folders(r: FieldReader, raw: list[tuple[str, dict[str, Any], str]]) -> None:
+    """Each host gets its own results folder, OUT/<folder_name>/: names must differ (in more
+    than case, as macOS folders do not) and none may be a file the collector writes there."""
+    first: dict[str, tuple[str, str]] = {}
+    for name, _, where in raw:
+        folder = safe_folder_name(name)
+        if folder.casefold() in (f.casefold() for f in FLEET_FILES):
+            raise r.fail(f"{where}: name", f"host name {shown(name)} is the name of a file the collector "
+                                           "writes beside the host folders; rename the host")
+        other = first.get(folder.casefold())
+        if other is not None:
+            other_name, other_where = other
+            why = (f"duplicate host name {shown(name)}" if other_name == name else
+                   f"host names {shown(other_name)} and {shown(name)} would share one results folder "
+                   "(folders may ignore case)")
+            raise r.fail(f"{where}: name", f"{why} (also {other_where})")
+        first[folder.casefold()] = (name, where)
 
 
 def _make_host(r: FieldReader, name: str, values: dict[str, Any], where: str) -> Host:
@@ -227,7 +234,7 @@ def _parse_own(r: FieldReader, data: Mapping[str, Any]) -> list[tuple[str, dict[
     for i, item in enumerate(items):
         where = f"hosts[{i}]"
         if not isinstance(item, Mapping):
-            raise r.fail(where, f"expected a mapping with name: and address:, got {item!r}")
+            raise r.fail(where, f"expected a mapping with name: and address:, got {shown(item)}")
         if "name" not in item:
             raise r.fail(f"{where}: name", "missing (required)")
         name = check_name(r, item["name"], f"{where}: name")

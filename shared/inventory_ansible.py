@@ -10,13 +10,15 @@ someone else's playbooks and is ignored.
 """
 from __future__ import annotations
 
+import itertools
+import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from shared.ansible_vars import VarsFolders
-from shared.errors import unknown_name
+from shared.errors import shown, unknown_name
 from shared.inventory_fields import FIELD_KEYS, FieldReader, Vaulted, check_name, password_error
 
 ANSIBLE_PASSWORD_KEYS = ("ansible_password", "ansible_ssh_pass", "ansible_ssh_password",
@@ -33,8 +35,16 @@ ANSIBLE_KEYS = {
     "ansible_python_interpreter": "python",
     "ansible_connection": "transport",
 }
+# Host entries at most, ranges expanded (Ansible sets no bound): a typo of a digit in
+# pi-[1:1000] must not make 10^8 hosts, nor a group written once and aliased 1,000 times.
+MAX_HOSTS = 100_000
 _CONNECTIONS = {"ssh": "ssh", "paramiko": "ssh", "smart": "ssh", "local": "local"}
 _VarsList = list[tuple[Mapping[str, Any], str]]  # vars mappings, each with where it was written
+
+
+@dataclass
+class _Budget:
+    hosts_left: int = MAX_HOSTS
 
 
 @dataclass
@@ -59,9 +69,11 @@ def parse_ansible(r: FieldReader, data: Mapping[str, Any],
     """Each host as (name, checked field values, where for messages), in the file's order;
     ``vars_folders``: the group_vars/ and host_vars/ beside the inventory."""
     groups: dict[str, _Group] = {"all": _Group([], {}, set())}
+    budget = _Budget()
     for name, value in data.items():
         # a top-level group other than all: is all's child, so that all's vars weigh least
-        _walk_group(r, str(name), value, str(name), None if str(name) == "all" else "all", groups)
+        _walk_group(r, str(name), value, str(name), None if str(name) == "all" else "all", groups,
+                    budget)
     depths: dict[str, int] = {}
     host_groups: dict[str, list[str]] = {}
     for gname, group in groups.items():
@@ -71,9 +83,9 @@ def parse_ansible(r: FieldReader, data: Mapping[str, Any],
     for hname, direct in host_groups.items():
         member = _with_ancestors(direct, groups)
         # Ansible's precedence: outer groups first, then deeper ones, then by ansible_group_priority
-        # and name; group_vars/ files over every group var written in the inventory; host vars
+        # and name (sorted first too: a cycle is reported from the same group whatever the hash seed); group_vars/ files over every group var written in the inventory; host vars
         # last, host_vars/ over the inventory's
-        order = sorted(member, key=lambda g: (_depth(r, g, groups, depths, ()), _priority(groups[g]), g))
+        order = sorted(sorted(member), key=lambda g: (_depth(r, g, groups, depths, ()), _priority(groups[g]), g))
         layers = [layer for g in order for layer in groups[g].vars]
         layers += [layer for g in order for layer in vars_folders.group(g)] if vars_folders else []
         layers += [layer for g in direct for layer in groups[g].hosts[hname]]
@@ -97,7 +109,7 @@ def _priority(group: _Group) -> int:
 
 
 def _walk_group(r: FieldReader, name: str, value: Any, where: str, parent: str | None,
-                groups: dict[str, _Group]) -> None:
+                groups: dict[str, _Group], budget: _Budget) -> None:
     """Record a group (a group may be written in several places: the parts are merged)."""
     if value is None:
         value = {}
@@ -112,13 +124,13 @@ def _walk_group(r: FieldReader, name: str, value: Any, where: str, parent: str |
     if value.get("vars") is not None:
         group.vars.append((_mapping(r, value["vars"], f"{where}.vars"), f"{where}.vars"))
     for pattern, hvars in _mapping(r, value.get("hosts"), f"{where}.hosts").items():
-        for hname, port in _expand_host_pattern(r, str(pattern), f"{where}.hosts"):
+        for hname, port in _expand_host_pattern(r, str(pattern), f"{where}.hosts", budget):
             layer = dict(_mapping(r, hvars, f"{where}.hosts.{pattern}"))
             if port is not None:
                 layer = {"ansible_port": port, **layer}
             group.hosts.setdefault(hname, []).append((layer, f"{where}.hosts.{hname}"))
     for child, cvalue in _mapping(r, value.get("children"), f"{where}.children").items():
-        _walk_group(r, str(child), cvalue, f"{where}.children.{child}", name, groups)
+        _walk_group(r, str(child), cvalue, f"{where}.children.{child}", name, groups, budget)
 
 
 def _mapping(r: FieldReader, value: Any, where: str) -> Mapping[Any, Any]:
@@ -131,39 +143,54 @@ def _mapping(r: FieldReader, value: Any, where: str) -> Mapping[Any, Any]:
     return value
 
 
-def _expand_host_pattern(r: FieldReader, pattern: str, where: str) -> list[tuple[str, int | None]]:
+def _expand_host_pattern(r: FieldReader, pattern: str, where: str,
+                         budget: _Budget) -> list[tuple[str, int | None]]:
     """Ansible's host patterns: ``pi-[01:10]``, ``node-[a:c]`` (with an optional ``:step``) and
     ``name:port``; each name is checked."""
     port = None
     match = re.fullmatch(r"([^:\[\]]+|.*\])\s*:\s*(\d+)", pattern)
     if match:  # host:port (IPv6 addresses have several colons and no range: left alone)
         pattern, port = match.group(1), int(match.group(2))
-    return [(check_name(r, name, where), port) for name in _expand_ranges(r, pattern, where)]
+    return [(check_name(r, name, where), port) for name in _expand_ranges(r, pattern, where, budget)]
 
 
-def _expand_ranges(r: FieldReader, pattern: str, where: str) -> list[str]:
-    match = re.search(r"\[([0-9a-zA-Z]+):([0-9a-zA-Z]+)(?::(\d+))?\]", pattern)
-    if not match:
-        return [pattern]
-    start, end, step = match.group(1), match.group(2), int(match.group(3) or 1)
-    head, tail = pattern[:match.start()], pattern[match.end():]
+def _expand_ranges(r: FieldReader, pattern: str, where: str, budget: _Budget) -> list[str]:
+    """Every name of a pattern, its ranges counted before any is expanded: ``pi-[1:99999999]``
+    is one line of YAML and would be 10^8 hosts."""
+    pieces: list[Sequence[str]] = []
+    last = 0
+    for match in re.finditer(r"\[([0-9a-zA-Z]+):([0-9a-zA-Z]+)(?::(\d+))?\]", pattern):
+        pieces += [[pattern[last:match.start()]], _range_values(r, pattern, match, where)]
+        last = match.end()
+    pieces.append([pattern[last:]])
+    budget.hosts_left -= math.prod(len(p) for p in pieces)
+    if budget.hosts_left < 0:
+        raise r.fail(where, f"host range {shown(pattern)} makes the inventory more than {MAX_HOSTS:,} hosts")
+    return ["".join(parts) for parts in itertools.product(*pieces)]
+
+
+def _range_values(r: FieldReader, pattern: str, match: re.Match[str], where: str) -> Sequence[str]:
+    """The values of one ``[start:end:step]``, lazily: a range object until it is counted."""
+    start, end, step = match.group(1), match.group(2), match.group(3) or "1"
+    if max(len(start), len(end), len(step)) > 9 or int(step) < 1:
+        raise r.fail(where, f"cannot expand host range {shown(pattern)} (at most 9 digits, a step of 1 or more)")
     if start.isdigit() and end.isdigit():
         width = len(start) if start.startswith("0") else 0
         numbers = range(int(start), int(end) + 1, step) if step > 0 else range(0)
         if len(numbers) > MAX_RANGE_HOSTS:  # bounded: "pi-[1:999999999]" is a typo, not a fleet
-            raise r.fail(where, f"host range {pattern!r} names {len(numbers)} hosts (at most {MAX_RANGE_HOSTS})")
+            raise r.fail(where, f"host range {shown(pattern)} names {len(numbers)} hosts (at most {MAX_RANGE_HOSTS})")
         values = [str(i).zfill(width) for i in numbers]
     elif len(start) == len(end) == 1 and start.isalpha() and end.isalpha():
         values = [chr(c) for c in range(ord(start), ord(end) + 1, step)] if step > 0 else []
     else:
-        raise r.fail(where, f"cannot expand host range {pattern!r} (e.g. pi-[01:10], node-[a:f])")
+        raise r.fail(where, f"cannot expand host range {shown(pattern)} (e.g. pi-[01:10], node-[a:f])")
     if not values:
-        raise r.fail(where, f"host range {pattern!r} is empty")
+        raise r.fail(where, f"host range {shown(pattern)} is empty")
     names = []
     for v in values:
         names += _expand_ranges(r, f"{head}{v}{tail}", where)
         if len(names) > MAX_RANGE_HOSTS:
-            raise r.fail(where, f"host range {pattern!r} names more than {MAX_RANGE_HOSTS} hosts")
+            raise r.fail(where, f"host range {shown(pattern)} names more than {MAX_RANGE_HOSTS} hosts")
     return names
 
 
@@ -185,7 +212,7 @@ def _depth(r: FieldReader, name: str, groups: dict[str, _Group], memo: dict[str,
         raise r.fail(f"group {name}", f"is its own descendant ({' -> '.join([*path, name])})")
     if name not in memo:
         parents = groups[name].parents
-        memo[name] = max((_depth(r, p, groups, memo, (*path, name)) + 1 for p in parents), default=0)
+        memo[name] = max((_depth(r, p, groups, memo, (*path, name)) + 1 for p in sorted(parents)), default=0)
     return memo[name]
 
 

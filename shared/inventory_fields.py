@@ -12,10 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from shared import catalog
-from shared.errors import UserError, unknown_name
+from shared.errors import UserError, shown, unknown_name
 from shared.sizes import parse_size
 
 TRANSPORTS = ("ssh", "local")
@@ -56,9 +54,9 @@ def _parse_jump(text: str) -> Jump:
     elif rest.count(":") > 1:  # a bare IPv6 address: no port can be told apart
         name, port = rest, None
     else:
-        raise ValueError(f"cannot read hop {text!r} (expected [user@]host[:port])")
+        raise ValueError(f"cannot read hop {shown(text)} (expected [user@]host[:port])")
     if port is not None and not 1 <= int(port) <= 65535:
-        raise ValueError(f"hop {text!r}: port {port} is outside 1..65535")
+        raise ValueError(f"hop {shown(text)}: port {port} is outside 1..65535")
     return Jump(host=name, user=user or None, port=int(port) if port else None)
 
 
@@ -66,26 +64,11 @@ class Vaulted:
     """An ``!vault`` value: ansible-vault ciphertext, which edgeprune cannot decrypt."""
 
 
-class YamlLoader(yaml.SafeLoader):
-    """Safe YAML that refuses a key given twice (YAML would keep the last one silently:
-    two hosts of the same name would become one) and reads Ansible's ``!vault``/``!unsafe``."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: set[Any] = set()
-        for key_node, _ in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge":
-                continue  # "<<: *defaults" then an explicit key is an override, not a duplicate
-            key = self.construct_object(key_node, deep=True)
-            if isinstance(key, (str, int, float, bool)) or key is None:
-                if key in seen:
-                    raise yaml.constructor.ConstructorError(
-                        None, None, f"key {key!r} given twice", key_node.start_mark)
-                seen.add(key)
-        return super().construct_mapping(node, deep)
-
-
-YamlLoader.add_constructor("!vault", lambda loader, node: Vaulted())
-YamlLoader.add_constructor("!unsafe", lambda loader, node: loader.construct_scalar(node))
+# Ansible's local tags, read by the inventory's YAML loader (shared.yamlfile)
+ANSIBLE_TAGS = {
+    "!vault": lambda loader, node: Vaulted(),
+    "!unsafe": lambda loader, node: loader.construct_scalar(node),
+}
 
 
 class FieldReader:
@@ -98,7 +81,7 @@ class FieldReader:
             "address": self.ssh_word, "user": self.ssh_word,
             "port": self.port, "identity_file": self.identity_file,
             "password_env": self.env_name, "passphrase_env": self.env_name, "proxy_jump": self.proxy_jump,
-            "python": self.text, "workdir": self.text, "venv": self.text,
+            "python": self.text, "workdir": self.remote_folder, "venv": self.remote_folder,
             "extras": lambda v, w: self.choice(v, w, EXTRAS, "extras"),
             "runtime": lambda v, w: tuple(self.text(x, f"{w}[{i}]") for i, x in enumerate(self.items(v, w))),
             "backends": lambda v, w: tuple(self.choice(x, f"{w}[{i}]", catalog.BACKENDS, "backend")
@@ -118,20 +101,29 @@ class FieldReader:
         if isinstance(value, Vaulted):
             raise self.fail(where, "is encrypted with ansible-vault, which edgeprune cannot decrypt")
         if isinstance(value, str) and ("{{" in value or "{%" in value):
-            raise self.fail(where, f"{value!r} is a Jinja template, which edgeprune does not "
+            raise self.fail(where, f"{shown(value)} is a Jinja template, which edgeprune does not "
                                    "evaluate: give the value itself, or install Ansible (ansible-core), "
                                    "whose ansible-inventory the collector then lets resolve it")
         return self.readers[key](value, where)
 
     def text(self, value: Any, where: str) -> str:
         if not isinstance(value, str) or not value.strip() or "\x00" in value or "\n" in value:
-            raise self.fail(where, f"expected a non-empty one-line string, got {value!r}")
+            raise self.fail(where, f"expected a non-empty one-line string, got {shown(value)}")
         return value
+
+    def remote_folder(self, value: Any, where: str) -> str:
+        """A folder on the host: a relative one would be relative to wherever the login shell
+        starts (the remote home, or the collector's own folder for a local host)."""
+        text = self.text(value, where)
+        if not (text.startswith("/") or text == "~" or text.startswith("~/")):
+            raise self.fail(where, f"{shown(text)} must be an absolute path or start with ~/ "
+                                   "(the user's home there)")
+        return text
 
     def ssh_word(self, value: Any, where: str) -> str:
         text = self.text(value, where)
         if text.startswith("-") or _SSH_UNSAFE.search(text):
-            raise self.fail(where, f"{text!r} is not a valid SSH host or user name "
+            raise self.fail(where, f"{shown(text)} is not a valid SSH host or user name "
                                    "(no spaces, quotes, shell characters or leading '-')")
         return text
 
@@ -151,14 +143,14 @@ class FieldReader:
 
     def positive_int(self, value: Any, where: str) -> int:
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise self.fail(where, f"expected a positive integer, got {value!r}")
+            raise self.fail(where, f"expected a positive integer, got {shown(value)}")
         return value
 
     def port(self, value: Any, where: str) -> int:
         if isinstance(value, str) and value.strip().isdigit():
             value = int(value)  # Ansible's INI-converted inventories quote ports
         if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 65535:
-            raise self.fail(where, f"expected an integer in 1..65535, got {value!r}")
+            raise self.fail(where, f"expected an integer in 1..65535, got {shown(value)}")
         return value
 
     def env_name(self, value: Any, where: str) -> str:
@@ -186,7 +178,7 @@ class FieldReader:
         if isinstance(value, int) and not isinstance(value, bool) and value > 0:
             return str(value)  # bytes
         if not isinstance(value, str):
-            raise self.fail(where, f"cannot read memory size {value!r} (e.g. 2GiB, 512MiB, 4GB)")
+            raise self.fail(where, f"cannot read memory size {shown(value)} (e.g. 2GiB, 512MiB, 4GB)")
         try:
             parse_size(value, field="")
         except UserError as exc:
@@ -216,9 +208,9 @@ def check_name(r: FieldReader, value: Any, where: str) -> str:
     if isinstance(value, int) and not isinstance(value, bool):
         value = str(value)
     if not isinstance(value, str) or not value.strip():
-        raise r.fail(where, f"expected a non-empty host name, got {value!r}")
+        raise r.fail(where, f"expected a non-empty host name, got {shown(value)}")
     if "/" in value or value.startswith(".") or re.search(r"[\x00-\x1f\x7f]", value):
-        raise r.fail(where, f"host name {value!r} may not contain '/' or control characters "
+        raise r.fail(where, f"host name {shown(value)} may not contain '/' or control characters "
                             "nor start with '.'")
     return value
 

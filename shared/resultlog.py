@@ -106,6 +106,8 @@ def _row(raw: bytes, number: int) -> dict[str, Any]:
     """Line ``number`` as a row of this schema; a SchemaError naming the line where it is none."""
     try:
         value = json.loads(raw)
+    except RecursionError:  # "[[[[..." : json recurses once a level
+        raise SchemaError(f"line {number}: nested too deep") from None
     except ValueError as exc:  # not JSON, or not UTF-8
         raise SchemaError(f"line {number}: not JSON ({exc})") from None
     if not isinstance(value, dict):

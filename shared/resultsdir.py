@@ -23,6 +23,7 @@ with its reason and the other hosts are read; one device's unreadable file is a 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,13 @@ from shared.schema import SchemaError
 RESULTS_FILE = "results.jsonl"
 HOST_FILE = "host.json"
 ROW_IDENTITY = ("run_id", "host", "trial_key")
+# What the collector writes at the top of a fleet folder, beside the host folders: a host whose
+# folder had one of these names would collide with it (tests check the writers agree).
+FLEET_FILES = ("fleet.duckdb", "fleet.duckdb.wal", "fleet.json", "results.parquet", "report.html",
+               "report.md", "report-tables", "analysis.json", "analysis.json.tmp", RESULTS_FILE)
+# A name that is a folder as it is: no separator, no leading '.' ('..') or '-' (an option), and
+# short enough for any file system (sweep names, and host names that need no slug).
+PLAIN_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,99}")
 
 
 @dataclass(frozen=True)

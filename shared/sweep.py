@@ -5,16 +5,20 @@ Method options are checked by the agent's pruning registry, which knows each met
 """
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import json
+import math
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from shared import catalog
-from shared.errors import UserError, unknown_name
+from shared.errors import UserError, shown, unknown_name
+from shared.resultsdir import PLAIN_NAME
+from shared.yamlfile import read_yaml_file
 
+# the largest integer any count, size or seed may be: a C int everywhere it goes (torch, numpy)
+MAX_INT = 2**31 - 1
 # the quick sweep (deploy/sweep.quick.yml links to it): what `agent run` and `collector run`
 # measure when no --sweep is given; packaged with shared/, so installed agents have it too
 DEFAULT_SWEEP = Path(__file__).parent / "sweeps" / "quick.yml"
@@ -156,11 +160,15 @@ class _Reader:
                high: float | None = None, high_open: bool = False) -> Any:
         ok_type = (int,) if kind is int else (int, float)
         if isinstance(value, bool) or not isinstance(value, ok_type):
-            raise self.fail(where, f"expected {'an integer' if kind is int else 'a number'}, got {value!r}")
+            raise self.fail(where, f"expected {'an integer' if kind is int else 'a number'}, got {shown(value)}")
+        if not math.isfinite(value):  # .nan passes every comparison below; .inf is never reached
+            raise self.fail(where, f"expected a finite number, got {shown(value)}")
+        if kind is int and high is None and value > MAX_INT:
+            raise self.fail(where, f"{shown(value)} is larger than {MAX_INT}")
         too_high = high is not None and (value >= high if high_open else value > high)
         if (low is not None and value < low) or too_high:
             bound = f"{high})" if high_open else f"{high}]"
-            raise self.fail(where, f"{value!r} is outside [{low}, {bound if high is not None else 'inf)'}")
+            raise self.fail(where, f"{shown(value)} is outside [{low}, {bound if high is not None else 'inf)'}")
         return kind(value)
 
     def choice(self, value: Any, where: str, valid: Sequence[str], kind: str) -> str:
@@ -173,9 +181,20 @@ class _Reader:
             value = [value]
         if not isinstance(value, list) or (not value and not allow_empty):
             raise self.fail(where, "expected a non-empty list")
-        if len({repr(v) for v in value}) != len(value):
-            raise self.fail(where, "lists the same entry twice")
         return value
+
+    def each(self, value: Any, where: str, read: Callable[[Any, str], Any]) -> tuple[Any, ...]:
+        """A list's items, each read by ``read(item, "where[i]")``; an item read twice (``0`` and
+        ``0.0``, a method once by name and once as a mapping) would be measured twice under one
+        trial key, so it is refused with both positions."""
+        values = tuple(read(v, f"{where}[{i}]") for i, v in enumerate(self.items(value, where)))
+        first: dict[str, int] = {}
+        for i, v in enumerate(values):
+            key = json.dumps(v.__dict__ if isinstance(v, MethodSpec) else v, sort_keys=True, default=repr)
+            if key in first:
+                raise self.fail(f"{where}[{i}]", f"{shown(v)} is {where}[{first[key]}] again")
+            first[key] = i
+        return values
 
     def nested(self, cls: type, value: Any, where: str, checks: Mapping[str, Any]) -> Any:
         """Fill dataclass ``cls`` from a mapping; ``checks`` maps a key to a reader of its value."""
@@ -191,14 +210,14 @@ def _method(r: _Reader, value: Any, where: str) -> MethodSpec:
             raise r.fail(where, "a method mapping needs name:", valid=catalog.METHODS)
         options = {k: v for k, v in value.items() if k != "name"}
         return MethodSpec(r.choice(value["name"], f"{where}.name", catalog.METHODS, "method"), options)
-    raise r.fail(where, f"expected a method name or a mapping with name:, got {value!r}")
+    raise r.fail(where, f"expected a method name or a mapping with name:, got {shown(value)}")
 
 
 def _dataset(r: _Reader, value: Any, where: str) -> DatasetSpec:
     pos = lambda v, w: r.number(v, w, int, low=1)  # noqa: E731
     spec = r.nested(DatasetSpec, value, where, {
         "name": lambda v, w: r.choice(v, w, catalog.DATASETS, "dataset"),
-        "root": lambda v, w: str(v),
+        "root": lambda v, w: _path_text(r, v, w),
         "eval_samples": pos, "train_samples": pos,
         "num_classes": lambda v, w: r.number(v, w, int, low=2),
         "samples": pos,
@@ -215,9 +234,25 @@ def _dataset(r: _Reader, value: Any, where: str) -> DatasetSpec:
     return spec
 
 
+def _name(r: _Reader, value: Any) -> str:
+    """The sweep's name is a folder name (results/<name>, the fleet's runs/<name>) and is
+    printed by rich: '../../x' would write outside results/, '[/]' is rich markup."""
+    if not isinstance(value, str) or not PLAIN_NAME.fullmatch(value):
+        raise r.fail("name", f"{shown(value)} is not a plain name: 1 to 100 letters, digits, '.', '_' "
+                             "or '-', not starting with '.' or '-' (it names the results folder)")
+    return value
+
+
+def _path_text(r: _Reader, value: Any, where: str) -> str:
+    """A local path as written: a string the file system can be asked about."""
+    if not isinstance(value, str) or not value.strip() or "\x00" in value or len(value) > 4096:
+        raise r.fail(where, f"expected a path, got {shown(value)}")
+    return value
+
+
 def _weights_file(r: _Reader, value: Any, where: str) -> str:
     """A local weights file, relative to the sweep file; it must exist now, not mid-sweep."""
-    path = Path(str(value)).expanduser()
+    path = Path(_path_text(r, value, where)).expanduser()
     if not path.is_absolute():
         path = Path(r.source).resolve().parent / path
     if not path.is_file():
@@ -245,24 +280,17 @@ def parse_sweep(data: Any, source: str = "<sweep>") -> Sweep:
     for key in ("name", "models", "methods", "ratios", "batch_sizes"):
         if key not in top:
             raise r.fail(key, "missing (required)")
-    name = top["name"]
-    if not isinstance(name, str) or not name.strip():
-        raise r.fail("name", "expected a non-empty string")
     return Sweep(
-        name=name,
+        name=_name(r, top["name"]),
         dataset=_dataset(r, top.get("dataset", {"name": "digits"}), "dataset"),
-        models=tuple(r.choice(v, f"models[{i}]", catalog.MODELS, "model")
-                     for i, v in enumerate(r.items(top["models"], "models"))),
-        methods=tuple(_method(r, v, f"methods[{i}]") for i, v in enumerate(r.items(top["methods"], "methods"))),
-        ratios=tuple(r.number(v, f"ratios[{i}]", float, low=0.0, high=1.0, high_open=True)
-                     for i, v in enumerate(r.items(top["ratios"], "ratios"))),
+        models=r.each(top["models"], "models", lambda v, w: r.choice(v, w, catalog.MODELS, "model")),
+        methods=r.each(top["methods"], "methods", lambda v, w: _method(r, v, w)),
+        ratios=r.each(top["ratios"], "ratios", lambda v, w: r.number(v, w, float, low=0.0, high=1.0, high_open=True)),
         schedule=_schedule(r, top.get("schedule"), "schedule"),
-        batch_sizes=tuple(r.number(v, f"batch_sizes[{i}]", int, low=1)
-                          for i, v in enumerate(r.items(top["batch_sizes"], "batch_sizes"))),
-        backends=tuple(r.choice(v, f"backends[{i}]", catalog.BACKENDS, "backend")
-                       for i, v in enumerate(r.items(top.get("backends", ["torch"]), "backends"))),
-        devices=tuple(r.choice(v, f"devices[{i}]", catalog.DEVICES, "device")
-                      for i, v in enumerate(r.items(top.get("devices", ["auto"]), "devices"))),
+        batch_sizes=r.each(top["batch_sizes"], "batch_sizes", lambda v, w: r.number(v, w, int, low=1)),
+        backends=r.each(top.get("backends", ["torch"]), "backends",
+                        lambda v, w: r.choice(v, w, catalog.BACKENDS, "backend")),
+        devices=r.each(top.get("devices", ["auto"]), "devices", lambda v, w: r.choice(v, w, catalog.DEVICES, "device")),
         input_size=r.choice(top.get("input_size", "small"), "input_size", list(catalog.INPUT_SIZES), "input size"),
         threads=None if top.get("threads") is None else r.number(top["threads"], "threads", int, low=1),
         seed=r.number(top.get("seed", 0), "seed", int, low=0),
@@ -299,8 +327,8 @@ def parse_sweep(data: Any, source: str = "<sweep>") -> Sweep:
 def _onnxruntime(r: _Reader, value: Any, where: str) -> OnnxRuntimeSpec:
     """Provider names are checked here; whether this host has them, by the backend."""
     return r.nested(OnnxRuntimeSpec, value, where, {
-        "providers": lambda v, w: None if v is None else tuple(
-            r.choice(p, f"{w}[{i}]", catalog.ORT_PROVIDERS, "execution provider") for i, p in enumerate(r.items(v, w))),
+        "providers": lambda v, w: None if v is None else r.each(
+            v, w, lambda p, at: r.choice(p, at, catalog.ORT_PROVIDERS, "execution provider")),
         "graph_optimization": lambda v, w: r.choice(v, w, catalog.ORT_GRAPH_OPTIMIZATIONS,
                                                     "graph optimization level"),
         "threads": lambda v, w: None if v is None else r.number(v, w, int, low=1),
@@ -309,26 +337,14 @@ def _onnxruntime(r: _Reader, value: Any, where: str) -> OnnxRuntimeSpec:
 
 def _flag(r: _Reader, value: Any, where: str) -> bool:
     if not isinstance(value, bool):
-        raise r.fail(where, f"expected true or false, got {value!r}")
+        raise r.fail(where, f"expected true or false, got {shown(value)}")
     return value
 
 
 def read_sweep_file(path: str | Path) -> Any:
     """The YAML of a sweep file, unchecked (the collector adds each host's overrides to it);
-    an unreadable file or malformed YAML is a one-line UserError."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise UserError(f"cannot read sweep file: {exc.strerror or exc}", source=str(path)) from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else None
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise UserError(f"malformed YAML: {problem}", source=str(path), field=where) from None
-    return data
+    an unreadable, oversized, non-UTF-8 or malformed file is a one-line UserError."""
+    return read_yaml_file(path, "sweep file")
 
 
 def load_sweep(path: str | Path) -> Sweep:

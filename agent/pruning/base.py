@@ -1,6 +1,7 @@
 """The pruning extension point: one small ABC, its options, and one registry of methods."""
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -12,7 +13,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from shared import catalog
-from shared.errors import UserError, unknown_name
+from shared.errors import UserError, shown, unknown_name
 from shared.registry import Registry
 from shared.sweep import MethodSpec
 
@@ -47,14 +48,16 @@ class Option:
         """Whether ``value`` is valid; ``True`` is no ``1`` here, although Python says ``True == 1``."""
         if self.choices is not None:
             return any(type(value) is type(choice) and value == choice for choice in self.choices)
+        if self.kind is float:  # .nan passes every later comparison, .inf is no setting
+            return type(value) in (int, float) and math.isfinite(value)
         if self.kind is not None:
-            return type(value) is self.kind or (self.kind is float and type(value) is int)
+            return type(value) is self.kind
         return True
 
     def describe(self) -> str:
         """What a valid value looks like, for the error message."""
         if self.kind is not None:
-            return f"expected {self.kind.__name__}"
+            return f"expected {'a finite float' if self.kind is float else self.kind.__name__}"
         return "invalid value"
 
 
@@ -117,7 +120,7 @@ class PruningMethod(ABC):
                     raise UserError(f"method {cls.name!r} takes no options", source=source, field=field)
                 raise unknown_name("option", key, cls.options, source=source, field=field)
             if not option.accepts(value):
-                raise UserError(f"{option.describe()}, got {value!r}", source=source, field=field,
+                raise UserError(f"{option.describe()}, got {shown(value)}", source=source, field=field,
                                 valid=option.choices)
         return {key: given.get(key, option.default) for key, option in cls.options.items()}
 

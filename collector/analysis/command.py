@@ -59,9 +59,10 @@ def _config(args: argparse.Namespace) -> Any:
 
 def run(args: argparse.Namespace) -> tuple[Any, Path]:
     """Analyse and write analysis.json; returns the Analysis and where it went."""
+    config = _config(args)  # a bad config is one line before DoWhy is imported (seconds, 0.5 GB)
     from collector.analysis.api import analyze
     from collector.analysis.output import dump_analysis
-    analysis = analyze(args.results, graph=args.graph, config=_config(args), explain=args.explain,
+    analysis = analyze(args.results, graph=args.graph, config=config, explain=args.explain,
                        what_ifs=args.what_if)
     return analysis, dump_analysis(analysis, args.out or args.results)
 

@@ -13,6 +13,7 @@ Every field has a default (docs/ANALYSIS.md lists them); a YAML file given with
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from collections.abc import Mapping
@@ -20,9 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from shared.errors import UserError
+from shared.errors import UserError, shown
+from shared.yamlfile import read_yaml_file
 
 UNITS = ("trial", "variant")
 ESTIMATORS = ("linear_regression", "propensity_score_weighting", "propensity_score_stratification")
@@ -119,8 +119,8 @@ def _check_scalar(value: Any, kind: Any, where: str, source: str) -> Any:
         if value is None and type(None) in args:
             return None
         kind = next(a for a in args if a is not type(None))
-    if kind is float and isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
+    if kind is float and isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+        return float(value)  # .nan and .inf are refused: no threshold or budget means them
     if kind is int and isinstance(value, int) and not isinstance(value, bool):
         return value
     if kind in (bool, str) and isinstance(value, kind):
@@ -128,7 +128,7 @@ def _check_scalar(value: Any, kind: Any, where: str, source: str) -> Any:
     if typing.get_origin(kind) is tuple and isinstance(value, list):
         return tuple(_check_scalar(v, args[0], where, source) for v in value)
     name = getattr(kind, "__name__", str(kind))
-    raise UserError(f"wants {name}, got {value!r}", source=source, field=where)
+    raise UserError(f"wants {name}, got {shown(value)}", source=source, field=where)
 
 
 def _build(cls: type, data: Any, source: str, where: str) -> Any:
@@ -138,7 +138,10 @@ def _build(cls: type, data: Any, source: str, where: str) -> Any:
     names = [f.name for f in dataclasses.fields(cls)]
     for key in data:
         if key not in names:
-            raise UserError(f"unknown key {key!r}", source=source, field=where or "top level", valid=names)
+            raise UserError(f"unknown key {shown(key)}", source=source, field=where or "top level", valid=names)
+    for f in dataclasses.fields(cls):
+        if f.name not in data and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            raise UserError("missing (required)", source=source, field=f"{where}.{f.name}" if where else f.name)
     values = {}
     for key, value in data.items():
         at = f"{where}.{key}" if where else str(key)
@@ -177,10 +180,4 @@ def load_config(path: str | Path | None) -> AnalysisConfig:
     """The defaults, overridden by the YAML file at ``path`` if one is given."""
     if path is None:
         return AnalysisConfig()
-    try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise UserError(f"cannot read the config: {exc.strerror}", source=str(path)) from None
-    except yaml.YAMLError as exc:
-        raise UserError(f"not YAML: {' '.join(str(exc).split())}", source=str(path)) from None
-    return parse_config(data, str(path))
+    return parse_config(read_yaml_file(path, "analysis config"), str(path))

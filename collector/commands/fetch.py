@@ -13,6 +13,7 @@ from collector.fleet import (add_fleet_arguments, claim_out, console_log, on_eve
 from collector.hostrun import HostRun, HostView, RunSettings
 from collector.live import plain
 from collector.transport import TransportError
+from shared.errors import require_modules
 from shared.inventory import Host, safe_folder_name
 
 
@@ -31,6 +32,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def execute(args: argparse.Namespace) -> int:
+    require_modules("collector fetch", "duckdb", "pandas", extra="collector")  # the merge at the end
     inventory = selected_hosts(args)
     out = args.out or Path("results") / f"fleet-{args.name}"
     claim_out(out)
@@ -49,7 +51,7 @@ def execute(args: argparse.Namespace) -> int:
         return {"exit": f"agent exited ({state.code})", "none": "no run there"}.get(state.kind, f"agent {state.kind}")
 
     results = on_every_host(list(inventory), one, args.parallel)
-    table = Table(title=f"fetched run {args.name!r} into {out}")
+    table = Table(title=plain(f"fetched run {args.name!r} into {out}"))
     table.add_column("host")
     table.add_column("state")
     for host, result in zip(inventory, results):
@@ -58,7 +60,8 @@ def execute(args: argparse.Namespace) -> int:
     from collector.store import merge  # duckdb and pandas: imported when needed, not for --help
 
     result = merge(out)
-    console.print(f"merged {result.rows_total} rows ({result.rows_added} new): {result.store}  parquet: {result.parquet}")
+    console.print(f"merged {result.rows_total} rows ({result.rows_added} new): {result.store}  parquet: {result.parquet}",
+                  markup=False)
     for line in result.warnings():
-        console.print(f"[yellow]{line}")
+        console.print(plain(line, "yellow"))
     return 1 if any(r.startswith("failed") for r in results) else 0

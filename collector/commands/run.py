@@ -16,9 +16,9 @@ from collector.fleet import (add_fleet_arguments, claim_out, console_log, on_eve
                              transport_factory)
 from collector.hostplan import host_sweep
 from collector.hostrun import OK, HostRun, HostView, RunSettings
-from collector.live import outcome_table, progress_table
+from collector.live import outcome_table, plain, progress_table
 from shared.cli import EXIT_INTERRUPTED
-from shared.errors import UserError, no_space
+from shared.errors import UserError, no_space, require_modules
 from shared.inventory import Inventory, safe_folder_name
 from shared.sweep import DEFAULT_SWEEP, parse_sweep, read_sweep_file
 
@@ -121,6 +121,7 @@ def _run_hosts(args: argparse.Namespace, console: Console, runs: list[HostRun], 
 
 def execute(args: argparse.Namespace) -> int:
     _check_numbers(args)
+    require_modules("collector run", "duckdb", "pandas", extra="collector")  # the merge at the end
     inventory = selected_hosts(args)
     data = read_sweep_file(args.sweep)
     sweep = parse_sweep(data, source=str(args.sweep))
@@ -149,7 +150,7 @@ def execute(args: argparse.Namespace) -> int:
         runs = [HostRun(host, [("sweep.yml", plans[host.name])], make(host), settings, view, stop, log)
                 for host, view in zip(inventory, views)]
         console.print(f"run {run_name!r}: sweep {sweep.name} on {len(runs)} host(s), at most {args.parallel} "
-                      f"at once; results into {out}")
+                      f"at once; results into {out}", markup=False)  # --name and --out are data, not markup
         started = time.time()
         interrupted = _run_hosts(args, console, runs, views, stop)
         console.print(outcome_table(views))  # before anything more is written: a full disk stops that
@@ -159,9 +160,9 @@ def execute(args: argparse.Namespace) -> int:
 
     result = merge(out)
     console.print(f"merged {result.rows_total} rows ({result.rows_added} new) from {result.hosts} host "
-                  f"folder(s): {result.store}  parquet: {result.parquet}")
+                  f"folder(s): {result.store}  parquet: {result.parquet}", markup=False)
     for line in result.warnings():
-        console.print(f"[yellow]{line}")
+        console.print(plain(line, "yellow"))
     if not args.no_report and result.rows_total:
         _report(console, out)
     if interrupted:
@@ -188,6 +189,6 @@ def _report(console: Console, out: Path) -> None:
         from collector.report import write_report
         path = write_report(out)
     except Exception as exc:  # the rows are merged already; a report failure must not hide that
-        console.print(f"[yellow]report not written: {type(exc).__name__}: {exc}")
+        console.print(plain(f"report not written: {type(exc).__name__}: {exc}", "yellow"))
         return
-    console.print(f"report: {path}")
+    console.print(f"report: {path}", markup=False)

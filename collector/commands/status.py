@@ -54,7 +54,7 @@ def execute(args: argparse.Namespace) -> int:
         return agent, view
 
     results = on_every_host(list(inventory), one, args.parallel)
-    table = Table(title=f"run {args.name!r}")
+    table = Table(title=plain(f"run {args.name!r}"))
     for name in ("host", "agent", "trials", "last"):
         table.add_column(name, justify="right" if name == "trials" else "left")
     for agent, view in results:

@@ -9,7 +9,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from shared.errors import UserError
+from shared.errors import UserError, needs_module
 
 DESCRIPTION = (
     "Write one self-contained HTML page about the results in DIR (one device's folder, or a fleet's with a "
@@ -53,8 +53,7 @@ def _write_report() -> Any:
     try:
         from collector.report.api import write_report
     except ImportError as exc:  # a light agent has neither pandas nor matplotlib
-        raise UserError(f"the report needs module {exc.name!r}, which is not installed here "
-                        f"(pip install 'edgeprune[analysis]' brings it)") from None
+        raise needs_module("the report", exc) from None
     return write_report
 
 

@@ -58,7 +58,7 @@ def test_budgets_on_the_command_line_reach_the_recommendations(results: Path, tm
 
 @pytest.mark.parametrize("argv, message", [
     (["analyze", "--results", "/nonexistent/results"], "no such results folder"),
-    (["analyze", "--results", "{results}", "--graph", "{results}/missing.dot"], "cannot read the graph"),
+    (["analyze", "--results", "{results}", "--graph", "{results}/missing.dot"], "cannot read graph file"),
     (["analyze", "--results", "{results}", "--what-if", "ratio=0.5"], "say which device_class"),
 ])
 def test_a_user_mistake_is_one_line_and_exit_code_2(results: Path, capsys, argv: list[str], message: str) -> None:

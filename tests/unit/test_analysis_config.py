@@ -40,7 +40,7 @@ def test_a_file_overrides_single_fields_section_by_section(tmp_path: Path) -> No
     ("questions: [{name: q, treatment: t, outcome: o, unit: row}]", r"questions\[0\].unit: unknown unit 'row'"),
     ("binary_estimator: magic", "binary_estimator: unknown estimator 'magic'"),
     ("[1, 2]", "top level: wants a mapping"),
-    ("thresholds: {", "not YAML"),
+    ("thresholds: {", "malformed YAML"),
 ])
 def test_a_mistake_names_the_file_and_the_field(tmp_path: Path, text: str, message: str) -> None:
     path = tmp_path / "analysis.yml"

@@ -95,7 +95,7 @@ def test_a_broken_file_is_one_clear_line(tmp_path: Path, text: str, message: str
 
 
 def test_a_missing_file_is_a_user_error(tmp_path: Path) -> None:
-    with pytest.raises(UserError, match="cannot read the graph"):
+    with pytest.raises(UserError, match="cannot read graph file"):
         load_graph(tmp_path / "nope.dot", ANALYSIS_COLUMNS)
 
 

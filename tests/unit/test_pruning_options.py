@@ -84,6 +84,13 @@ def test_wrong_type_is_refused(name: str, option: str, value: object) -> None:
     assert caught.value.field == f"methods[0].{option}"
 
 
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
+def test_a_float_option_must_be_finite(value: float) -> None:
+    # .nan passes every later comparison: accepted, it failed only when the method ran
+    with pytest.raises(UserError, match=r"methods\[0\]\.lr: expected a finite float, got (nan|inf|-inf)$"):
+        check("causal", lr=value)
+
+
 def test_unknown_method_lists_the_valid_ones() -> None:
     with pytest.raises(UserError) as caught:
         check("magic")

@@ -140,8 +140,11 @@ def test_a_jump_loop_is_a_user_error(private_home: Path) -> None:
 def test_proxy_jump_none_and_proxy_command(private_home: Path) -> None:
     path = config(private_home, "Host pi\n  ProxyJump none\n" + CONFIG)
     assert resolve(Host(name="a", address="pi"), path).proxy_jump is None  # the first value wins, as in ssh
-    target = resolve(Host(name="a", address="legacy"), path)
-    assert target.proxy_command == "nc -X connect -x proxy:3128 10.2.0.1 22"
+    # paramiko would connect straight to HostName: refused, naming the file and the host
+    with pytest.raises(UserError, match=r"test_config: Host legacy: ProxyCommand is not supported"):
+        resolve(Host(name="a", address="legacy"), path)
+    through = resolve(Host(name="a", address="legacy", proxy_jump="pi"), path)  # the inventory's jump wins
+    assert through.hostname == "10.2.0.1" and through.proxy_jump is not None and through.proxy_jump.alias == "pi"
 
 
 @pytest.mark.parametrize(("text", "jumps"), [

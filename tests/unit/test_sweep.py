@@ -53,7 +53,7 @@ def test_the_shipped_default_sweep_loads() -> None:
     ({"batch_sizes": [0]}, "batch_sizes[0]: 0 is outside [1, inf)"),
     ({"batch_sizes": [-4]}, "batch_sizes[0]: -4 is outside [1, inf)"),
     ({"batch_sizes": ["big"]}, "batch_sizes[0]: expected an integer, got 'big'"),
-    ({"batch_sizes": [8, 8]}, "batch_sizes: lists the same entry twice"),
+    ({"batch_sizes": [8, 8]}, "batch_sizes[1]: 8 is batch_sizes[0] again"),
     ({"models": []}, "models: expected a non-empty list"),
     ({"schedule": {"kind": "cyclic"}}, "schedule.kind: unknown schedule kind 'cyclic' (valid: iterative, one_shot)"),
     ({"schedule": {"kind": "one_shot", "steps": 3}}, "schedule.steps: one_shot has exactly 1 step"),
