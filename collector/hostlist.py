@@ -94,14 +94,13 @@ def _row(host: Host, ssh_config: Path | None) -> HostRow:
     row.hostname, row.port, row.user = target.hostname, target.port, target.user
     row.identity_files = list(target.identity_files) if not host.identity_file else row.identity_files
     row.jump = [f"{hop.user}@{hop.hostname}:{hop.port}" for hop in target.chain()]
-    row.proxy_command = target.proxy_command
     row.sources = {
         "hostname": SSH_CONFIG if target.hostname.lower() != (host.address or "").lower() else INVENTORY,
         "port": INVENTORY if host.port else (SSH_CONFIG if target.port != 22 else DEFAULT),
         "user": INVENTORY if host.user else (SSH_CONFIG if target.user != _local_user() else "local user"),
         "identity_files": INVENTORY if host.identity_file else (SSH_CONFIG if target.identity_files
                                                                 else "ssh-agent / default keys"),
-        "jump": INVENTORY if host.proxy_jump else (SSH_CONFIG if row.jump or target.proxy_command else "-"),
+        "jump": INVENTORY if host.proxy_jump else (SSH_CONFIG if row.jump else "-"),
     }
     return row
 

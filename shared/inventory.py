@@ -152,8 +152,9 @@ def load_inventory(path: str | Path, *, check_files: bool = True) -> Inventory:
     data, problem, where = None, None, None
     try:
         data = load_yaml(text, str(path), ANSIBLE_TAGS)
-    except UserError as exc:  # not YAML: maybe Ansible's INI
-        problem, where = str(exc), None
+    except UserError as exc:  # not YAML: maybe Ansible's INI; the message without its place
+        where = exc.field
+        problem = str(exc).removeprefix(f"{path}: ").removeprefix(f"{where}: ").removeprefix("malformed YAML: ")
     if problem is None and (data is None or (isinstance(data, Mapping) and not is_ansible(data))):
         return parse_inventory(data, str(path), check_files=check_files)
     # Ansible's: INI (its default) or YAML, read by Ansible where it is installed

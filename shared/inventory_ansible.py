@@ -165,7 +165,8 @@ def _expand_ranges(r: FieldReader, pattern: str, where: str, budget: _Budget) ->
     pieces.append([pattern[last:]])
     budget.hosts_left -= math.prod(len(p) for p in pieces)
     if budget.hosts_left < 0:
-        raise r.fail(where, f"host range {shown(pattern)} makes the inventory more than {MAX_HOSTS:,} hosts")
+        raise r.fail(where, f"host range {shown(pattern)} names more than {MAX_RANGE_HOSTS} hosts "
+                            f"(the inventory may hold at most {MAX_HOSTS:,})")
     return ["".join(parts) for parts in itertools.product(*pieces)]
 
 
@@ -176,22 +177,30 @@ def _range_values(r: FieldReader, pattern: str, match: re.Match[str], where: str
         raise r.fail(where, f"cannot expand host range {shown(pattern)} (at most 9 digits, a step of 1 or more)")
     if start.isdigit() and end.isdigit():
         width = len(start) if start.startswith("0") else 0
-        numbers = range(int(start), int(end) + 1, step) if step > 0 else range(0)
+        numbers = range(int(start), int(end) + 1, int(step))
         if len(numbers) > MAX_RANGE_HOSTS:  # bounded: "pi-[1:999999999]" is a typo, not a fleet
             raise r.fail(where, f"host range {shown(pattern)} names {len(numbers)} hosts (at most {MAX_RANGE_HOSTS})")
-        values = [str(i).zfill(width) for i in numbers]
+        values: Sequence[str] = _Formatted(numbers, lambda i: str(i).zfill(width))
     elif len(start) == len(end) == 1 and start.isalpha() and end.isalpha():
-        values = [chr(c) for c in range(ord(start), ord(end) + 1, step)] if step > 0 else []
+        values = [chr(c) for c in range(ord(start), ord(end) + 1, int(step))]
     else:
         raise r.fail(where, f"cannot expand host range {shown(pattern)} (e.g. pi-[01:10], node-[a:f])")
     if not values:
         raise r.fail(where, f"host range {shown(pattern)} is empty")
-    names = []
-    for v in values:
-        names += _expand_ranges(r, f"{head}{v}{tail}", where)
-        if len(names) > MAX_RANGE_HOSTS:
-            raise r.fail(where, f"host range {shown(pattern)} names more than {MAX_RANGE_HOSTS} hosts")
-    return names
+    return values
+
+
+class _Formatted(Sequence[str]):
+    """A range of numbers as strings, with its length known before anything is made."""
+
+    def __init__(self, numbers: range, fmt: Callable[[int], str]) -> None:
+        self.numbers, self.fmt = numbers, fmt
+
+    def __len__(self) -> int:
+        return len(self.numbers)
+
+    def __getitem__(self, i: Any) -> Any:
+        return self.fmt(self.numbers[i])
 
 
 def _with_ancestors(direct: list[str], groups: dict[str, _Group]) -> set[str]:

@@ -29,7 +29,7 @@ MAX_DEPTH = 100
 # Nodes after aliases are expanded: a 1 MiB file without aliases has at most ~0.5 million.
 MAX_NODES = 1_000_000
 
-_Constructor = Callable[[yaml.SafeLoader, yaml.Node], Any]
+_Constructor = "Callable[[yaml.SafeLoader, yaml.Node], Any]"  # a string: the light agent runs on 3.8
 
 
 def read_yaml_file(path: str | Path, what: str,
@@ -60,7 +60,7 @@ def decode_utf8(data: bytes, source: str) -> str:
         line = data.count(b"\n", 0, exc.start) + 1
         raise UserError(f"not UTF-8 text (byte 0x{data[exc.start]:02x}): save the file as UTF-8",
                         source=source, field=f"line {line}, byte offset {exc.start}") from None
-    return text.removeprefix("\ufeff")
+    return text[1:] if text.startswith("\ufeff") else text  # str.removeprefix is 3.9
 
 
 def load_yaml(text: str, source: str, tags: Mapping[str, _Constructor] | None = None, *,

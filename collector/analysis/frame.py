@@ -61,13 +61,14 @@ def read_rows(results_dir: str | Path) -> tuple[list[dict[str, Any]], str, tuple
 
 
 def _typed(rows: list[dict[str, Any]]) -> pd.DataFrame:
-    data = pd.DataFrame.from_records(rows, columns=list(COLUMN_NAMES))
+    raw = pd.DataFrame.from_records(rows, columns=list(COLUMN_NAMES))
+    typed = {}  # built whole: column-by-column assignment fragments a frame of 100+ columns
     for column in COLUMNS:
         if column.type is str:
-            data[column.name] = data[column.name].astype("category")
+            typed[column.name] = raw[column.name].astype("category")
         else:  # numbers and booleans: float, so that null is NaN and 0/1 works in a regression
-            data[column.name] = pd.to_numeric(data[column.name].astype(object), errors="coerce").astype(float)
-    return data
+            typed[column.name] = pd.to_numeric(raw[column.name].astype(object), errors="coerce").astype(float)
+    return pd.DataFrame(typed, index=raw.index)
 
 
 def _peak_mem_mb(data: pd.DataFrame) -> pd.Series:
