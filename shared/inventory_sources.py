@@ -34,7 +34,16 @@ def read_ansible(path: Path, text: str, yaml_data: Any, yaml_problem: str | None
     """``yaml_data``: the text read as YAML (None with ``yaml_problem`` where it is not YAML)."""
     command = ansible_inventory_command()
     if command:  # Ansible decides, for any format (a script, a plugin's YAML): its errors say which it tried
-        data = as_yaml_shape(ansible_list(command, path))
+        try:
+            listing = ansible_list(command, path)
+        except UserError as exc:
+            own = _own_reading(text, yaml_data, yaml_problem)
+            if yaml_problem and isinstance(own, IniError) and own.line <= _first_line(text):
+                # meant as YAML (not INI from its first line): the YAML mistake, with its line, first
+                raise UserError(f"malformed YAML: {yaml_problem} (Ansible: {exc})", source=str(path),
+                                field=yaml_where) from None
+            raise
+        data = as_yaml_shape(listing)
         render_templates(command, path, data, tuple(ANSIBLE_KEYS))
         return AnsibleSource(data, None)
     own = _own_reading(text, yaml_data, yaml_problem)
