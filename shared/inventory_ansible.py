@@ -165,7 +165,7 @@ def _expand_ranges(r: FieldReader, pattern: str, where: str, budget: _Budget) ->
     pieces.append([pattern[last:]])
     budget.hosts_left -= math.prod(len(p) for p in pieces)
     if budget.hosts_left < 0:
-        raise r.fail(where, f"host range {shown(pattern)} names more than {MAX_RANGE_HOSTS} hosts "
+        raise r.fail(where, f"host range {shown(pattern)} names more than {MAX_RANGE_HOSTS:,} hosts "
                             f"(the inventory may hold at most {MAX_HOSTS:,})")
     return ["".join(parts) for parts in itertools.product(*pieces)]
 
@@ -179,7 +179,7 @@ def _range_values(r: FieldReader, pattern: str, match: re.Match[str], where: str
         width = len(start) if start.startswith("0") else 0
         numbers = range(int(start), int(end) + 1, int(step))
         if len(numbers) > MAX_RANGE_HOSTS:  # bounded: "pi-[1:999999999]" is a typo, not a fleet
-            raise r.fail(where, f"host range {shown(pattern)} names {len(numbers)} hosts (at most {MAX_RANGE_HOSTS})")
+            raise r.fail(where, f"host range {shown(pattern)} names {len(numbers):,} hosts: more than {MAX_RANGE_HOSTS:,} hosts")
         values: Sequence[str] = _Formatted(numbers, lambda i: str(i).zfill(width))
     elif len(start) == len(end) == 1 and start.isalpha() and end.isalpha():
         values = [chr(c) for c in range(ord(start), ord(end) + 1, int(step))]

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import random
 import resource
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable
@@ -217,10 +218,11 @@ class Sandbox:
         content = case.content(path) if callable(case.content) else case.content
         return path if content is None else self.write("input", content)
 
-    def run(self, argv: list[str], memory_cap_bytes: int = MEMORY_CAP_BYTES) -> tuple[int, list[str]]:
+    def run(self, argv: list[str], memory_cap_bytes: int = MEMORY_CAP_BYTES,
+            extra_env: dict[str, str] | None = None) -> tuple[int, list[str]]:
         before = snapshot(self.root)
         env = {**os.environ, "HOME": str(self.home), "EDGEPRUNE_CACHE": str(self.home / "cache"),
-               "MPLCONFIGDIR": str(self.root / MATPLOTLIB_CACHE), "COLUMNS": "200"}
+               "MPLCONFIGDIR": str(self.root / MATPLOTLIB_CACHE), "COLUMNS": "200", **(extra_env or {})}
         done = subprocess.run(argv, cwd=self.cwd, env=env, capture_output=True, text=True,
                               timeout=HANG_GUARD_S, preexec_fn=_cap_memory(memory_cap_bytes))
         assert snapshot(self.root) == before, "a refused input wrote something"
@@ -266,14 +268,30 @@ def test_a_bad_inventory_is_one_line(box: Sandbox, case: Case) -> None:
     assert_one_line(rc, lines, "collector", path, case)
 
 
+# configs ssh -G reads without complaint: the reference accepts them, so the collector does too
+OPENSSH_READS = [SSH_CONFIGS[name] for name in SSH_CONFIGS
+                 if name.startswith(("16 MB", "CanonicalizeHostname", "Include ~nosuchuser"))]
+
+
+@pytest.mark.parametrize("reader", ["paramiko", "ssh -G"])
 @pytest.mark.parametrize("case", SSH_CONFIGS.values(), ids=SSH_CONFIGS.keys())
-def test_a_bad_ssh_config_is_one_line(box: Sandbox, case: Case) -> None:
+def test_a_bad_ssh_config_is_one_line(box: Sandbox, case: Case, reader: str) -> None:
+    """Both readers of an ssh config: paramiko's (the fallback, with its own messages checked)
+    and OpenSSH's own ``ssh -G`` where ssh is installed (its wording is OpenSSH's)."""
+    if reader == "ssh -G" and not shutil.which("ssh"):
+        pytest.skip("no OpenSSH client (ssh) on this machine")
+    if reader == "ssh -G" and case in OPENSSH_READS:
+        pytest.skip("OpenSSH itself reads this config (ssh -G accepts it); only paramiko's fallback refuses it")
     path = box.bad_file(case)
     hosts = box.write("hosts.yml", SSH_INVENTORY)
     good = box.write("sweep.yml", GOOD)
     rc, lines = box.run([*collector_command(), "run", "--no-deploy", "--hosts", str(hosts), "--ssh-config", str(path),
-                         "--sweep", str(good), "--out", str(box.out)])
-    assert_one_line(rc, lines, "collector", path, case)
+                         "--sweep", str(good), "--out", str(box.out)],
+                        extra_env={"EDGEPRUNE_SSH_CONFIG": "paramiko" if reader == "paramiko" else "openssh"})
+    if reader == "paramiko":
+        assert_one_line(rc, lines, "collector", path, case)
+    else:
+        assert rc == 2 and len(lines) == 1 and lines[0].startswith("collector: error: "), lines[-5:]
 
 
 GRAPHS = {
@@ -288,8 +306,8 @@ GRAPHS = {
 RESULTS = {
     "random bytes": Case(random.Random(2).randbytes(4096) + b"\n", "", "not a results file"),
     "a line nested 100,000 deep": Case("[" * 100_000 + "\n", "", "line 1: nested too deep"),
-    "a line that is a number": Case("5\n", "", "line 1: not a JSON object"),
-    "a line that is a list": Case("[1, 2]\n", "", "line 1: not a JSON object"),
+    "a line that is a number": Case("5\n", "", "line 1: expected a JSON object"),
+    "a line that is a list": Case("[1, 2]\n", "", "line 1: expected a JSON object"),
     "an unknown schema version": Case('{"schema_version": 99}\n', "", "row has schema_version 99"),
 }
 
