@@ -3,13 +3,13 @@ agent there. The agent runs detached (``setsid nohup``): a dropped SSH connectio
 collector that exits, does not stop it; its pid and exit status are files the collector
 reads on its next visit. Every path and argument is quoted with ``shlex.quote``.
 
-    <workdir>/runs/<run>/sweep.yml        the plan for this host
-    <workdir>/runs/<run>/out/             the agent's output folder (results.jsonl, ...)
-    <workdir>/runs/<run>/out/events.jsonl progress events (shared/events.py)
-    <workdir>/runs/<run>/out/agent.pid    the detached session's leader, which waits for the agent
-    <workdir>/runs/<run>/out/agent.child  the agent's own pid
-    <workdir>/runs/<run>/out/agent.exit   the agent's exit status, written when it ends
-    <workdir>/runs/<run>/out/agent.log    its stdout and stderr
+    <workdir>/runs/<run>/<host>/sweep.yml        the plan for this host (<host>: its folder name)
+    <workdir>/runs/<run>/<host>/out/             the agent's output folder (results.jsonl, ...)
+    <workdir>/runs/<run>/<host>/out/events.jsonl progress events (shared/events.py)
+    <workdir>/runs/<run>/<host>/out/agent.pid    the detached session's leader, which waits for the agent
+    <workdir>/runs/<run>/<host>/out/agent.child  the agent's own pid
+    <workdir>/runs/<run>/<host>/out/agent.exit   the agent's exit status, written when it ends
+    <workdir>/runs/<run>/<host>/out/agent.log    its stdout and stderr
     <workdir>/artifacts/<sha256>/         prebuilt artifacts, shared by every run
 """
 from __future__ import annotations

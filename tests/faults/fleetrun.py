@@ -36,8 +36,9 @@ class Fleet:
         return self.tmp / "home"
 
     @property
-    def run_folder(self) -> Path:  # <workdir>/runs/<run> on the "device"
-        return self.tmp / "w" / "runs" / "fleet"
+    def run_folder(self) -> Path:  # <workdir>/runs/<run>/<host> on the "device"
+        from shared.inventory import Host
+        return self.tmp / "w" / "runs" / "fleet" / Host(name=self.name).folder_name
 
     @property
     def agent_out(self) -> Path:
