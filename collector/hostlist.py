@@ -29,7 +29,6 @@ class HostRow:
     user: str | None
     identity_files: list[str]
     jump: list[str]                     # [user@]host:port of each hop, the first hop first
-    proxy_command: str | None
     groups: list[str]
     workdir: str
     venv: str
@@ -48,7 +47,7 @@ class HostRow:
             return ("local", self.workdir)
         if self.hostname is None:
             return None
-        return (self.hostname.lower(), self.port, self.user, self.workdir, tuple(self.jump), self.proxy_command)
+        return (self.hostname.lower(), self.port, self.user, self.workdir, tuple(self.jump))
 
 
 def describe(hosts: Sequence[Host], ssh_config: Path | None) -> list[HostRow]:
@@ -77,7 +76,7 @@ def _row(host: Host, ssh_config: Path | None) -> HostRow:
                                    ("runtime", host.runtime or None)) if v is not None}
     row = HostRow(name=host.name, transport=host.transport, address=host.address, hostname=None, port=None,
                   user=host.user, identity_files=[host.identity_file] if host.identity_file else [], jump=[],
-                  proxy_command=None, groups=list(host.tags), workdir=host.workdir, venv=host.venv_path,
+                  groups=list(host.tags), workdir=host.workdir, venv=host.venv_path,
                   extras=host.extras, python=host.python, overrides=overrides, sources={})
     if host.identity_file and not Path(host.identity_file).is_file():
         row.problems.append(f"identity file {host.identity_file} does not exist")

@@ -54,7 +54,7 @@ def format_table(rows: list[HostRow]) -> Table:
             [f"{k}={_short(v)}" for k, v in row.overrides.items()]
         notes = [*row.problems, *([f"same machine as {', '.join(row.same_machine_as)}"]
                                  if row.same_machine_as else []), *overrides]
-        via = " -> ".join(row.jump) or (f"ProxyCommand {row.proxy_command}" if row.proxy_command else "-")
+        via = " -> ".join(row.jump) or "-"
         table.add_row(plain(row.name), plain(target), plain(", ".join(row.identity_files) or "-"), plain(via),
                       plain(", ".join(row.groups) or "-"), plain(row.workdir), plain(", ".join(from_config) or "-"),
                       plain("; ".join(notes), "red" if row.problems else ""))
