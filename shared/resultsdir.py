@@ -33,6 +33,7 @@ from shared.resultlog import ResultLog
 from shared.schema import SchemaError
 
 RESULTS_FILE = "results.jsonl"
+SAMPLES_FILE = "samples.jsonl"
 HOST_FILE = "host.json"
 ROW_IDENTITY = ("run_id", "host", "trial_key")
 # What the collector writes at the top of a fleet folder, beside the host folders: a host whose
@@ -88,6 +89,39 @@ class DeviceFolder:
                     if isinstance(record, dict):
                         records.append(record)
         return records
+
+    def samples(self) -> dict[str, list[list[float]]]:
+        """``samples.jsonl``: each trial key's raw latency samples (ms), one list a process.
+
+        A line is ``{"trial_key", "samples_ms", "process"?}``: a trial measured in N processes
+        has N lines; a line written again for the same trial and process (a retried trial)
+        replaces the earlier one. Lines that do not hold a list of numbers are skipped."""
+        found: dict[str, dict[Any, list[float]]] = {}
+        for record in self.jsonl(SAMPLES_FILE):
+            key, values = record.get("trial_key"), record.get("samples_ms")
+            if not isinstance(key, str) or not isinstance(values, list):
+                continue
+            if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+                continue
+            found.setdefault(key, {})[record.get("process", 0)] = [float(v) for v in values]
+        return {key: list(by_process.values()) for key, by_process in found.items()}
+
+
+@dataclass(frozen=True)
+class SampleIndex:
+    """The raw latency samples of a results folder (either layout), found by row."""
+
+    by_folder: dict[str | None, dict[str, list[list[float]]]]  # host folder (None: one device)
+
+    def of(self, row: dict[str, Any]) -> list[list[float]]:
+        """The row's samples, one list a process; [] where none were kept."""
+        folder = self.by_folder.get(row.get("host")) or self.by_folder.get(None) or {}
+        return folder.get(str(row.get("trial_key")), [])
+
+
+def load_samples(root: str | Path) -> SampleIndex:
+    """Every trial's raw samples in a results folder."""
+    return SampleIndex({device.host: device.samples() for device in device_folders(root)})
 
 
 def device_folders(root: str | Path) -> list[DeviceFolder]:

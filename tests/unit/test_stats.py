@@ -77,3 +77,26 @@ def test_same_samples_same_interval() -> None:
     rng = np.random.default_rng(6)
     a, b = rng.lognormal(0, 0.1, 100), rng.lognormal(0.05, 0.1, 100)
     assert speedup(a, b) == speedup(a.tolist(), b.tolist())
+
+
+def test_samples_are_found_by_row(tmp_path) -> None:
+    """samples.jsonl through the results folder: one list a process, a retried process
+    replacing its earlier line, junk lines skipped; a fleet's host folders kept apart."""
+    import json
+
+    from shared.resultsdir import load_samples
+    for host in ("a", "b"):
+        folder = tmp_path / host
+        folder.mkdir()
+        (folder / "results.jsonl").write_text("")
+        lines = [{"trial_key": "t1", "samples_ms": [1.0, 2.0], "process": 0},
+                 {"trial_key": "t1", "samples_ms": [3.0], "process": 1},
+                 {"trial_key": "t1", "samples_ms": [4.0, 5.0], "process": 1},
+                 {"trial_key": "t2", "samples_ms": ["x"]}, {"trial_key": 3, "samples_ms": [1]},
+                 {"trial_key": "t3", "samples_ms": [7.0 if host == "a" else 8.0]}]
+        (folder / "samples.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines) + '{"torn')
+    index = load_samples(tmp_path)
+    assert index.of({"host": "a", "trial_key": "t1"}) == [[1.0, 2.0], [4.0, 5.0]]
+    assert index.of({"host": "b", "trial_key": "t3"}) == [[8.0]]
+    assert index.of({"host": "a", "trial_key": "t2"}) == []
+    assert index.of({"host": "zz", "trial_key": "t1"}) == []
