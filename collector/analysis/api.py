@@ -18,7 +18,7 @@ from typing import Any
 
 from collector.analysis.config import AnalysisConfig, load_config
 from collector.analysis.effects import answer
-from collector.analysis.frame import ANALYSIS_COLUMNS, ResultFrame, build_frame, read_rows
+from collector.analysis.frame import ANALYSIS_COLUMNS, DERIVED_FROM, ResultFrame, build_frame, read_rows
 from collector.analysis.gcm import (OutcomeModel, arrow_strengths, attribute_trial, check_explainable, fit_models,
                                    trial_row)
 from collector.analysis.graph import CausalGraph, close_match, load_graph
@@ -120,7 +120,7 @@ def analyze(results_dir: str | Path, graph: str | Path | CausalGraph | None = No
     with clock.stage("load"):
         rows, source, left_out = read_rows(results_dir)
         frame = build_frame(rows, config.thresholds, source, left_out)
-        graph = graph if isinstance(graph, CausalGraph) else load_graph(graph, ANALYSIS_COLUMNS)
+        graph = graph if isinstance(graph, CausalGraph) else load_graph(graph, ANALYSIS_COLUMNS, DERIVED_FROM)
         _check_treatments(frame, config)
         explain, settings = _check_requests(frame, config, explain, what_ifs)
     with quiet_dowhy(config.refuters.seed):

@@ -16,7 +16,7 @@ from dowhy.causal_estimator import estimate_effect
 from dowhy.causal_identifier import EstimandType, IdentifiedEstimand, identify_effect_auto
 
 from collector.analysis.config import AnalysisConfig, Question
-from collector.analysis.estimators import ESTIMATOR_CLASSES, one_hot
+from collector.analysis.estimators import ESTIMATOR_CLASSES, OneClass, one_hot
 from collector.analysis.frame import STANDS_IN_FOR, groups, is_binary, question_rows, unit_rows
 from collector.analysis.graph import CausalGraph
 from collector.analysis.refuters import run_refuters
@@ -60,8 +60,12 @@ def _absent(graph: CausalGraph, nodes: list[str], cut: _Cut, why: str) -> None:
 
 
 def _cut_graph(graph: CausalGraph, rows: pd.DataFrame, keep: tuple[str, str]) -> _Cut:
-    cut = _Cut(graph, [n for n in graph.nodes], [])
-    empty = [n for n in graph.nodes if n not in keep and rows[n].isna().all()]
+    # an unobserved node stays in the graph (identification must see what it confounds) but
+    # is never one of the columns DoWhy may adjust for
+    observed = [n for n in graph.nodes if n not in graph.unobserved]
+    cut = _Cut(graph, observed, [f"{n} is declared unobserved: no column adjusts for it"
+                                 for n in graph.unobserved])
+    empty = [n for n in observed if n not in keep and rows[n].isna().all()]
     if empty:
         _absent(graph, empty, cut, "has no values in these rows")
     return cut
@@ -165,7 +169,15 @@ def _estimate_group(graph: CausalGraph, question: Question, group: Mapping[str, 
     adjusted, notes = _informative(rows, backdoor)
     estimand.set_identifier_method("backdoor")
     estimand.set_backdoor_variables(adjusted, key="backdoor")
-    numbers = _estimate_and_refute(rows, estimand, question, adjusted, cut.graph, config)
+    try:
+        numbers = _estimate_and_refute(rows, estimand, question, adjusted, cut.graph, config)
+    except OneClass:
+        # the CI's bootstrap drew a resample without one of the treatment classes: with so few
+        # rows of a class there is no interval, and an estimate without one says nothing
+        treated = int((rows[t].astype(float) == 1).sum())
+        return _skipped(question, group, f"too few rows for a confidence interval: {t} = 1 in {treated} of {len(rows)} "
+                        "rows, and a bootstrap resample drew only one of the two values",
+                        len(rows), left_out, cut.notes + notes)
     return Effect(question.name, t, y, dict(group), estimated=True, estimand=_estimand_text(t, y, backdoor),
                   backdoor=tuple(backdoor), left_out=left_out, notes=tuple(cut.notes + notes), **numbers)
 

@@ -11,7 +11,8 @@ times. The classes here change only that plumbing:
 - the linear regression's effect is its treatment coefficient, solved with numpy; the
   statsmodels fit (standard errors, CI, the sensitivity analysis) is built once, on demand;
 - propensity weighting computes its one weighting scheme on arrays, with a Newton-solved
-  logistic regression for the propensity scores.
+  logistic regression for the propensity scores, scikit-learn's default objective (DoWhy's
+  default model).
 
 Same numbers as DoWhy's own classes (tests/integration/test_analysis_effects.py checks it).
 """
@@ -152,21 +153,29 @@ class FastLinearRegression(Lean, LinearRegressionEstimator):
         return estimate
 
 
-class ScaledLogit:
-    """L2-penalised logistic regression (scikit-learn's default objective, C = 1) on standardized
-    inputs, solved by Newton's method: the refuters refit it hundreds of times on a few hundred
-    rows, where scikit-learn's checks and solver set-up cost ~10x the arithmetic."""
+class OneClass(ValueError):
+    """A propensity model asked to tell treated from untreated rows when only one kind is there."""
 
-    def fit(self, features: Any, labels: Any) -> ScaledLogit:
-        x = np.asarray(features, dtype=float)
-        self._mean, self._scale = x.mean(axis=0), x.std(axis=0)
-        self._scale[self._scale == 0] = 1.0
-        design = self._design(x)
+
+class Logit:
+    """scikit-learn's ``LogisticRegression()``, DoWhy's default propensity model (L2 penalty,
+    C = 1, intercept not penalised, on the inputs as they are), solved by Newton's method:
+    the refuters refit it hundreds of times on a few hundred rows, where scikit-learn's checks
+    and solver set-up cost ~10x the arithmetic. The objective is scikit-learn's, so the
+    scores are DoWhy's default ones (to the solver's tolerance); standardizing the inputs
+    first, as this class once did, changes what the penalty shrinks and the estimate with it."""
+
+    def fit(self, features: Any, labels: Any) -> Logit:
+        design = self._design(np.asarray(features, dtype=float))
         y = np.asarray(labels, dtype=float).ravel()
+        if len(np.unique(y)) < 2:
+            # scikit-learn refuses too; Newton's method would run the intercept to infinity
+            # until its Hessian is singular (a bootstrap resample of a few rows does this)
+            raise OneClass(f"the treatment has one value in all {len(y)} rows of a resample")
         penalty = np.eye(design.shape[1])
         penalty[0, 0] = 0.0  # the intercept is not penalised
         weights = np.zeros(design.shape[1])
-        for _ in range(50):
+        for _ in range(100):
             p = 1 / (1 + np.exp(-design @ weights))
             hessian = design.T @ (design * (p * (1 - p))[:, None]) + penalty
             step = np.linalg.solve(hessian, design.T @ (y - p) - penalty @ weights)
@@ -176,8 +185,9 @@ class ScaledLogit:
         self._weights = weights
         return self
 
-    def _design(self, x: np.ndarray) -> np.ndarray:
-        return np.column_stack([np.ones(len(x)), (x - self._mean) / self._scale])
+    @staticmethod
+    def _design(x: np.ndarray) -> np.ndarray:
+        return np.column_stack([np.ones(len(x)), x])
 
     def predict_proba(self, features: Any) -> np.ndarray:
         p = 1 / (1 + np.exp(-self._design(np.asarray(features, dtype=float)) @ self._weights))
@@ -186,11 +196,11 @@ class ScaledLogit:
 
 class _Propensity(Lean):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, propensity_score_model=ScaledLogit(), **kwargs)
+        super().__init__(*args, propensity_score_model=Logit(), **kwargs)
 
     def _forget_fit(self) -> None:
         super()._forget_fit()
-        self.propensity_score_model = ScaledLogit()  # never refit the original's model in place
+        self.propensity_score_model = Logit()  # never refit the original's model in place
 
 
 class FastPropensityScoreWeighting(_Propensity, PropensityScoreWeightingEstimator):

@@ -31,6 +31,14 @@ DERIVED_COLUMNS: dict[str, str] = {
 # A seed column asked about in a question takes its source column's place in the graph.
 STANDS_IN_FOR = {"High_Pruning": "target_ratio", "High_Accuracy_Loss": "accuracy_top1",
                  "High_Memory_Consumption": "peak_mem_mb"}
+# the columns each derived outcome is computed from: a graph may draw an edge from an outcome
+# into one derived from it (the seed study's graph has accuracy -> High_Accuracy_Loss)
+DERIVED_FROM: dict[str, tuple[str, ...]] = {
+    "accuracy_drop": ("accuracy_top1",),
+    "High_Accuracy_Loss": ("accuracy_top1", "accuracy_drop"),
+    "High_Memory_Consumption": ("peak_mem_mb", "peak_rss_mb", "peak_gpu_mem_mb", "is_oom"),
+    "peak_mem_mb": ("peak_rss_mb", "peak_gpu_mem_mb"),
+}
 ANALYSIS_COLUMNS: tuple[str, ...] = COLUMN_NAMES + tuple(DERIVED_COLUMNS)
 # what makes two rows the same unpruned base model
 _BASE_KEYS = ("host", "model", "dataset", "input_size", "seed")

@@ -99,9 +99,15 @@ def _missing_share(rows: pd.DataFrame, node: str, target: str) -> float:
 def _model_graph(graph: CausalGraph, target: str, rows: pd.DataFrame, max_missing: float) -> tuple[CausalGraph, list[str]]:
     exogenous = [n for n in graph.nodes if graph.role(n) in ("option", "device")]
     cut = graph.without_parents(exogenous).ancestral(target)
+    # a structural model needs values for every node: an unobserved cause is left out (its
+    # effect becomes part of its children's noise), and said so
+    unobserved = [n for n in cut.nodes if cut.role(n) == "unobserved"]
+    cut = cut.drop(unobserved)
     sparse = [n for n in cut.nodes if n != target and _missing_share(rows, n, target) > max_missing]
     notes = [f"{target} model: {n} is missing in too many of its rows, bypassed" for n in sparse
              if rows[n].notna().any()]
+    notes += [f"{target} model: {n} is unobserved, left out (its effect is in its children's noise)"
+              for n in unobserved]
     return cut.project_out(sparse), notes
 
 

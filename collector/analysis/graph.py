@@ -1,12 +1,16 @@
 """The causal graph: loaded from DOT or GML, checked against the result columns, cut to the data.
 
-A node is a result column (``shared.schema``) or one the analysis derives
-(:data:`collector.analysis.frame.DERIVED_COLUMNS`). Each node has a role: ``option``
-(set by the sweep), ``device`` (what the trial ran on), ``mediator`` or ``outcome``,
-from the node's ``role`` attribute or else from :data:`ROLE_BY_COLUMN`. The rules
-(Unicorn's, adapted to a fleet): no mediator or outcome points into an option or a
-device, and no edge leaves an outcome. Edges among options and devices are allowed: they
-are the fleet's design (which ratios ran at which batch sizes on which device).
+A node is a result column (``shared.schema``), one the analysis derives
+(:data:`collector.analysis.frame.DERIVED_COLUMNS`), or an unobserved one: a cause with no
+column, marked as DoWhy's graphs mark it (``observed="no"``) or named or labelled so
+(``U[label="Unobserved Confounders"]``, as the seed study's graph has it). Each node has a
+role: ``option`` (set by the sweep), ``device`` (what the trial ran on), ``mediator``,
+``outcome`` or ``unobserved``, from the node's ``role`` attribute or else from
+:data:`ROLE_BY_COLUMN`. The rules (Unicorn's, adapted to a fleet): no mediator or outcome
+points into an option or a device, an unobserved node has no measured parent, and no edge
+leaves an outcome except into an outcome derived from it (accuracy_top1 ->
+High_Accuracy_Loss). Edges among options and devices are allowed: they are the fleet's
+design (which ratios ran at which batch sizes on which device).
 """
 from __future__ import annotations
 
@@ -27,8 +31,10 @@ from shared.yamlfile import decode_utf8, read_bounded
 MAX_GRAPH_BYTES = 64 << 10
 
 DEFAULT_GRAPH_PATH = Path(__file__).with_name("default_graph.dot")
-ROLES = ("option", "device", "mediator", "outcome")
-_EXOGENOUS = ("option", "device")
+ROLES = ("option", "device", "mediator", "outcome", "unobserved")
+_EXOGENOUS = ("option", "device", "unobserved")
+# DoWhy's GML and DOT graphs say observed="no"; anything else (or no attribute) is observed
+_NOT_OBSERVED = ("no", "false", "0")
 
 ROLE_BY_COLUMN: dict[str, str] = {
     **dict.fromkeys(("model", "method", "method_options", "target_ratio", "batch_size", "backend",
@@ -62,6 +68,11 @@ class CausalGraph:
     def children(self, node: str) -> tuple[str, ...]:
         return tuple(self.dag.successors(node))
 
+    @property
+    def unobserved(self) -> tuple[str, ...]:
+        """The nodes without a column: causes the graph declares but no row measures."""
+        return tuple(n for n in self.dag.nodes if self.role(n) == "unobserved")
+
     def relabel(self, mapping: Mapping[str, str]) -> CausalGraph:
         """The same graph with some nodes renamed (a seed column standing in for its source)."""
         return CausalGraph(nx.relabel_nodes(self.dag, dict(mapping), copy=True), self.source)
@@ -72,6 +83,12 @@ class CausalGraph:
         for node in nodes:
             dag.add_edges_from((p, c) for p in dag.predecessors(node) for c in dag.successors(node))
             dag.remove_node(node)
+        return CausalGraph(dag, self.source)
+
+    def drop(self, nodes: Iterable[str]) -> CausalGraph:
+        """Remove nodes and their edges (nothing of theirs flows on)."""
+        dag = self.dag.copy()
+        dag.remove_nodes_from(list(nodes))
         return CausalGraph(dag, self.source)
 
     def without_parents(self, nodes: Iterable[str]) -> CausalGraph:
@@ -148,36 +165,49 @@ def close_match(name: str, known: Iterable[str]) -> str:
     return f" (did you mean {match[0]}?)" if match else ""
 
 
+def _declared_unobserved(node: str, attrs: Mapping[str, object]) -> bool:
+    if str(attrs.get("observed", "yes")).strip().lower() in _NOT_OBSERVED:
+        return True
+    return any("unobserved" in str(text).lower() for text in (node, attrs.get("label", "")))
+
+
 def _assign_roles(dag: nx.DiGraph, source: str) -> None:
     for node, attrs in dag.nodes(data=True):
-        role = attrs.get("role", ROLE_BY_COLUMN.get(node, "mediator"))
+        default = "unobserved" if _declared_unobserved(node, attrs) else ROLE_BY_COLUMN.get(node, "mediator")
+        role = attrs.get("role", default)
         if role not in ROLES:
             raise UserError(f"node {node!r} has role {role!r}", source=source, valid=ROLES)
         attrs["role"] = role
 
 
-def check_graph(dag: nx.DiGraph, columns: Iterable[str], source: str) -> None:
-    """Every node a known column, acyclic, and the edge rules; else one UserError naming what."""
+def check_graph(dag: nx.DiGraph, columns: Iterable[str], source: str,
+                derived_from: Mapping[str, Iterable[str]] | None = None) -> None:
+    """Every observed node a known column, acyclic, and the edge rules; else one UserError
+    naming what. ``derived_from`` names, for an outcome computed from others, its sources:
+    the one edge allowed to leave an outcome."""
     known = set(columns)
-    unknown = [n for n in dag.nodes if n not in known]
+    derived = {child: set(parents) for child, parents in (derived_from or {}).items()}
+    unknown = [n for n in dag.nodes if n not in known and dag.nodes[n]["role"] != "unobserved"]
     if unknown:
         names = ", ".join(f"{n!r}{close_match(n, known)}" for n in unknown)
-        raise UserError(f"unknown node {names}: not a result column", source=source)
+        raise UserError(f"unknown node {names}: not a result column (a cause without a column "
+                        'is declared with observed="no")', source=source)
     if not nx.is_directed_acyclic_graph(dag):
         cycle = " -> ".join(u for u, _ in nx.find_cycle(dag))
         raise UserError(f"the graph has a cycle: {cycle}", source=source)
     for parent, child in dag.edges:
         parent_role, child_role = dag.nodes[parent]["role"], dag.nodes[child]["role"]
-        if parent_role == "outcome":
+        if parent_role == "outcome" and parent not in derived.get(child, ()):
             raise UserError(f"edge {parent} -> {child} leaves an outcome ({parent}); "
-                            "make the parent a mediator (role=mediator) if it causes something",
-                            source=source)
+                            "make the parent a mediator (role=mediator) if it causes something; "
+                            "only an outcome derived from it may follow it", source=source)
         if child_role in _EXOGENOUS and parent_role not in _EXOGENOUS:
             raise UserError(f"edge {parent} -> {child}: a measured {parent_role} points into "
-                            f"an {child_role}", source=source)
+                            f"{'an' if child_role[0] in 'aeiou' else 'a'} {child_role} ({child})", source=source)
 
 
-def load_graph(path: str | Path | None, columns: Iterable[str]) -> CausalGraph:
+def load_graph(path: str | Path | None, columns: Iterable[str],
+               derived_from: Mapping[str, Iterable[str]] | None = None) -> CausalGraph:
     """Read a DOT or GML file (the default graph if ``path`` is None) and check it."""
     path = Path(path) if path is not None else DEFAULT_GRAPH_PATH
     source = str(path)
@@ -187,5 +217,5 @@ def load_graph(path: str | Path | None, columns: Iterable[str]) -> CausalGraph:
     if dag.number_of_nodes() == 0:
         raise UserError("the graph has no nodes", source=source)
     _assign_roles(dag, source)
-    check_graph(dag, columns, source)
+    check_graph(dag, columns, source, derived_from)
     return CausalGraph(dag, source)

@@ -22,7 +22,7 @@ from dowhy.causal_refuters.placebo_treatment_refuter import PlaceboType, refute_
 from dowhy.causal_refuters.random_common_cause import refute_random_common_cause
 
 from collector.analysis.config import RefuterSettings
-from collector.analysis.estimators import FastLinearRegression
+from collector.analysis.estimators import FastLinearRegression, OneClass
 from collector.analysis.values import Refutation
 
 REFUTERS = ("random_common_cause", "data_subset", "placebo_treatment", "bootstrap", "unobserved_common_cause")
@@ -119,6 +119,8 @@ def run_refuters(data: pd.DataFrame, estimand: IdentifiedEstimand, estimate: Cau
     for name, run in runs.items():
         try:
             results.append(run())
+        except OneClass as exc:
+            results.append(Refutation(name, None, None, note=f"could not run: {exc}"))
         except Exception as exc:  # noqa: BLE001 - a refuter DoWhy cannot run is a result too
             results.append(Refutation(name, None, None, note=f"could not run: {type(exc).__name__}: {exc}"))
     return results

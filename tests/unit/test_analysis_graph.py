@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from collector.analysis.frame import ANALYSIS_COLUMNS
+from collector.analysis.frame import ANALYSIS_COLUMNS, DERIVED_FROM
 from collector.analysis.graph import DEFAULT_GRAPH_PATH, load_graph
 from shared.errors import UserError
 
@@ -110,3 +110,49 @@ def test_cutting_the_design_edges_makes_options_roots() -> None:
     cut = graph.without_parents(["target_ratio"])
     assert cut.parents("target_ratio") == () and graph.parents("target_ratio")
     assert set(cut.ancestral("accuracy_top1").nodes) == {"accuracy_top1", "target_ratio", "method", "model"}
+
+
+# The seed study's graph declares its unobserved confounders as a labelled node, and derives
+# High_Accuracy_Loss from accuracy; DoWhy's own graphs mark such a node observed="no".
+SEED_STYLE = """digraph {
+  U[label="Unobserved Confounders"];
+  U -> target_ratio; U -> accuracy_top1;
+  target_ratio -> accuracy_top1; accuracy_top1 -> High_Accuracy_Loss;
+}"""
+
+
+@pytest.mark.parametrize("declaration", ['U[label="Unobserved Confounders"];', 'U[observed="no"];',
+                                         "unobserved_load;"])
+def test_a_node_declared_unobserved_needs_no_column(tmp_path: Path, declaration: str) -> None:
+    name = declaration.split("[")[0].rstrip(";")
+    text = f"digraph {{ {declaration} {name} -> target_ratio; {name} -> latency_p50_ms; target_ratio -> latency_p50_ms; }}"
+    graph = load_graph(_write(tmp_path, text), ANALYSIS_COLUMNS)
+    assert graph.role(name) == "unobserved" and graph.unobserved == (name,)
+
+
+def test_an_unobserved_node_in_gml_as_dowhy_writes_it(tmp_path: Path) -> None:
+    text = ('graph [ directed 1 node [ id "U" label "U" observed "no" ] node [ id "t" label "target_ratio" ] '
+            'node [ id "y" label "latency_p50_ms" ] edge [ source "U" target "t" ] edge [ source "U" target "y" ] '
+            'edge [ source "t" target "y" ] ]')
+    graph = load_graph(_write(tmp_path, text, "graph.gml"), ANALYSIS_COLUMNS)
+    assert graph.unobserved == ("U",)
+
+
+def test_a_plain_unknown_node_is_still_refused_with_how_to_declare_one(tmp_path: Path) -> None:
+    with pytest.raises(UserError, match=r'unknown node .U.*observed="no"'):
+        load_graph(_write(tmp_path, "digraph { U -> latency_p50_ms; }"), ANALYSIS_COLUMNS)
+
+
+def test_an_unobserved_node_cannot_have_a_measured_parent(tmp_path: Path) -> None:
+    text = 'digraph { U[observed="no"]; macs -> U; U -> latency_p50_ms; }'
+    with pytest.raises(UserError, match=r"macs -> U: a measured mediator points into an unobserved \(U\)"):
+        load_graph(_write(tmp_path, text), ANALYSIS_COLUMNS)
+
+
+def test_an_edge_into_an_outcome_derived_from_it_is_accepted(tmp_path: Path) -> None:
+    graph = load_graph(_write(tmp_path, SEED_STYLE), ANALYSIS_COLUMNS, DERIVED_FROM)
+    assert graph.parents("High_Accuracy_Loss") == ("accuracy_top1",)
+    # but not into an outcome that is not computed from it
+    bad = _write(tmp_path, "digraph { accuracy_top1 -> High_Memory_Consumption; }")
+    with pytest.raises(UserError, match="leaves an outcome"):
+        load_graph(bad, ANALYSIS_COLUMNS, DERIVED_FROM)
