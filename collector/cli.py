@@ -8,10 +8,10 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from collector.commands import analyze, deploy, fetch, hosts, report, run, status
+from collector.commands import analyze, deploy, fetch, hosts, replay, report, run, status
 from shared import cli
 
-COMMANDS = (run, deploy, status, fetch, hosts, analyze, report)
+COMMANDS = (run, deploy, status, fetch, hosts, analyze, report, replay)
 
 DESCRIPTION = ("edgeprune collector: the fleet side. `collector run --hosts inventory.yml` deploys "
                "the agent over SSH, runs a sweep on every host, streams progress and merges every "

@@ -132,8 +132,9 @@ def _not_identified(estimand: IdentifiedEstimand, treatment: str, outcome: str) 
 
 
 def _estimate_and_refute(rows: pd.DataFrame, estimand: IdentifiedEstimand, question: Question,
-                         adjusted: list[str], graph: CausalGraph, config: AnalysisConfig) -> dict[str, Any]:
-    """Estimate with a CI, run the refuters, judge: the Effect's numbers."""
+                         adjusted: list[str], graph: CausalGraph, config: AnalysisConfig,
+                         refute: bool = True) -> dict[str, Any]:
+    """Estimate with a CI, run the refuters (unless not ``refute``), judge: the Effect's numbers."""
     t, y = question.treatment, question.outcome
     binary = is_binary(rows[t])
     data = _estimation_data(rows, [t, y, *adjusted])
@@ -147,14 +148,14 @@ def _estimate_and_refute(rows: pd.DataFrame, estimand: IdentifiedEstimand, quest
     ci_low, ci_high = (float(v) for v in np.asarray(estimate.get_confidence_intervals()).ravel()[:2])
     measured = [c for c in adjusted if graph.role(c) == "mediator"]
     refutations = [judge_refutation(r, estimate.value, ci_low, ci_high, config.verdict)
-                   for r in run_refuters(data, estimand, estimate, config.refuters, measured)]
+                   for r in run_refuters(data, estimand, estimate, config.refuters, measured)] if refute else []
     return {"estimator": f"backdoor.{name}", "estimate": float(estimate.value), "ci_low": ci_low,
             "ci_high": ci_high, "naive_estimate": _naive(rows, t, y), "n_rows": len(data),
             "refutations": tuple(refutations), "verdict": judge_effect(ci_low, ci_high, refutations)}
 
 
 def _estimate_group(graph: CausalGraph, question: Question, group: Mapping[str, str], part: pd.DataFrame,
-                    config: AnalysisConfig) -> Effect:
+                    config: AnalysisConfig, refute: bool = True) -> Effect:
     t, y = question.treatment, question.outcome
     rows, left_out = question_rows(part, [t, y])
     reason = _why_not(rows, t, y)
@@ -170,7 +171,7 @@ def _estimate_group(graph: CausalGraph, question: Question, group: Mapping[str, 
     estimand.set_identifier_method("backdoor")
     estimand.set_backdoor_variables(adjusted, key="backdoor")
     try:
-        numbers = _estimate_and_refute(rows, estimand, question, adjusted, cut.graph, config)
+        numbers = _estimate_and_refute(rows, estimand, question, adjusted, cut.graph, config, refute)
     except OneClass:
         # the CI's bootstrap drew a resample without one of the treatment classes: with so few
         # rows of a class there is no interval, and an estimate without one says nothing
@@ -221,8 +222,10 @@ def _check_numeric(frame_data: pd.DataFrame, question: Question) -> None:
                             "must be a number or 0/1 (e.g. target_ratio, High_Pruning, is_oom)")
 
 
-def answer(frame_data: pd.DataFrame, graph: CausalGraph, question: Question, config: AnalysisConfig) -> list[Effect]:
-    """Every group's effect for one question (one group unless ``question.per`` splits the rows)."""
+def answer(frame_data: pd.DataFrame, graph: CausalGraph, question: Question, config: AnalysisConfig,
+           refute: bool = True) -> list[Effect]:
+    """Every group's effect for one question (one group unless ``question.per`` splits the rows);
+    without ``refute``, the estimates and CIs alone (what an adaptive sweep refits each round)."""
     graph, missing = question_graph(graph, question)
     if missing:
         return [_skipped(question, {}, missing, 0, {})]
@@ -231,4 +234,4 @@ def answer(frame_data: pd.DataFrame, graph: CausalGraph, question: Question, con
     parts = groups(data, question.per)
     if not parts:
         return [_skipped(question, {}, f"no rows have {', '.join(question.per)}", 0, {})]
-    return [_estimate_group(graph, question, group, part, config) for group, part in parts]
+    return [_estimate_group(graph, question, group, part, config, refute) for group, part in parts]

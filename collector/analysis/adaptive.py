@@ -1,0 +1,317 @@
+"""The adaptive sweep: the causal model chooses the next trials.
+
+A full grid (models x methods x ratios x batch sizes x devices) spends most of its trials
+confirming what the first ones showed. The planner here starts from a small space-filling
+design (every model, method and device represented, the ratios and batch sizes of each spread
+from end to end, the unpruned ratio always in: accuracy drops are measured against it), fits
+the analysis's effects on the rows so far (estimates and CIs; refuters are for the final
+analysis), and gives the next round of trials to the targets whose intervals are widest
+against their tolerance, in proportion. Inside a target's group a trial is chosen to be as
+far as possible, in (ratio, batch size) ranks, from the trials that group already has: the
+sample stays spread like the grid (so a slope is the grid's slope, not one bent by where the
+curve was sampled) while reaching the ends first, which is where a slope's uncertainty falls
+fastest. An out-of-memory trial bounds its variant's batch ladder on that device: the larger
+batch sizes are never spent on.
+
+Used by ``collector replay`` (drawing from a recorded full grid, :mod:`collector.replay`) and
+by sweeps with ``strategy: {kind: adaptive}``; the order and the reason of every choice are
+recorded (:class:`Choice`).
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from collector.analysis.config import AnalysisConfig, Question
+from collector.analysis.effects import answer
+from collector.analysis.frame import build_frame
+from collector.analysis.graph import CausalGraph
+from collector.analysis.quiet import quiet_dowhy
+
+# what makes a trial: one variant at one batch size on one host
+TRIAL_KEYS = ("host", "variant_key", "batch_size")
+# the design a start must cover, and what the spread is measured in
+CELL_KEYS = ("host", "model", "method")
+START_SHARE = 0.4         # of the budget, spent on the space-filling start
+ROUND_SHARE = 0.15        # of the budget, spent each later round
+
+
+@dataclass(frozen=True)
+class Strategy:
+    """``strategy: {kind: adaptive, budget: 0.4, tolerance: 0.25, targets: [...]}`` of a sweep."""
+
+    kind: str = "grid"                       # grid (every trial) | adaptive
+    budget: float = 1.0                      # share of the grid's trials at most
+    tolerance: float = 0.25                  # a target is done when its CI is this narrow, relative
+    targets: tuple[str, ...] = ()            # question names; () = every default question
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class Interval:
+    estimate: float
+    ci_low: float
+    ci_high: float
+
+    @property
+    def verdict(self) -> str:
+        """The sign the interval supports: what a conclusion from it would say."""
+        if self.ci_low > 0:
+            return "positive"
+        if self.ci_high < 0:
+            return "negative"
+        return "no clear effect"
+
+    @property
+    def width(self) -> float:
+        return self.ci_high - self.ci_low
+
+    def to_json(self) -> dict[str, float]:
+        return {"estimate": self.estimate, "ci_low": self.ci_low, "ci_high": self.ci_high}
+
+
+@dataclass(frozen=True)
+class Choice:
+    """One trial chosen: its position, its key and why."""
+
+    order: int
+    key: tuple[Any, ...]
+    round: int
+    reason: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"order": self.order, **dict(zip(TRIAL_KEYS, self.key)), "round": self.round, "reason": self.reason}
+
+
+def target_label(question: str, group: Mapping[str, str]) -> str:
+    inside = ", ".join(f"{k}={v}" for k, v in group.items())
+    return f"{question} [{inside}]" if inside else question
+
+
+def fit_targets(rows: Sequence[Mapping[str, Any]], graph: CausalGraph, config: AnalysisConfig,
+                questions: Iterable[Question]) -> dict[str, Interval]:
+    """Every estimated effect of ``questions`` on ``rows``, by its label: estimate and CI only."""
+    if not rows:
+        return {}
+    frame = build_frame(list(rows), config.thresholds, "adaptive sweep")
+    found: dict[str, Interval] = {}
+    with quiet_dowhy(config.refuters.seed):
+        for question in questions:
+            for effect in answer(frame.data, graph, question, config, refute=False):
+                if effect.estimated and effect.estimate is not None and effect.ci_low is not None:
+                    found[target_label(question.name, effect.group)] = Interval(
+                        float(effect.estimate), float(effect.ci_low), float(effect.ci_high))
+    return found
+
+
+def _ranks(values: pd.Series) -> pd.Series:
+    """Each value's place among its distinct values, 0 to 1 (a ratio ladder, a batch ladder)."""
+    levels = sorted(values.dropna().unique())
+    scale = max(len(levels) - 1, 1)
+    return values.map({v: i / scale for i, v in enumerate(levels)}).astype(float)
+
+
+@dataclass
+class Planner:
+    """Chooses trials from ``candidates`` (one row a possible trial: TRIAL_KEYS, the cell keys,
+    ``target_ratio``, ``device_class``, ``backend``) until the budget is spent or every target is
+    narrow enough. ``measure(keys) -> rows`` runs (or, in a replay, looks up) trials."""
+
+    candidates: pd.DataFrame
+    strategy: Strategy
+    graph: CausalGraph
+    config: AnalysisConfig = field(default_factory=AnalysisConfig)
+    choices: list[Choice] = field(default_factory=list)
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    fits: list[dict[str, Any]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        c = self.candidates.reset_index(drop=True).copy()
+        c["_key"] = list(zip(*(c[k] for k in TRIAL_KEYS)))
+        c["_cell"] = list(zip(*(c[k] for k in CELL_KEYS)))
+        # ladders per model: one model's ratios are not another's
+        c["_r"] = c.groupby("model", observed=True)["target_ratio"].transform(_ranks)
+        c["_b"] = c.groupby("host", observed=True)["batch_size"].transform(_ranks)
+        self._c = c
+        self._taken: set[tuple[Any, ...]] = set()
+        self._barred: set[tuple[Any, ...]] = set()
+        self.budget_trials = max(1, math.floor(self.strategy.budget * len(c)))
+        names = set(self.strategy.targets)
+        self.questions = tuple(q for q in self.config.questions if not names or q.name in names)
+
+    # --- the loop ---------------------------------------------------------------------------
+
+    def run(self, measure: Callable[[list[tuple[Any, ...]]], list[dict[str, Any]]]) -> list[Choice]:
+        round_no = 0
+        picks = self._start()
+        while picks:
+            self._record(picks, round_no, measure)
+            round_no += 1
+            left = self.budget_trials - len(self._taken)
+            if left <= 0:
+                break
+            fitted = fit_targets(self.rows, self.graph, self.config, self.questions)
+            self.fits.append({"round": round_no, "trials": len(self._taken),
+                              "targets": {k: v.to_json() for k, v in fitted.items()}})
+            picks = self._next(fitted, min(left, max(1, round(ROUND_SHARE * self.budget_trials))))
+        return self.choices
+
+    def _record(self, picks: list[tuple[tuple[Any, ...], str]], round_no: int,
+                measure: Callable[[list[tuple[Any, ...]]], list[dict[str, Any]]]) -> None:
+        keys = [k for k, _ in picks]
+        for key, reason in picks:
+            self.choices.append(Choice(len(self.choices), key, round_no, reason))
+            self._taken.add(key)
+        measured = measure(keys)
+        self.rows.extend(measured)
+        for row in measured:
+            if row.get("status") == "oom":
+                self._bar_above(row)
+
+    def _bar_above(self, row: Mapping[str, Any]) -> None:
+        c = self._c
+        above = c[(c["host"] == row["host"]) & (c["variant_key"] == row["variant_key"])
+                  & (c["batch_size"] > row["batch_size"])]
+        self._barred.update(above["_key"])
+
+    def _open(self) -> pd.DataFrame:
+        c = self._c
+        return c[~c["_key"].isin(self._taken) & ~c["_key"].isin(self._barred)]
+
+    # --- the start: every cell, its ends first ---------------------------------------------
+
+    def _start(self) -> list[tuple[tuple[Any, ...], str]]:
+        cells = self._c["_cell"].unique()
+        per_cell = max(2, math.floor(START_SHARE * self.budget_trials / max(len(cells), 1)))
+        picks: list[tuple[tuple[Any, ...], str]] = []
+        for cell in cells:
+            for key in self._spread(self._c[self._c["_cell"] == cell], per_cell, []):
+                picks.append((key, "start: space-filling design, every host, model and method"))
+        return picks[: self.budget_trials]
+
+    def _spread(self, pool: pd.DataFrame, count: int, have: list[tuple[float, float]]) -> list[tuple[Any, ...]]:
+        """``count`` trials of ``pool``, each the farthest (in ratio and batch ranks) from those
+        already had; the unpruned base first where there is none (accuracy drops need it)."""
+        pool = pool[~pool["_key"].isin(self._taken)]
+        points = list(have)
+        chosen: list[tuple[Any, ...]] = []
+        rng = np.random.default_rng(self.strategy.seed + len(self.choices))
+        order = pool.iloc[rng.permutation(len(pool))]  # ties broken at random, seeded
+        for _ in range(min(count, len(order))):
+            left = order[~order["_key"].isin(chosen)]
+            if left.empty:
+                break
+            if not points:
+                best = left.sort_values(["_r", "_b"], kind="stable").iloc[0]
+            else:
+                here = left[["_r", "_b"]].to_numpy()
+                dist = np.min(np.abs(here[:, None, :] - np.array(points)[None, :, :]).sum(axis=2), axis=1)
+                best = left.iloc[int(np.argmax(dist))]
+            chosen.append(best["_key"])
+            points.append((best["_r"], best["_b"]))
+        return chosen
+
+    # --- later rounds: where the intervals are widest --------------------------------------
+
+    def _widths(self, fitted: Mapping[str, Interval]) -> dict[str, float]:
+        """Each target's CI width over its tolerance (>1: not yet narrow enough); a target the
+        rows cannot estimate yet counts as wide (it needs rows most)."""
+        wanted = self._wanted_targets()
+        scale = {label: max(abs(i.estimate), 1e-12) for label, i in fitted.items()}
+        widths = {}
+        for label in wanted:
+            interval = fitted.get(label)
+            widths[label] = 10.0 if interval is None else interval.width / (2 * self.strategy.tolerance * scale[label])
+        return {k: v for k, v in widths.items() if v > 1}
+
+    def _wanted_targets(self) -> list[str]:
+        """The labels of every group each question can have over the candidates."""
+        labels = []
+        for q in self.questions:
+            if not q.per:
+                labels.append(q.name)
+                continue
+            for values, _ in self._c.dropna(subset=list(q.per)).groupby(list(q.per), observed=True, sort=True):
+                values = values if isinstance(values, tuple) else (values,)
+                labels.append(target_label(q.name, {k: str(v) for k, v in zip(q.per, values)}))
+        return labels
+
+    def _members(self, label: str) -> pd.DataFrame:
+        """The open candidates whose rows would land in the target's group."""
+        open_ = self._open()
+        for q in self.questions:
+            if not q.per:
+                if label == q.name:
+                    return open_
+                continue
+            for values, part in open_.dropna(subset=list(q.per)).groupby(list(q.per), observed=True, sort=True):
+                values = values if isinstance(values, tuple) else (values,)
+                if target_label(q.name, {k: str(v) for k, v in zip(q.per, values)}) == label:
+                    return part
+        return open_.iloc[:0]
+
+    def _next(self, fitted: Mapping[str, Interval], count: int) -> list[tuple[tuple[Any, ...], str]]:
+        widths = self._widths(fitted)
+        if not widths:
+            return []
+        total = sum(widths.values())
+        picks: list[tuple[tuple[Any, ...], str]] = []
+        for label, width in sorted(widths.items(), key=lambda kv: -kv[1]):
+            share = max(1, round(count * width / total))
+            members = self._members(label)
+            if members.empty:
+                continue
+            interval = fitted.get(label)
+            why = ("not estimable yet" if interval is None else
+                   f"CI {interval.ci_low:.4g}..{interval.ci_high:.4g}, {width:.1f}x the tolerance")
+            for cell, part in members.groupby("_cell", sort=False):
+                # the cell's spread so far: its taken trials' ranks
+                taken = self._c[(self._c["_cell"] == cell) & self._c["_key"].isin(self._taken)]
+                have = list(zip(taken["_r"], taken["_b"]))
+                n = max(1, round(share * len(part) / len(members)))
+                for key in self._spread(part, n, have):
+                    if key not in self._taken and all(key != k for k, _ in picks):
+                        picks.append((key, f"{label}: {why}"))
+            if len(picks) >= count:
+                break
+        return picks[:count]
+
+
+def parse_strategy(value: Any, source: str, where: str = "strategy") -> Strategy:
+    """A sweep's ``strategy`` mapping (or None) as a Strategy; a mistake is a UserError."""
+    from shared.errors import UserError, shown
+    if value is None:
+        return Strategy()
+    if not isinstance(value, Mapping):
+        raise UserError(f"wants a mapping such as {{kind: adaptive, budget: 0.4}}, got {shown(value)}",
+                        source=source, field=where)
+    known = ("kind", "budget", "tolerance", "targets", "seed")
+    for key in value:
+        if key not in known:
+            raise UserError(f"unknown key {shown(key)}", source=source, field=where, valid=known)
+    kind = value.get("kind", "grid")
+    if kind not in ("grid", "adaptive"):
+        raise UserError(f"unknown kind {shown(kind)}", source=source, field=f"{where}.kind", valid=("grid", "adaptive"))
+    budget = value.get("budget", 1.0 if kind == "grid" else 0.4)
+    if isinstance(budget, bool) or not isinstance(budget, (int, float)) or not 0 < budget <= 1:
+        raise UserError(f"wants a share of the grid's trials in (0, 1], got {shown(budget)}",
+                        source=source, field=f"{where}.budget")
+    tolerance = value.get("tolerance", 0.25)
+    if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float)) or not tolerance > 0:
+        raise UserError(f"wants a positive number, got {shown(tolerance)}", source=source, field=f"{where}.tolerance")
+    targets = value.get("targets", [])
+    if not isinstance(targets, list) or not all(isinstance(t, str) for t in targets):
+        raise UserError(f"wants a list of question names, got {shown(targets)}", source=source, field=f"{where}.targets")
+    names = [q.name for q in AnalysisConfig().questions]
+    for target in targets:
+        if target not in names:
+            raise UserError(f"unknown question {shown(target)}", source=source, field=f"{where}.targets", valid=names)
+    seed = value.get("seed", 0)
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise UserError(f"wants an integer, got {shown(seed)}", source=source, field=f"{where}.seed")
+    return Strategy(kind, float(budget), float(tolerance), tuple(targets), seed)
