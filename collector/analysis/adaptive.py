@@ -11,7 +11,8 @@ far as possible, in (ratio, batch size) ranks, from the trials that group alread
 sample stays spread like the grid (so a slope is the grid's slope, not one bent by where the
 curve was sampled) while reaching the ends first, which is where a slope's uncertainty falls
 fastest. An out-of-memory trial bounds its variant's batch ladder on that device: the larger
-batch sizes are never spent on.
+batch sizes are not spent on for latency or memory (they would run out of memory too), only
+for the OOM question itself.
 
 Used by ``collector replay`` (drawing from a recorded full grid, :mod:`collector.replay`) and
 by sweeps with ``strategy: {kind: adaptive}``; the order and the reason of every choice are
@@ -33,8 +34,8 @@ from collector.analysis.frame import build_frame
 from collector.analysis.graph import CausalGraph
 from collector.analysis.quiet import quiet_dowhy
 
-# what makes a trial: one variant at one batch size on one host
-TRIAL_KEYS = ("host", "variant_key", "batch_size")
+# what makes a trial: its key (variant, batch size, backend, ...) on one host
+TRIAL_KEYS = ("host", "trial_key")
 # the design a start must cover, and what the spread is measured in
 CELL_KEYS = ("host", "model", "method")
 START_SHARE = 0.4         # of the budget, spent on the space-filling start
@@ -119,7 +120,7 @@ def _ranks(values: pd.Series) -> pd.Series:
 @dataclass
 class Planner:
     """Chooses trials from ``candidates`` (one row a possible trial: TRIAL_KEYS, the cell keys,
-    ``target_ratio``, ``device_class``, ``backend``) until the budget is spent or every target is
+    ``variant_key``, ``batch_size``, ``target_ratio``, ``device_class``, ``backend``) until the budget is spent or every target is
     narrow enough. ``measure(keys) -> rows`` runs (or, in a replay, looks up) trials."""
 
     candidates: pd.DataFrame
@@ -176,12 +177,16 @@ class Planner:
     def _bar_above(self, row: Mapping[str, Any]) -> None:
         c = self._c
         above = c[(c["host"] == row["host"]) & (c["variant_key"] == row["variant_key"])
-                  & (c["batch_size"] > row["batch_size"])]
+                  & (c["backend"] == row.get("backend")) & (c["batch_size"] > row["batch_size"])]
         self._barred.update(above["_key"])
 
-    def _open(self) -> pd.DataFrame:
+    def _open(self, question: Question) -> pd.DataFrame:
+        """The trials not yet run that can still tell ``question`` something: above an OOM on
+        the same variant, backend and host a trial runs out of memory too, which only the OOM
+        question wants to see (leaving them out of its sample would hide where OOMs are)."""
         c = self._c
-        return c[~c["_key"].isin(self._taken) & ~c["_key"].isin(self._barred)]
+        open_ = c[~c["_key"].isin(self._taken)]
+        return open_ if question.outcome == "is_oom" else open_[~open_["_key"].isin(self._barred)]
 
     # --- the start: every cell, its ends first ---------------------------------------------
 
@@ -243,8 +248,8 @@ class Planner:
 
     def _members(self, label: str) -> pd.DataFrame:
         """The open candidates whose rows would land in the target's group."""
-        open_ = self._open()
         for q in self.questions:
+            open_ = self._open(q)
             if not q.per:
                 if label == q.name:
                     return open_
@@ -253,7 +258,7 @@ class Planner:
                 values = values if isinstance(values, tuple) else (values,)
                 if target_label(q.name, {k: str(v) for k, v in zip(q.per, values)}) == label:
                     return part
-        return open_.iloc[:0]
+        return self._c.iloc[:0]
 
     def _next(self, fitted: Mapping[str, Interval], count: int) -> list[tuple[tuple[Any, ...], str]]:
         widths = self._widths(fitted)

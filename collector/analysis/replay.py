@@ -21,7 +21,8 @@ from collector.analysis.graph import load_graph
 from shared.errors import UserError
 
 # what the planner needs to know of a trial before it runs: its design, never its outcome
-DESIGN_COLUMNS = (*TRIAL_KEYS, "model", "method", "target_ratio", "device_class", "backend")
+DESIGN_COLUMNS = (*TRIAL_KEYS, "variant_key", "batch_size", "model", "method", "target_ratio", "device_class",
+                  "backend")
 
 
 @dataclass(frozen=True)
@@ -82,7 +83,7 @@ def _grid(rows: list[dict[str, Any]], source: str) -> tuple[pd.DataFrame, dict[t
     """The recorded trials, one a key (the last row of a key wins, as in a resumed run)."""
     by_key: dict[tuple[Any, ...], dict[str, Any]] = {}
     for row in rows:
-        if all(row.get(k) is not None for k in DESIGN_COLUMNS[:3]):
+        if all(row.get(k) is not None for k in DESIGN_COLUMNS):
             by_key[tuple(row[k] for k in TRIAL_KEYS)] = row
     if len(by_key) < 20:
         raise UserError(f"{len(by_key)} trials: a replay needs a recorded grid of at least 20", source=source)
