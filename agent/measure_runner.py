@@ -132,10 +132,13 @@ class MeasureRunner:
         self.progress.start(total, summary.already_done)
         preload = [type(b).__module__ for b in self.backends.values() if isinstance(b, Backend)]
         pool = WorkerPool(self.out.work, self.sweep.trial_timeout_s, self.mem_limit_bytes, preload)
-        for variant, variant_trials in plan:
-            pending = [t for t in variant_trials if t.key not in done]
-            if pending:
-                self._run_variant(summary, pool, self._context(run_id, variant), variant, pending)
+        if self.sweep.strategy.adaptive:
+            self._run_adaptive(summary, pool, run_id, plan, latest, done)
+        else:
+            for variant, variant_trials in plan:
+                pending = [t for t in variant_trials if t.key not in done]
+                if pending:
+                    self._run_variant(summary, pool, self._context(run_id, variant), variant, pending)
         summary.accuracy_s = pool.accuracy_s
         latest_rows = list(self._latest_rows().values())
         write_csv(latest_rows, self.out.results_csv)
@@ -144,16 +147,28 @@ class MeasureRunner:
             write_comparisons_csv(comparisons, self.out.root / SEED_COMPARISON_CSV)
         return summary
 
+    def _run_adaptive(self, summary: RunSummary, pool: WorkerPool, run_id: str,
+                      plan: list[tuple[Variant, list[Trial]]], latest: dict[str, dict[str, Any]],
+                      done: set[str]) -> None:
+        """Let the planner choose which trials to run (collector/analysis/adaptive.py): the rows
+        already here (a resume) are its first evidence; each choice is appended to
+        strategy.jsonl with its round and reason."""
+        from agent.adaptive import run_adaptive
+        run_adaptive(self, summary, pool, run_id, plan, latest, done)
+
     def _run_variant(self, summary: RunSummary, pool: WorkerPool, context: dict[str, Any],
-                     variant: Variant, pending: list[Trial]) -> None:
+                     variant: Variant, pending: list[Trial]) -> list[dict[str, Any]]:
+        """Measure a variant's pending trials; their rows, as written."""
+        rows: list[dict[str, Any]] = []
         started = time.perf_counter()
         try:
             artifact = self._obtain(variant)
         except NoArtifact as reason:
             for trial in pending:
-                self._record(summary, {**context, **self._trial_columns(trial), "status": reason.status.value,
-                                       "is_oom": False, "error": reason.reason})
-            return
+                rows.append(self._record(summary, {**context, **self._trial_columns(trial),
+                                                   "status": reason.status.value, "is_oom": False,
+                                                   "error": reason.reason}))
+            return rows
         finally:
             summary.build_wall_s += time.perf_counter() - started
         append_jsonl(self.out.layers, {"run_id": context["run_id"], "variant_key": variant.key,
@@ -164,9 +179,11 @@ class MeasureRunner:
         started = time.perf_counter()
         for columns in self._measure_variant(pool, variant, artifact, pending):
             row = self._record(summary, {**context, **columns})
+            rows.append(row)
             summary.timed_s += row["timed_s"] or 0.0
             summary.warmup_s += row["warmup_s"] or 0.0
         summary.measure_wall_s += time.perf_counter() - started
+        return rows
 
     def _measure_variant(self, pool: WorkerPool, variant: Variant, artifact: Artifact,
                          pending: list[Trial]) -> Iterator[dict[str, Any]]:

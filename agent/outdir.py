@@ -12,6 +12,7 @@ from typing import Any
 from shared.errors import UserError
 from shared.outlock import lock_folder
 from shared.resultlog import ResultLog
+from shared.resultsdir import STRATEGY_FILE
 
 
 def utc_now() -> str:
@@ -41,6 +42,10 @@ class OutputFolder:
     @property
     def telemetry(self) -> Path:  # probe time series and kernel tables, one line a trial
         return self.root / "telemetry.jsonl"
+
+    @property
+    def strategy(self) -> Path:  # an adaptive sweep's choices, one line a trial chosen
+        return self.root / STRATEGY_FILE
 
     @property
     def work(self) -> Path:

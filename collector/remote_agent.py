@@ -21,13 +21,13 @@ from dataclasses import dataclass
 
 from shared.cli import EXIT_INTERRUPTED
 from shared.events import EVENTS_FILE
-from shared.resultsdir import RESULTS_FILE
+from shared.resultsdir import RESULTS_FILE, STRATEGY_FILE
 
 q = shlex.quote
 
 # files fetched beside results.jsonl once the run ends (results.jsonl is streamed as it grows)
 FETCHED_AT_END = ("machine.json", "run.json", "layers.jsonl", "telemetry.jsonl", "results.csv",
-                  "seed_comparison.csv", "agent.log")
+                  "seed_comparison.csv", STRATEGY_FILE, "agent.log")
 
 
 @dataclass(frozen=True)

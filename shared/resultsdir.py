@@ -34,6 +34,7 @@ from shared.schema import SchemaError
 
 RESULTS_FILE = "results.jsonl"
 SAMPLES_FILE = "samples.jsonl"
+STRATEGY_FILE = "strategy.jsonl"  # an adaptive sweep's choices: order, trial, round, reason
 HOST_FILE = "host.json"
 ROW_IDENTITY = ("run_id", "host", "trial_key")
 # What the collector writes at the top of a fleet folder, beside the host folders: a host whose

@@ -15,6 +15,7 @@ from typing import Any
 from shared import catalog
 from shared.errors import UserError, shown, unknown_name
 from shared.resultsdir import PLAIN_NAME
+from shared.strategy import Strategy, parse_strategy
 from shared.yamlfile import read_yaml_file
 
 # the largest integer any count, size or seed may be: a C int everywhere it goes (torch, numpy)
@@ -120,6 +121,7 @@ class Sweep:
     trial_timeout_s: float = 600.0  # a worker with no result for this long is killed
     continue_after_oom: bool = False  # run the larger batches of a ladder after an OOM
     onnxruntime: OnnxRuntimeSpec = OnnxRuntimeSpec()
+    strategy: Strategy = Strategy()  # the full grid, or the adaptive planner choosing trials
     source: str = "<sweep>"  # the file it came from, for messages
 
     @property
@@ -320,6 +322,7 @@ def parse_sweep(data: Any, source: str = "<sweep>") -> Sweep:
         trial_timeout_s=r.number(top.get("trial_timeout_s", 600.0), "trial_timeout_s", float, low=0.001),
         continue_after_oom=_flag(r, top.get("continue_after_oom", False), "continue_after_oom"),
         onnxruntime=_onnxruntime(r, top.get("onnxruntime"), "onnxruntime"),
+        strategy=parse_strategy(top.get("strategy"), source),
         source=source,
     )
 

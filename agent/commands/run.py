@@ -14,6 +14,7 @@ from rich.progress import (BarColumn, MofNCompleteColumn, Progress, SpinnerColum
 
 from agent.commands import report
 from agent.summary import status_line, summary_table
+from shared import strategy
 from shared.errors import UserError
 from shared.events import EventWriter
 from shared.sweep import DEFAULT_SWEEP, Sweep, load_sweep
@@ -58,6 +59,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--host-name", metavar="NAME",
                         help="the name written in every row's host column (default: this machine's "
                              "host name; the collector passes the inventory's name)")
+    strategy.add_arguments(parser)
     parser.add_argument("--build-missing", action="store_true",
                         help="with --artifacts: build the variants DIR lacks into DIR first "
                              "(needs the full install)")
@@ -158,6 +160,9 @@ def execute(args: argparse.Namespace) -> int:
         if args.trial_timeout <= 0:
             raise UserError("must be a positive number of seconds", field="--trial-timeout")
         sweep = dataclasses.replace(sweep, trial_timeout_s=args.trial_timeout)
+    if args.strategy is not None or args.budget is not None:
+        chosen = strategy.with_arguments(sweep.strategy.to_json(), args)
+        sweep = dataclasses.replace(sweep, strategy=strategy.parse_strategy(chosen, "command line"))
     mem_limit = parse_size(args.mem_limit) if args.mem_limit else None
     out = args.out or Path("results") / sweep.name
     events = EventWriter(args.events) if args.events else None
@@ -180,6 +185,9 @@ def execute(args: argparse.Namespace) -> int:
     console.print(summary_table(list(runner.out.results.rows())))
     counts = ", ".join(f"{n} {status}" for status, n in sorted(summary.statuses.items())) or "nothing new"
     console.print(f"{summary.total} trials ({summary.already_done} already done; this run: {counts})")
+    if sweep.strategy.adaptive:
+        console.print(f"adaptive sweep: at most {sweep.strategy.budget:.0%} of the grid's trials, chosen by the "
+                      f"causal model; why each was chosen: {runner.out.strategy}")
     if summary.timed_s > 0:
         console.print(f"artifacts (finding, building): {summary.build_wall_s:.0f} s; measuring: "
                       f"{summary.measure_wall_s:.1f} s for {summary.timed_s:.1f} s inside timed regions "

@@ -33,6 +33,7 @@ from collector.analysis.effects import answer
 from collector.analysis.frame import build_frame
 from collector.analysis.graph import CausalGraph
 from collector.analysis.quiet import quiet_dowhy
+from shared.strategy import Strategy
 
 # what makes a trial: its key (variant, batch size, backend, ...) on one host
 TRIAL_KEYS = ("host", "trial_key")
@@ -40,17 +41,6 @@ TRIAL_KEYS = ("host", "trial_key")
 CELL_KEYS = ("host", "model", "method")
 START_SHARE = 0.4         # of the budget, spent on the space-filling start
 ROUND_SHARE = 0.15        # of the budget, spent each later round
-
-
-@dataclass(frozen=True)
-class Strategy:
-    """``strategy: {kind: adaptive, budget: 0.4, tolerance: 0.25, targets: [...]}`` of a sweep."""
-
-    kind: str = "grid"                       # grid (every trial) | adaptive
-    budget: float = 1.0                      # share of the grid's trials at most
-    tolerance: float = 0.25                  # a target is done when its CI is this narrow, relative
-    targets: tuple[str, ...] = ()            # question names; () = every default question
-    seed: int = 0
 
 
 @dataclass(frozen=True)
@@ -147,11 +137,14 @@ class Planner:
 
     # --- the loop ---------------------------------------------------------------------------
 
-    def run(self, measure: Callable[[list[tuple[Any, ...]]], list[dict[str, Any]]]) -> list[Choice]:
+    def run(self, measure: Callable[[list[tuple[Any, ...]]], list[dict[str, Any]]],
+            on_choice: Callable[[Choice], None] | None = None) -> list[Choice]:
+        """Choose, measure, refit, until the budget is spent or every target is narrow enough;
+        ``on_choice`` hears of each choice before its trial is measured."""
         round_no = 0
         picks = self._start()
         while picks:
-            self._record(picks, round_no, measure)
+            self._record(picks, round_no, measure, on_choice)
             round_no += 1
             left = self.budget_trials - len(self._taken)
             if left <= 0:
@@ -163,11 +156,15 @@ class Planner:
         return self.choices
 
     def _record(self, picks: list[tuple[tuple[Any, ...], str]], round_no: int,
-                measure: Callable[[list[tuple[Any, ...]]], list[dict[str, Any]]]) -> None:
+                measure: Callable[[list[tuple[Any, ...]]], list[dict[str, Any]]],
+                on_choice: Callable[[Choice], None] | None = None) -> None:
         keys = [k for k, _ in picks]
         for key, reason in picks:
-            self.choices.append(Choice(len(self.choices), key, round_no, reason))
+            choice = Choice(len(self.choices), key, round_no, reason)
+            self.choices.append(choice)
             self._taken.add(key)
+            if on_choice:
+                on_choice(choice)
         measured = measure(keys)
         self.rows.extend(measured)
         for row in measured:
@@ -285,38 +282,3 @@ class Planner:
             if len(picks) >= count:
                 break
         return picks[:count]
-
-
-def parse_strategy(value: Any, source: str, where: str = "strategy") -> Strategy:
-    """A sweep's ``strategy`` mapping (or None) as a Strategy; a mistake is a UserError."""
-    from shared.errors import UserError, shown
-    if value is None:
-        return Strategy()
-    if not isinstance(value, Mapping):
-        raise UserError(f"wants a mapping such as {{kind: adaptive, budget: 0.4}}, got {shown(value)}",
-                        source=source, field=where)
-    known = ("kind", "budget", "tolerance", "targets", "seed")
-    for key in value:
-        if key not in known:
-            raise UserError(f"unknown key {shown(key)}", source=source, field=where, valid=known)
-    kind = value.get("kind", "grid")
-    if kind not in ("grid", "adaptive"):
-        raise UserError(f"unknown kind {shown(kind)}", source=source, field=f"{where}.kind", valid=("grid", "adaptive"))
-    budget = value.get("budget", 1.0 if kind == "grid" else 0.4)
-    if isinstance(budget, bool) or not isinstance(budget, (int, float)) or not 0 < budget <= 1:
-        raise UserError(f"wants a share of the grid's trials in (0, 1], got {shown(budget)}",
-                        source=source, field=f"{where}.budget")
-    tolerance = value.get("tolerance", 0.25)
-    if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float)) or not tolerance > 0:
-        raise UserError(f"wants a positive number, got {shown(tolerance)}", source=source, field=f"{where}.tolerance")
-    targets = value.get("targets", [])
-    if not isinstance(targets, list) or not all(isinstance(t, str) for t in targets):
-        raise UserError(f"wants a list of question names, got {shown(targets)}", source=source, field=f"{where}.targets")
-    names = [q.name for q in AnalysisConfig().questions]
-    for target in targets:
-        if target not in names:
-            raise UserError(f"unknown question {shown(target)}", source=source, field=f"{where}.targets", valid=names)
-    seed = value.get("seed", 0)
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise UserError(f"wants an integer, got {shown(seed)}", source=source, field=f"{where}.seed")
-    return Strategy(kind, float(budget), float(tolerance), tuple(targets), seed)

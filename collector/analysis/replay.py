@@ -14,11 +14,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from collector.analysis.adaptive import TRIAL_KEYS, Choice, Interval, Planner, Strategy, fit_targets
+from collector.analysis.adaptive import TRIAL_KEYS, Choice, Interval, Planner, fit_targets
 from collector.analysis.config import AnalysisConfig
 from collector.analysis.frame import ANALYSIS_COLUMNS, DERIVED_FROM, read_rows
 from collector.analysis.graph import load_graph
 from shared.errors import UserError
+from shared.strategy import Strategy
 
 # what the planner needs to know of a trial before it runs: its design, never its outcome
 DESIGN_COLUMNS = (*TRIAL_KEYS, "variant_key", "batch_size", "model", "method", "target_ratio", "device_class",

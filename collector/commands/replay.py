@@ -32,7 +32,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def execute(args: argparse.Namespace) -> int:
-    from collector.analysis.adaptive import parse_strategy
+    from shared.strategy import parse_strategy
     strategy = parse_strategy({"kind": args.strategy, "budget": args.budget, "tolerance": args.tolerance,
                                "targets": args.target}, "command line", "strategy")
     if args.seeds < 1:

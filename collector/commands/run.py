@@ -17,6 +17,7 @@ from collector.fleet import (add_fleet_arguments, claim_out, console_log, on_eve
 from collector.hostplan import host_sweep
 from collector.hostrun import OK, HostRun, HostView, RunSettings
 from collector.live import outcome_table, plain, progress_table
+from shared import strategy
 from shared.cli import EXIT_INTERRUPTED
 from shared.errors import UserError, no_space, require_modules
 from shared.inventory import Inventory, safe_folder_name
@@ -60,6 +61,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--poll", type=float, default=1.0, metavar="SECONDS",
                         help="how often each host's progress is read (default 1)")
     parser.add_argument("--no-report", action="store_true", help="do not write OUT/report.html at the end")
+    strategy.add_arguments(parser)  # each host's agent plans its own trials: none waits for another
     parser.set_defaults(execute=execute)
 
 
@@ -124,6 +126,8 @@ def execute(args: argparse.Namespace) -> int:
     require_modules("collector run", "duckdb", "pandas", extra="collector")  # the merge at the end
     inventory = selected_hosts(args)
     data = read_sweep_file(args.sweep)
+    if isinstance(data, dict) and (args.strategy is not None or args.budget is not None):
+        data = {**data, "strategy": strategy.with_arguments(data.get("strategy"), args)}
     sweep = parse_sweep(data, source=str(args.sweep))
     run_name = args.name if args.name is not None else sweep.name
     if not run_name.strip():

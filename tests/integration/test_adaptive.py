@@ -9,7 +9,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from collector.analysis.adaptive import Planner, Strategy, parse_strategy
+from collector.analysis.adaptive import Planner
+from shared.strategy import Strategy, parse_strategy
 from collector.analysis.config import AnalysisConfig
 from collector.analysis.frame import ANALYSIS_COLUMNS, DERIVED_FROM
 from collector.analysis.graph import load_graph

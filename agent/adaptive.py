@@ -1,0 +1,81 @@
+"""An adaptive sweep on this device: the planner chooses, the measure runner measures.
+
+The planner (collector/analysis/adaptive.py) is deterministic given the rows it sees, so a
+resume replays it: a trial it chooses that is already in results.jsonl is read back, not
+measured again, and the run goes on from where it stopped. Each choice is appended to
+strategy.jsonl (order, trial key, round, reason) once.
+"""
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from shared.errors import UserError
+from shared.plan import Trial, Variant
+from shared.resultlog import append_jsonl
+
+if TYPE_CHECKING:
+    from agent.measure_runner import MeasureRunner, RunSummary
+    from agent.worker import WorkerPool
+
+
+def _logged(path: Any) -> set[str]:
+    if not path.exists():
+        return set()
+    keys = set()
+    for line in path.read_text().splitlines():
+        try:
+            keys.add(json.loads(line)["trial_key"])
+        except (ValueError, KeyError, TypeError):
+            continue  # a torn last line of an interrupted run: that choice is logged again
+    return keys
+
+
+def run_adaptive(runner: MeasureRunner, summary: RunSummary, pool: WorkerPool, run_id: str,
+                 plan: list[tuple[Variant, list[Trial]]], latest: dict[str, dict[str, Any]],
+                 done: set[str]) -> None:
+    try:
+        import pandas as pd
+
+        from collector.analysis.adaptive import Planner
+        from collector.analysis.config import AnalysisConfig
+        from collector.analysis.frame import ANALYSIS_COLUMNS, DERIVED_FROM
+        from collector.analysis.graph import load_graph
+    except ImportError as exc:
+        raise UserError(f"the adaptive strategy fits the causal model as it goes and needs the analysis "
+                        f"packages ({exc}): pip install 'edgeprune[analysis]', or run the full grid",
+                        source=runner.sweep.source, field="strategy") from None
+    host, device_class = runner.machine["host"], runner.machine["device_class"]
+    where = {t.key: (variant, t) for variant, ts in plan for t in ts}
+    design = pd.DataFrame([
+        {"host": host, "trial_key": t.key, "variant_key": v.key, "batch_size": t.batch_size, "model": v.model,
+         "method": v.method, "target_ratio": v.target_ratio, "device_class": device_class, "backend": t.backend}
+        for v, t in where.values()])
+    planner = Planner(design, runner.sweep.strategy, load_graph(None, ANALYSIS_COLUMNS, DERIVED_FROM),
+                      AnalysisConfig())
+    summary.total, summary.already_done = planner.budget_trials, 0  # counted as the planner reads them back
+    runner.progress.start(summary.total, 0)
+    logged = _logged(runner.out.strategy)
+
+    def measure(keys: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = []
+        pending: dict[str, list[Trial]] = {}
+        for _, trial_key in keys:
+            if trial_key in done:
+                rows.append(latest[trial_key])  # measured before an interruption: read back
+                summary.already_done += 1
+            else:
+                pending.setdefault(where[trial_key][0].key, []).append(where[trial_key][1])
+        for variant, _ in plan:  # the plan's order: a variant's batches ascending, one worker
+            if variant.key in pending:
+                rows += runner._run_variant(summary, pool, runner._context(run_id, variant), variant,
+                                            pending[variant.key])
+        return rows
+
+    def log(choice: Any) -> None:
+        if choice.key[1] not in logged:
+            append_jsonl(runner.out.strategy, {"run_id": run_id, **choice.to_json()})
+            logged.add(choice.key[1])
+
+    runner.progress.stage(f"adaptive sweep: up to {planner.budget_trials} of {len(design)} trials")
+    planner.run(measure, on_choice=log)
