@@ -2,15 +2,15 @@
 
 A full grid (models x methods x ratios x batch sizes x devices) spends most of its trials
 confirming what the first ones showed. The planner here starts from a small space-filling
-design (every model, method and device represented, the ratios and batch sizes of each spread
-from end to end, the unpruned ratio always in: accuracy drops are measured against it), fits
+design (every model, method and device represented, the ratios and batch sizes of each
+balanced like the grid's, the unpruned ratio always in: accuracy drops are measured against it), fits
 the analysis's effects on the rows so far (estimates and CIs; refuters are for the final
 analysis), and gives the next round of trials to the targets whose intervals are widest
-against their tolerance, in proportion. Inside a target's group a trial is chosen to be as
-far as possible, in (ratio, batch size) ranks, from the trials that group already has: the
-sample stays spread like the grid (so a slope is the grid's slope, not one bent by where the
-curve was sampled) while reaching the ends first, which is where a slope's uncertainty falls
-fastest. An out-of-memory trial bounds its variant's batch ladder on that device: the larger
+against their tolerance, in proportion. Inside a target's group a trial is chosen to keep the
+sample balanced: each ratio, each batch size and each pair of them about equally often, as in
+the grid, so that the slope estimated is the grid's slope, not one bent by where the curve was
+sampled (a design that reaches for the ends first, the textbook optimum for a straight line,
+missed the full grid's CI on recorded data where the line is an approximation). An out-of-memory trial bounds its variant's batch ladder on that device: the larger
 batch sizes are not spent on for latency or memory (they would run out of memory too), only
 for the OOM question itself.
 
@@ -30,7 +30,7 @@ import pandas as pd
 
 from collector.analysis.config import AnalysisConfig, Question
 from collector.analysis.effects import answer
-from collector.analysis.frame import build_frame
+from collector.analysis.frame import build_frame, groups, unit_rows
 from collector.analysis.graph import CausalGraph
 from collector.analysis.quiet import quiet_dowhy
 from shared.strategy import Strategy
@@ -41,6 +41,9 @@ TRIAL_KEYS = ("host", "trial_key")
 CELL_KEYS = ("host", "model", "method")
 START_SHARE = 0.4         # of the budget, spent on the space-filling start
 ROUND_SHARE = 0.15        # of the budget, spent each later round
+# An effect whose CI half-width is within this many outcome SDs per treatment SD is known to be
+# small: a null effect never gets narrow relative to its own estimate, and would take the budget.
+SMALL_EFFECT_SD = 0.1
 
 
 @dataclass(frozen=True)
@@ -48,6 +51,7 @@ class Interval:
     estimate: float
     ci_low: float
     ci_high: float
+    scale: float = 0.0     # the outcome's SD per SD of the treatment in the group's rows
 
     @property
     def verdict(self) -> str:
@@ -93,11 +97,22 @@ def fit_targets(rows: Sequence[Mapping[str, Any]], graph: CausalGraph, config: A
     found: dict[str, Interval] = {}
     with quiet_dowhy(config.refuters.seed):
         for question in questions:
+            parts = dict((tuple(g.items()), part) for g, part in groups(unit_rows(frame.data, question.unit),
+                                                                        question.per))
             for effect in answer(frame.data, graph, question, config, refute=False):
                 if effect.estimated and effect.estimate is not None and effect.ci_low is not None:
+                    part = parts.get(tuple(effect.group.items()))
                     found[target_label(question.name, effect.group)] = Interval(
-                        float(effect.estimate), float(effect.ci_low), float(effect.ci_high))
+                        float(effect.estimate), float(effect.ci_low), float(effect.ci_high),
+                        _scale(part, question.treatment, question.outcome))
     return found
+
+
+def _scale(rows: pd.DataFrame | None, treatment: str, outcome: str) -> float:
+    if rows is None:
+        return 0.0
+    sd_t, sd_y = rows[treatment].astype(float).std(), rows[outcome].astype(float).std()
+    return float(sd_y / sd_t) if sd_t > 0 and np.isfinite(sd_y) else 0.0
 
 
 def _ranks(values: pd.Series) -> pd.Series:
@@ -197,8 +212,12 @@ class Planner:
         return picks[: self.budget_trials]
 
     def _spread(self, pool: pd.DataFrame, count: int, have: list[tuple[float, float]]) -> list[tuple[Any, ...]]:
-        """``count`` trials of ``pool``, each the farthest (in ratio and batch ranks) from those
-        already had; the unpruned base first where there is none (accuracy drops need it)."""
+        """``count`` trials of ``pool`` that keep the cell's sample balanced like the grid: each
+        the one whose ratio, batch size and their pair the trials had so far have least of
+        (ties: the farthest from them, then seeded chance); the unpruned base first where
+        there is none (accuracy drops need it). A balanced sample keeps the ratio as
+        independent of the batch size as the grid has it: the grid's own estimate is what it
+        recovers, even where a straight line is only an approximation of the curve."""
         pool = pool[~pool["_key"].isin(self._taken)]
         points = list(have)
         chosen: list[tuple[Any, ...]] = []
@@ -208,27 +227,37 @@ class Planner:
             left = order[~order["_key"].isin(chosen)]
             if left.empty:
                 break
+            here = left[["_r", "_b"]].to_numpy()
             if not points:
-                best = left.sort_values(["_r", "_b"], kind="stable").iloc[0]
+                best = int(np.lexsort((here[:, 1], here[:, 0]))[0])  # lowest ratio, smallest batch
             else:
-                here = left[["_r", "_b"]].to_numpy()
-                dist = np.min(np.abs(here[:, None, :] - np.array(points)[None, :, :]).sum(axis=2), axis=1)
-                best = left.iloc[int(np.argmax(dist))]
-            chosen.append(best["_key"])
-            points.append((best["_r"], best["_b"]))
+                had = np.array(points)
+                same_r = (here[:, None, 0] == had[None, :, 0]).sum(axis=1)
+                same_b = (here[:, None, 1] == had[None, :, 1]).sum(axis=1)
+                same_pair = ((here[:, None, :] == had[None, :, :]).all(axis=2)).sum(axis=1)
+                crowding = same_r + same_b + 2 * same_pair
+                distance = np.min(np.abs(here[:, None, :] - had[None, :, :]).sum(axis=2), axis=1)
+                best = int(np.lexsort((-distance, crowding))[0])
+            pick = left.iloc[best]
+            chosen.append(pick["_key"])
+            points.append((pick["_r"], pick["_b"]))
         return chosen
 
     # --- later rounds: where the intervals are widest --------------------------------------
 
     def _widths(self, fitted: Mapping[str, Interval]) -> dict[str, float]:
-        """Each target's CI width over its tolerance (>1: not yet narrow enough); a target the
-        rows cannot estimate yet counts as wide (it needs rows most)."""
-        wanted = self._wanted_targets()
-        scale = {label: max(abs(i.estimate), 1e-12) for label, i in fitted.items()}
+        """Each target's CI half-width over what would do (>1: not yet narrow enough): the
+        tolerance's share of the estimate, or a small effect in SD units, whichever is larger
+        (so a null effect is done once it is known to be small). A target the rows cannot
+        estimate yet counts as wide: it needs rows most."""
         widths = {}
-        for label in wanted:
+        for label in self._wanted_targets():
             interval = fitted.get(label)
-            widths[label] = 10.0 if interval is None else interval.width / (2 * self.strategy.tolerance * scale[label])
+            if interval is None:
+                widths[label] = 10.0
+                continue
+            enough = max(self.strategy.tolerance * abs(interval.estimate), SMALL_EFFECT_SD * interval.scale, 1e-12)
+            widths[label] = interval.width / 2 / enough
         return {k: v for k, v in widths.items() if v > 1}
 
     def _wanted_targets(self) -> list[str]:
