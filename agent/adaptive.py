@@ -74,7 +74,8 @@ def run_adaptive(runner: MeasureRunner, summary: RunSummary, pool: WorkerPool, r
 
     def log(choice: Any) -> None:
         if choice.key[1] not in logged:
-            append_jsonl(runner.out.strategy, {"run_id": run_id, **choice.to_json()})
+            append_jsonl(runner.out.strategy, {"run_id": run_id, **choice.to_json(), "grid_trials": len(design),
+                                               "budget": runner.sweep.strategy.budget})
             logged.add(choice.key[1])
 
     runner.progress.stage(f"adaptive sweep: up to {planner.budget_trials} of {len(design)} trials")

@@ -11,13 +11,13 @@ from collector.report import export, svg
 from collector.report.data import ReportData, load_report_data
 from collector.report.model import Budgets, Report, Section
 from collector.report.sections import (accuracy, causal, energy, latency, memory, overview, parameters, quality,
-                                       recommend)
+                                       recommend, strategy)
 from shared.version import __version__
 
 REPORT_FILE = "report.html"
 # in reading order: who ran what, what pruning did, what it costs, what it causes, what to use, how sure.
 # A section's build may return None (energy, where no trial measured any): it is left out.
-SECTIONS = (overview, accuracy, latency, parameters, memory, energy, causal, recommend, quality)
+SECTIONS = (overview, strategy, accuracy, latency, parameters, memory, energy, causal, recommend, quality)
 
 
 def _headline(data: ReportData) -> tuple[str, ...]:

@@ -6,14 +6,14 @@ shared.resultsdir; and the columns every section derives the same way.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
-from shared.resultsdir import device_folders, load_results
+from shared.resultsdir import STRATEGY_FILE, device_folders, load_results
 from shared.schema import COLUMN_NAMES, COLUMNS
 
 if TYPE_CHECKING:
@@ -52,6 +52,8 @@ class ReportData:
     fleet: FleetRun | None = None   # fleet.json: None for one device's folder or a fleet folder without one
     fleet_problem: str = ""         # why a fleet.json that is there could not be read ("" otherwise)
     left_out: tuple[str, ...] = ()  # a line a host folder whose results could not be read, and why
+    # an adaptive sweep's choices (strategy.jsonl), one row a trial chosen; empty for a full grid
+    strategy: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def ok(self) -> pd.DataFrame:
@@ -195,8 +197,10 @@ def load_report_data(results_dir: str | Path, analysis_path: str | Path | None =
     path = Path(analysis_path) if analysis_path else source / ANALYSIS_FILE
     analysis, problem = _analysis(path)
     fleet, fleet_problem = _fleet(source / FLEET_FILE)
+    strategy = pd.DataFrame([{**record, "host": f.host or record.get("host")}
+                             for f in folders for record in f.jsonl(STRATEGY_FILE)])
     return ReportData(source, rows, machines, layers, analysis, path, problem, fleet, fleet_problem,
-                      loaded.notes())
+                      loaded.notes(), strategy)
 
 
 def probe_errors(rows: pd.DataFrame) -> pd.DataFrame:

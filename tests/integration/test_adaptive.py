@@ -105,3 +105,21 @@ def test_collector_replay_bad_input_is_exit_2_one_line(tmp_path: Path) -> None:
     assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1 and str(tmp_path) in done.stderr
     done = _collector("replay", "--results", str(tmp_path), "--budget", "0")
     assert done.returncode == 2 and "command line: strategy.budget: wants a share" in done.stderr
+
+
+def test_the_report_says_when_results_come_from_an_adaptive_sweep(grid: Path, tmp_path: Path) -> None:
+    from collector.report.data import load_report_data
+    from collector.report.model import Budgets
+    from collector.report.sections import strategy as section
+    assert section.build(load_report_data(grid), Budgets()) is None  # a full grid: no such section
+    folder = tmp_path / "adaptive"
+    rows = synthetic_rows(200, seed=7)
+    write_results(folder, rows[:80])
+    lines = [{"order": i, "host": r["host"], "trial_key": r["trial_key"], "round": i // 40,
+              "reason": "start: space-filling design" if i < 40 else "ratio_on_latency: CI 1..2, 3.0x the tolerance",
+              "grid_trials": 200, "budget": 0.4} for i, r in enumerate(rows[:80])]
+    (folder / "strategy.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    built = section.build(load_report_data(folder), Budgets())
+    assert built is not None and "80 trials chosen of 1200 in the grid (7%) across 6 host(s)" in built.summary[0]  # 200 a host
+    warning = built.blocks[0]
+    assert warning.kind == "warn" and "a setting not run is missing, not slow" in warning.text
