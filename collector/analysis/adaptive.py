@@ -93,18 +93,23 @@ def fit_targets(rows: Sequence[Mapping[str, Any]], graph: CausalGraph, config: A
     """Every estimated effect of ``questions`` on ``rows``, by its label: estimate and CI only."""
     if not rows:
         return {}
-    frame = build_frame(list(rows), config.thresholds, "adaptive sweep")
+    # in one order whatever order they came in: the bootstrap CIs resample by position, so the
+    # same rows give the same interval in a replay, a resume and the full grid
+    ordered = sorted(rows, key=lambda r: tuple(str(r.get(k)) for k in ("host", "variant_key", "trial_key")))
+    frame = build_frame(ordered, config.thresholds, "adaptive sweep")
     found: dict[str, Interval] = {}
-    with quiet_dowhy(config.refuters.seed):
-        for question in questions:
+    for question in questions:
+        # each question from the same seed: its CI must not depend on what was fitted before it
+        with quiet_dowhy(config.refuters.seed):
             parts = dict((tuple(g.items()), part) for g, part in groups(unit_rows(frame.data, question.unit),
                                                                         question.per))
-            for effect in answer(frame.data, graph, question, config, refute=False):
-                if effect.estimated and effect.estimate is not None and effect.ci_low is not None:
-                    part = parts.get(tuple(effect.group.items()))
-                    found[target_label(question.name, effect.group)] = Interval(
-                        float(effect.estimate), float(effect.ci_low), float(effect.ci_high),
-                        _scale(part, question.treatment, question.outcome))
+            effects = answer(frame.data, graph, question, config, refute=False)
+        for effect in effects:
+            if effect.estimated and effect.estimate is not None and effect.ci_low is not None:
+                part = parts.get(tuple(effect.group.items()))
+                found[target_label(question.name, effect.group)] = Interval(
+                    float(effect.estimate), float(effect.ci_low), float(effect.ci_high),
+                    _scale(part, question.treatment, question.outcome))
     return found
 
 
