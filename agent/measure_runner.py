@@ -10,6 +10,7 @@ again by the next run into the same folder, whose row then supersedes the skippe
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import time
 from collections import Counter
@@ -148,8 +149,8 @@ class MeasureRunner:
         for variant, variant_trials in plan:
             pending = [t for t in variant_trials if t.key not in done]
             if pending:  # one agent of this machine at a time builds and measures (agent/emulate.py)
-                with machine_turn(lambda: self.progress.stage(f"{variant.label}: waiting for this machine's "
-                                                              "turn (another agent is measuring)")):
+                with machine_turn(functools.partial(self.progress.stage, f"{variant.label}: waiting for this "
+                                                    "machine's turn (another agent is measuring)")):
                     self._run_variant(summary, pool, self._context(run_id, variant), variant, pending)
         summary.accuracy_s = pool.accuracy_s
         latest_rows = list(self._latest_rows().values())
