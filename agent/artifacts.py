@@ -219,8 +219,12 @@ class ArtifactStore:
         return self._index
 
     def find(self, variant_key: str) -> Artifact | None:
-        """The newest artifact of a variant, verified (ArtifactError if it fails), or None."""
+        """The newest artifact of a variant, verified (ArtifactError if it fails), or None.
+        A miss reads the store again: another agent sharing it may have just built it."""
         builds = self.index().get(variant_key)
+        if not builds:
+            self._index = None
+            builds = self.index().get(variant_key)
         if not builds:
             return None
         return load_artifact(self.root / builds[0][1])

@@ -6,7 +6,6 @@ never retrains. Checkpoints are written atomically and read with weights_only=Tr
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import torch
@@ -18,10 +17,6 @@ from agent.training import train
 from shared.errors import UserError
 from shared.plan import Variant, stable_hash
 from shared.sweep import Sweep
-
-
-def default_cache_dir() -> Path:
-    return Path(os.environ.get("EDGEPRUNE_CACHE", Path.home() / ".cache" / "edgeprune"))
 
 
 def _load_weights(model: nn.Module, path: Path, sweep: Sweep, name: str) -> None:

@@ -10,6 +10,7 @@ again by the next run into the same folder, whose row then supersedes the skippe
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import time
 from collections import Counter
@@ -20,6 +21,7 @@ from typing import Any, Protocol
 
 from agent.artifacts import Artifact, ArtifactError, ArtifactStore
 from agent.backends import BACKENDS, Backend
+from agent.emulate import Emulation, machine_turn
 from agent.machine import machine_info
 from agent.outdir import OutputFolder, utc_now
 from agent.probes.perf import perf_support
@@ -27,6 +29,7 @@ from agent.worker import TrialSpec, WorkerJob, WorkerPool
 from shared.errors import MissingDependency
 from shared.comparison import seed_comparisons, write_comparisons_csv
 from shared.plan import Trial, Variant, trials, variants
+from shared.profile import DeviceProfile
 from shared.resultlog import append_jsonl, write_csv
 from shared.schema import COLUMN_NAMES, Status
 from shared.sweep import Sweep
@@ -91,7 +94,13 @@ class MeasureRunner:
     """Measures every trial of a sweep from ``store``; never builds, never imports torch."""
 
     def __init__(self, sweep: Sweep, out_dir: Path, store: ArtifactStore,
-                 progress: Progress | None = None, mem_limit_bytes: int | None = None) -> None:
+                 progress: Progress | None = None, mem_limit_bytes: int | None = None,
+                 profile: DeviceProfile | None = None) -> None:
+        self.emulation = Emulation.of(profile) if profile is not None else None
+        if profile is not None and profile.thread_count is not None:
+            sweep = dataclasses.replace(sweep, threads=profile.thread_count)
+        if profile is not None and profile.memory_bytes is not None:  # the smaller cap wins
+            mem_limit_bytes = min(mem_limit_bytes or profile.memory_bytes, profile.memory_bytes)
         self.sweep = sweep
         self.out = OutputFolder(out_dir)
         self.store = store
@@ -99,6 +108,10 @@ class MeasureRunner:
         self.mem_limit_bytes = mem_limit_bytes
         self.backends = load_backends(sweep)
         self.machine = machine_info()
+        if self.emulation is not None:  # every row and machine.json say emulated, and from what
+            self.machine["emulation"] = {"profile": self.emulation.profile.to_mapping(),
+                                         "real_device_class": self.machine["device_class"]}
+            self.machine["device_class"] = self.emulation.device_class(self.machine["device_class"])
         # checked once here rather than by every worker (perf's smoke test takes ~40 ms)
         self._perf = perf_support() if sweep.telemetry.perf else None
 
@@ -131,7 +144,8 @@ class MeasureRunner:
         summary = RunSummary(self.out.root, run_id, total, sum(t.key in done for _, ts in plan for t in ts))
         self.progress.start(total, summary.already_done)
         preload = [type(b).__module__ for b in self.backends.values() if isinstance(b, Backend)]
-        pool = WorkerPool(self.out.work, self.sweep.trial_timeout_s, self.mem_limit_bytes, preload)
+        pool = WorkerPool(self.out.work, self.sweep.trial_timeout_s, self.mem_limit_bytes, preload,
+                          cpu=self.emulation.cpu if self.emulation else None)
         if self.sweep.strategy.adaptive:
             self._run_adaptive(summary, pool, run_id, plan, latest, done)
         else:
@@ -158,7 +172,15 @@ class MeasureRunner:
 
     def _run_variant(self, summary: RunSummary, pool: WorkerPool, context: dict[str, Any],
                      variant: Variant, pending: list[Trial]) -> list[dict[str, Any]]:
-        """Measure a variant's pending trials; their rows, as written."""
+        """Build (if need be) and measure a variant's pending trials in this machine's turn (one
+        agent of a machine at a time, agent/emulate.py); their rows, as written."""
+        waiting = functools.partial(self.progress.stage, f"{variant.label}: waiting for this machine's turn "
+                                                         "(another agent is measuring)")
+        with machine_turn(waiting):
+            return self._build_and_measure(summary, pool, context, variant, pending)
+
+    def _build_and_measure(self, summary: RunSummary, pool: WorkerPool, context: dict[str, Any],
+                           variant: Variant, pending: list[Trial]) -> list[dict[str, Any]]:
         rows: list[dict[str, Any]] = []
         started = time.perf_counter()
         try:
@@ -254,6 +276,8 @@ class MeasureRunner:
             "schedule": variant.schedule, "schedule_steps": variant.schedule_steps,
             "finetune_epochs": variant.finetune_epochs, "seed": variant.seed,
             "target_ratio": variant.target_ratio, "base_model_key": variant.base_model_key,
+            "emulated": self.emulation is not None,
+            "emulation_profile": self.emulation.profile.to_json() if self.emulation else None,
         }
 
     @staticmethod

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
+PROC_CGROUP = Path("/proc/self/cgroup")  # module-level so a test can point both at a fake tree
 
 
 @dataclass(frozen=True)
@@ -62,36 +63,59 @@ class TrialGroup:
             pass
 
 
-def own_memory_cgroup() -> tuple[Path, int] | None:
-    """This process's memory cgroup folder and the cgroup version, or None."""
+def own_cgroup(controller: str) -> tuple[Path, int] | None:
+    """This process's cgroup folder for ``controller`` (memory, cpu) and the cgroup version,
+    or None: a v1 hierarchy of that controller first, else the v2 unified one."""
     try:
-        lines = Path("/proc/self/cgroup").read_text().splitlines()
+        lines = PROC_CGROUP.read_text().splitlines()
     except OSError:
         return None
     for line in lines:
         _, controllers, path = line.split(":", 2)
-        if "memory" in controllers.split(","):
-            return CGROUP_ROOT / "memory" / path.lstrip("/"), 1
+        if controller in controllers.split(","):
+            mount = CGROUP_ROOT / controller
+            if not mount.exists():  # mounted under the joined name, e.g. cpu,cpuacct
+                mount = CGROUP_ROOT / controllers
+            return mount / path.lstrip("/"), 1
     for line in lines:
         if line.startswith("0::"):
             return CGROUP_ROOT / line[3:].lstrip("/"), 2
     return None
 
 
-def make_trial_group(name: str) -> tuple[TrialGroup | None, str | None]:
-    """A fresh child group under our own, or None and why not (then RLIMIT_AS is used)."""
-    found = own_memory_cgroup()
+def own_memory_cgroup() -> tuple[Path, int] | None:
+    """This process's memory cgroup folder and the cgroup version, or None."""
+    return own_cgroup("memory")
+
+
+def make_group(controller: str, name: str) -> tuple[Path, int] | tuple[None, str]:
+    """A fresh child group ``name`` under our own for ``controller``: (folder, version), or
+    (None, why not). On v2 every controller's group for ``name`` is the same folder."""
+    found = own_cgroup(controller)
     if found is None:
-        return None, "no memory cgroup in /proc/self/cgroup"
+        return None, f"no {controller} cgroup in /proc/self/cgroup"
     parent, version = found
-    if version == 2 and "memory" not in (parent / "cgroup.subtree_control").read_text(errors="replace"):
-        return None, f"cgroup v2 memory controller not enabled for children of {parent}"
+    if version == 2:
+        try:
+            enabled = (parent / "cgroup.subtree_control").read_text(errors="replace").split()
+        except OSError as exc:
+            return None, f"cannot read {parent / 'cgroup.subtree_control'}: {exc.strerror or exc}"
+        if controller not in enabled:
+            return None, f"cgroup v2 {controller} controller not enabled for children of {parent}"
     path = parent / name
     try:
         path.mkdir(exist_ok=True)
     except OSError as exc:
         return None, f"cannot create {path}: {exc.strerror or exc}"
-    return TrialGroup(path, version), None
+    return path, version
+
+
+def make_trial_group(name: str) -> tuple[TrialGroup | None, str | None]:
+    """A fresh child group under our own, or None and why not (then RLIMIT_AS is used)."""
+    path, version = make_group("memory", name)
+    if path is None:
+        return None, str(version)
+    return TrialGroup(path, int(version)), None
 
 
 def current_rss_bytes() -> int:

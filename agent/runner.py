@@ -26,6 +26,7 @@ from agent.pruning import check_method_options
 from agent.worker import error_text
 from shared.errors import UserError
 from shared.plan import Variant
+from shared.profile import DeviceProfile
 from shared.schema import Status
 from shared.sweep import MethodSpec, Sweep
 
@@ -96,11 +97,12 @@ class SweepRunner(MeasureRunner):
     """Builds what the store lacks (default store: ``<out>/artifacts``), then measures it."""
 
     def __init__(self, sweep: Sweep, out_dir: Path, cache_dir: Path, progress: Progress | None = None,
-                 mem_limit_bytes: int | None = None, store_dir: Path | None = None) -> None:
+                 mem_limit_bytes: int | None = None, store_dir: Path | None = None,
+                 profile: DeviceProfile | None = None) -> None:
         store = ArtifactStore(store_dir if store_dir is not None else Path(out_dir) / "artifacts")
         self.builder = ArtifactBuilder(sweep, store, cache_dir, progress,
                                        export="onnxruntime" in sweep.backends)
-        super().__init__(sweep, out_dir, store, progress, mem_limit_bytes)
+        super().__init__(sweep, out_dir, store, progress, mem_limit_bytes, profile)
 
     def _obtain(self, variant: Variant) -> Artifact:
         try:

@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import faulthandler
+import json
 import multiprocessing
 import os
 import signal
@@ -37,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from agent import memlimit
+from agent.emulate import CpuCap, CpuGroup
 from agent.accuracy import EVAL_BATCH, device_accuracy, same_as_build
 from agent.artifacts import Artifact
 from agent.backends import BACKENDS, Backend
@@ -91,6 +93,8 @@ class WorkerJob:
     accuracy_only: bool = False  # the accuracy pass: evaluate eval.npz, time nothing
     device_accuracy: DeviceAccuracy | None = None  # the pass's result, for every trial's row
     trial_timeout_s: float | None = None  # the pool's limit a trial; the profile pass keeps within it
+    cpu: CpuCap | None = None  # a device profile's cores and CPU quota (agent/emulate.py)
+    cpu_group: CpuGroup | None = None
 
 
 @dataclass(frozen=True)
@@ -284,6 +288,8 @@ def worker_main(conn: Any, job: WorkerJob) -> None:
     faulthandler.enable(sys.stderr)  # a segfault leaves its Python stack in the tail
     backend = BACKENDS.get(job.backend)(job.backend_options)
     artifact = Artifact(Path(job.artifact_dir), job.artifact_meta)
+    if job.cpu is not None:  # before anything is loaded: the load is the device's work too
+        conn.send(("emulation", job.cpu.apply_in_worker(job.cpu_group)))
     try:
         conn.send(("capped", _apply_memory_cap(job)))
         model = backend.load(artifact, job.device)
@@ -320,10 +326,11 @@ class WorkerPool:
     """Starts workers from one forkserver and turns each ending into rows."""
 
     def __init__(self, work_dir: Path, trial_timeout_s: float, mem_limit_bytes: int | None,
-                 preload: Sequence[str] = ()) -> None:
+                 preload: Sequence[str] = (), cpu: CpuCap | None = None) -> None:
         self.work_dir = work_dir
         self.trial_timeout_s = trial_timeout_s
         self.mem_limit_bytes = mem_limit_bytes
+        self.cpu = cpu if cpu is not None and cpu.active else None
         self._ctx = multiprocessing.get_context("forkserver")
         # The server imports the worker and the backends' modules (``preload``: torch only where
         # the sweep measures with torch) once; it never runs an op. agent.worker itself imports
@@ -373,21 +380,26 @@ class WorkerPool:
         self._started += 1
         name = f"edgeprune-{os.getpid()}-{self._started}"
         group, _why_not = memlimit.make_trial_group(name) if self.mem_limit_bytes else (None, None)
+        # after the memory group: on cgroup v2 the quota goes into that same folder
+        cpu_group, missing = self.cpu.make_group(name) if self.cpu else (None, {})
         stderr_path = self.work_dir / f"{name}.stderr"
         job = WorkerJob(**{**job.__dict__, "trials": trials, "cgroup": group, "trial_timeout_s": self.trial_timeout_s,
-                           "mem_limit_bytes": self.mem_limit_bytes, "stderr_path": str(stderr_path)})
+                           "mem_limit_bytes": self.mem_limit_bytes, "stderr_path": str(stderr_path),
+                           "cpu": self.cpu, "cpu_group": cpu_group})
         parent_conn, child_conn = self._ctx.Pipe(duplex=False)
         process = self._ctx.Process(target=worker_main, args=(child_conn, job), daemon=True)
         process.start()
         child_conn.close()
         try:
             yield from _Watch(process, parent_conn, trials, self.trial_timeout_s, group,
-                              stderr_path).outcomes()
+                              stderr_path, missing if self.cpu else None).outcomes()
         finally:
             _kill_group(process)
             process.join(5)
             if group is not None:
                 group.remove()
+            if cpu_group is not None:
+                cpu_group.remove()
             stderr_path.unlink(missing_ok=True)
 
 
@@ -404,11 +416,18 @@ class _Watch:
     """Reads one worker's messages until it ends, dies or runs out of time."""
 
     def __init__(self, process: Any, conn: Any, trials: tuple[TrialSpec, ...], timeout_s: float,
-                 group: memlimit.TrialGroup | None, stderr_path: Path) -> None:
+                 group: memlimit.TrialGroup | None, stderr_path: Path,
+                 missing: dict[str, str] | None = None) -> None:
         self.process, self.conn, self.trials = process, conn, trials
         self.timeout_s, self.group, self.stderr_path = timeout_s, group, stderr_path
         self.current: str | None = None  # the trial the worker is on
         self.cap: str | None = None
+        self.missing = missing  # emulated: the profile's constraints not applied, and why
+
+    def _caps(self) -> dict[str, Any]:
+        """How the worker was constrained, for every row it ends."""
+        missing = json.dumps(self.missing, sort_keys=True) if self.missing else None
+        return {"mem_cap_method": self.cap, "emulation_missing": missing}
 
     def outcomes(self) -> Iterator[Outcome]:
         deadline = time.monotonic() + self.timeout_s  # loading the model counts too
@@ -424,14 +443,16 @@ class _Watch:
                 return
             if message[0] == "capped":
                 self.cap = message[1]
+            elif message[0] == "emulation":
+                self.missing = {**(self.missing or {}), **message[1]}
             elif message[0] == "start":
                 self.current, deadline = message[1], time.monotonic() + self.timeout_s
             elif message[0] == "done":
                 self.current = None
-                yield Outcome(message[1], {**message[2], "mem_cap_method": self.cap})
+                yield Outcome(message[1], {**message[2], **self._caps()})
             elif message[0] == "failed":
                 for key in self._victims():
-                    yield Outcome(key, {**message[1], "mem_cap_method": self.cap})
+                    yield Outcome(key, {**message[1], **self._caps()})
                 return
             else:  # "end"
                 return
@@ -446,14 +467,14 @@ class _Watch:
         reason = f"timeout: no result within {self.timeout_s:g} s; the worker was killed"
         for key in self._victims():
             yield Outcome(key, {"status": Status.TIMEOUT.value, "is_oom": False,
-                                "error": self._with_tail(reason)})
+                                "error": self._with_tail(reason), **self._caps()})
 
     def _died(self) -> Iterator[Outcome]:
         self.process.join(5)
         status, reason = self._classify(self.process.exitcode)
         for key in self._victims():
             yield Outcome(key, {"status": status.value, "is_oom": status is Status.OOM,
-                                "error": self._with_tail(reason), "mem_cap_method": self.cap})
+                                "error": self._with_tail(reason), **self._caps()})
 
     def _classify(self, exitcode: int | None) -> tuple[Status, str]:
         if exitcode is None or exitcode >= 0:

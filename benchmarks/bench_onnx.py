@@ -64,7 +64,7 @@ def p6_sweep(models: list[str], ratios: list[float], train_epochs: int, threads:
 
 
 def run_p6(args: argparse.Namespace, console: Console) -> Path:
-    from agent.basemodel import default_cache_dir  # torch: only when building
+    from agent.cache import default_cache_dir  # torch: only when building
     from agent.runner import SweepRunner
 
     out = Path(args.out or tempfile.mkdtemp(prefix="bench-onnx-"))

@@ -17,7 +17,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from agent.basemodel import default_cache_dir
+from agent.cache import default_cache_dir
 from agent.machine import machine_info
 from agent.runner import SweepRunner
 from shared.sweep import load_sweep

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from shared.errors import UserError
 from shared.inventory import Host
+from shared.profile import usable_cores
 
 INVENTORY, SSH_CONFIG, DEFAULT = "inventory", "ssh config", "default"
 
@@ -52,7 +53,8 @@ class HostRow:
 
 def describe(hosts: Sequence[Host], ssh_config: Path | None) -> list[HostRow]:
     rows = [_row(host, ssh_config) for host in hosts]
-    for names in same_machine(rows):
+    # emulated devices (a profile) are names for one machine on purpose: never warned about
+    for names in same_machine([row for row, host in zip(rows, hosts) if not host.emulated]):
         for row in rows:
             if row.name in names:
                 row.same_machine_as = [n for n in names if n != row.name]
@@ -71,9 +73,11 @@ def same_machine(rows: Sequence[HostRow]) -> list[list[str]]:
 
 
 def _row(host: Host, ssh_config: Path | None) -> HostRow:
+    # a local host's profile is shaped with this machine's cores; a remote one's are not known here
+    profile = host.profile.describe(len(usable_cores()) if host.is_local else None) if host.profile else None
     overrides = {k: v for k, v in (("backends", host.backends), ("devices", host.devices),
                                    ("batch_sizes", host.batch_sizes), ("mem_limit", host.mem_limit),
-                                   ("runtime", host.runtime or None)) if v is not None}
+                                   ("profile", profile), ("runtime", host.runtime or None)) if v is not None}
     row = HostRow(name=host.name, transport=host.transport, address=host.address, hostname=None, port=None,
                   user=host.user, identity_files=[host.identity_file] if host.identity_file else [], jump=[],
                   groups=list(host.tags), workdir=host.workdir, venv=host.venv_path,

@@ -19,11 +19,17 @@ def host_sweep(data: dict[str, Any], source: Path, host: Host) -> tuple[Sweep, b
     return sweep, yaml.safe_dump(mine, sort_keys=False).encode()
 
 
-def agent_args(host: Host, artifacts: str | None) -> list[str]:
-    """``agent run`` arguments, relative to the host's run folder."""
+def agent_args(host: Host, artifacts: str | None, build_missing: bool = False) -> list[str]:
+    """``agent run`` arguments, relative to the host's run folder. ``artifacts``: the host's
+    store, pushed to (``build_missing`` False) or built into by the agent, once for every
+    inventory name on that machine (``build_missing`` True)."""
     args = ["--sweep", "../sweep.yml", "--out", ".", "--events", "events.jsonl", "--host-name", host.name]
     if host.mem_limit:
         args += ["--mem-limit", host.mem_limit]
+    if host.profile is not None:
+        args += ["--profile", host.profile.to_json()]
     if artifacts:
         args += ["--artifacts", artifacts]
+    if artifacts and build_missing:
+        args.append("--build-missing")
     return args

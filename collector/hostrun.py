@@ -242,8 +242,11 @@ class HostRun:
     def _start(self) -> None:
         assert self.remote is not None
         self._state("starting agent")
-        store = self._remote_store() if self.settings.artifacts is not None else None
-        command = self.remote.start_command(agent_command(self.host, self.t), agent_args(self.host, store))
+        # no store pushed: a full agent builds into <workdir>/artifacts, so that every inventory
+        # name on one machine (emulated devices) measures the same files, built once
+        builds = self.settings.artifacts is None and self.host.extras == "full"
+        store = self._remote_store() if self.settings.artifacts is not None or builds else None
+        command = self.remote.start_command(agent_command(self.host, self.t), agent_args(self.host, store, builds))
         self.t.run(command).check("starting the agent")
 
     def _stop_agent(self) -> None:

@@ -10,7 +10,7 @@ reads on its next visit. Every path and argument is quoted with ``shlex.quote``.
     <workdir>/runs/<run>/<host>/out/agent.child  the agent's own pid
     <workdir>/runs/<run>/<host>/out/agent.exit   the agent's exit status, written when it ends
     <workdir>/runs/<run>/<host>/out/agent.log    its stdout and stderr
-    <workdir>/artifacts/<sha256>/         prebuilt artifacts, shared by every run
+    <workdir>/artifacts/<sha256>/         artifacts pushed (--artifacts) or built there, shared by every run
 """
 from __future__ import annotations
 

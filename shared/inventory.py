@@ -26,6 +26,7 @@ from typing import Any
 
 from shared.ansible_vars import VarsFolders
 from shared.errors import UserError, shown, unknown_name
+from shared.profile import DeviceProfile
 from shared.inventory_ansible import is_ansible, parse_ansible
 from shared.inventory_fields import (ANSIBLE_TAGS, EXTRAS, FIELD_KEYS, OWN_PASSWORD_KEYS, TRANSPORTS,
                                      FieldReader, check_name, password_error)
@@ -61,11 +62,16 @@ class Host:
     devices: tuple[str, ...] | None = None
     batch_sizes: tuple[int, ...] | None = None
     mem_limit: str | None = None            # e.g. "2GiB": the agent's --mem-limit
+    profile: DeviceProfile | None = None    # an emulated device (shared/profile.py): --profile
     tags: tuple[str, ...] = ()
 
     @property
     def is_local(self) -> bool:
         return self.transport == "local"
+
+    @property
+    def emulated(self) -> bool:
+        return self.profile is not None
 
     @property
     def venv_given(self) -> bool:

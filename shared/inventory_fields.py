@@ -14,6 +14,7 @@ from typing import Any
 
 from shared import catalog
 from shared.errors import UserError, shown, unknown_name
+from shared.profile import parse_profile
 from shared.sizes import parse_size
 
 TRANSPORTS = ("ssh", "local")
@@ -22,7 +23,7 @@ EXTRAS = ("full", "agent")
 # the own format's defaults: and Ansible's edgeprune_<field> vars use the same names.
 FIELD_KEYS = ("transport", "address", "port", "user", "identity_file", "password_env", "passphrase_env",
               "proxy_jump", "python", "workdir", "venv", "extras", "runtime", "backends", "devices", "batch_sizes",
-              "mem_limit", "tags")
+              "mem_limit", "profile", "tags")
 # Keys that would hold a password in the file itself; each is refused with a pointer to
 # password_env, a key or ssh-agent (an inventory gets committed, copied and mailed around).
 OWN_PASSWORD_KEYS = ("password", "passphrase")
@@ -91,6 +92,7 @@ class FieldReader:
             "batch_sizes": lambda v, w: tuple(self.positive_int(x, f"{w}[{i}]")
                                               for i, x in enumerate(self.items(v, w))),
             "mem_limit": self.mem_limit,
+            "profile": lambda v, w: parse_profile(v, source=self.source, field=w),
             "tags": lambda v, w: tuple(self.text(x, f"{w}[{i}]") for i, x in enumerate(self.items(v, w))),
         }
 

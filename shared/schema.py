@@ -10,6 +10,8 @@ Format history (bump ``SCHEMA_VERSION`` and add a step to :data:`MIGRATIONS`):
      row gets them as null.
   3  energy and Jetson columns (shared/telemetry_columns.py): tegra_* (tegrastats), rapl_*_j,
      energy_j, energy_per_sample_mj, energy_source; a version 2 row gets them as null.
+  4  device profiles (shared/telemetry_columns.py): emulated, emulation_profile,
+     emulation_missing; a version 3 row gets them as null.
 """
 from __future__ import annotations
 
@@ -22,7 +24,7 @@ from shared.artifact_columns import ARTIFACT_COLUMNS
 from shared.columns import Column, _c
 from shared.telemetry_columns import TELEMETRY_COLUMNS
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 
 class Status(str, enum.Enum):
@@ -157,8 +159,13 @@ def _v2_to_v3(row: dict[str, Any]) -> dict[str, Any]:
     return {**row, "schema_version": 3}
 
 
+def _v3_to_v4(row: dict[str, Any]) -> dict[str, Any]:
+    """Version 4 only added nullable columns (device profiles)."""
+    return {**row, "schema_version": 4}
+
+
 # version -> function turning a row of that version into one of version + 1
-MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _v1_to_v2, 2: _v2_to_v3}
+MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4}
 
 
 def upgrade_row(row: Mapping[str, Any]) -> dict[str, Any]:

@@ -11,6 +11,10 @@ TELEMETRY_COLUMNS: tuple[Column, ...] = (
     _c("device_mem_gb", float, "memory capacity of the device the trial ran on: GPU memory, else RAM, GiB"),
     _c("mem_limit_mb", float, "memory cap of the trial's worker (--mem-limit), MiB; null: no cap"),
     _c("mem_cap_method", str, "how the cap was enforced: cgroup-v1, cgroup-v2 or rlimit-as"),
+    # a device profile (shared/profile.py, agent/emulate.py): this machine constrained into another
+    _c("emulated", bool, "measured under a device profile on a bigger machine, not on the device itself"),
+    _c("emulation_profile", str, "the device profile as JSON (name, cpus, cpu_quota, memory bytes, threads)"),
+    _c("emulation_missing", str, "JSON object: profile constraint -> why this host could not apply it"),
     _c("probe_errors", str, "JSON object: probe -> why its columns are null"),
 ) + (
     # perf stat over the timed region only (agent/probes/perf.py); hardware events are null

@@ -91,7 +91,7 @@ class _Stages:
 
 def build_all(args: argparse.Namespace, console: Console) -> list[BuildOutcome]:
     try:  # torch: seconds to import, absent on a light agent
-        from agent.basemodel import default_cache_dir
+        from agent.cache import default_cache_dir
         from agent.runner import ArtifactBuilder
     except ImportError as exc:
         raise needs_torch("`agent build`", exc) from None

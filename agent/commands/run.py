@@ -17,6 +17,7 @@ from agent.summary import status_line, summary_table
 from shared import strategy
 from shared.errors import UserError
 from shared.events import EventWriter
+from shared.profile import DeviceProfile, misfit_here, parse_profile
 from shared.sweep import DEFAULT_SWEEP, Sweep, load_sweep
 
 if TYPE_CHECKING:
@@ -44,6 +45,12 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
                         help="cap each measuring worker's memory, e.g. 2GiB, to emulate a smaller "
                              "device (a cgroup where the agent may make one, else RLIMIT_AS); "
                              "the runtime the worker shares with the agent counts towards it")
+    parser.add_argument("--profile", metavar="NAME|JSON",
+                        help="measure as an emulated device: a preset (server, laptop, board) or JSON such as "
+                             "'{\"cpus\": 1, \"cpu_quota\": 0.5, \"memory\": \"1GiB\", \"threads\": 1}': the "
+                             "workers are pinned to that many cores, get that share of their time (a cgroup "
+                             "CPU quota) and that memory cap; rows say emulated, and the device class "
+                             "emu-<shape>@<this machine's class>")
     parser.add_argument("--trial-timeout", type=float, metavar="SECONDS",
                         help="kill a worker with no result for this long (default: the sweep's "
                              "trial_timeout_s, 600)")
@@ -134,22 +141,31 @@ def _stop_on_sigterm() -> None:
 
 
 def _runner(args: argparse.Namespace, sweep: Sweep, out: Path, progress: Any,
-            mem_limit: int | None) -> MeasureRunner:
+            mem_limit: int | None, profile: DeviceProfile | None) -> MeasureRunner:
     """Measure-only from --artifacts (torch-free), else the runner that builds what is missing."""
     from agent.artifacts import ArtifactStore
     from agent.measure_runner import MeasureRunner
 
     if args.artifacts is not None and not args.build_missing:
-        return MeasureRunner(sweep, out, ArtifactStore.existing(args.artifacts), progress, mem_limit)
+        return MeasureRunner(sweep, out, ArtifactStore.existing(args.artifacts), progress, mem_limit, profile)
     if args.build_missing and args.artifacts is None:
         raise UserError("needs --artifacts DIR (the store to build into)", field="--build-missing")
     try:  # torch: seconds to import, absent on a light agent
-        from agent.basemodel import default_cache_dir
+        from agent.cache import default_cache_dir
         from agent.runner import SweepRunner
     except ImportError as exc:
         raise needs_torch("building variants", exc) from None
     return SweepRunner(sweep, out, args.cache_dir or default_cache_dir(), progress, mem_limit,
-                       store_dir=args.artifacts)
+                       store_dir=args.artifacts, profile=profile)
+
+
+def _profile(value: str | None) -> DeviceProfile | None:
+    """The --profile, checked against this machine before anything runs (one line, exit 2)."""
+    if value is None:
+        return None
+    profile = parse_profile(value, field="--profile")
+    misfit_here(profile, field="--profile")
+    return profile
 
 
 def execute(args: argparse.Namespace) -> int:
@@ -164,6 +180,7 @@ def execute(args: argparse.Namespace) -> int:
         chosen = strategy.with_arguments(sweep.strategy.to_json(), args)
         sweep = dataclasses.replace(sweep, strategy=strategy.parse_strategy(chosen, "command line"))
     mem_limit = parse_size(args.mem_limit) if args.mem_limit else None
+    profile = _profile(args.profile)
     out = args.out or Path("results") / sweep.name
     events = EventWriter(args.events) if args.events else None
     _stop_on_sigterm()
@@ -171,7 +188,8 @@ def execute(args: argparse.Namespace) -> int:
     with progress_bar(console) as bar:
         progress = RichProgress(bar)
         try:
-            runner = _runner(args, sweep, out, Fanout(progress, events) if events else progress, mem_limit)
+            runner = _runner(args, sweep, out, Fanout(progress, events) if events else progress, mem_limit,
+                             profile)
             if args.host_name:  # the fleet's name for this device, in every row and machine.json
                 runner.machine["host"] = args.host_name
             summary = runner.run()

@@ -21,6 +21,7 @@ from shared import strategy
 from shared.cli import EXIT_INTERRUPTED
 from shared.errors import UserError, no_space, require_modules
 from shared.inventory import Inventory, safe_folder_name
+from shared.profile import misfit_here
 from shared.sweep import DEFAULT_SWEEP, parse_sweep, read_sweep_file
 
 EXIT_HOSTS_FAILED = 1
@@ -133,6 +134,7 @@ def execute(args: argparse.Namespace) -> int:
     if not run_name.strip():
         raise UserError("may not be empty", field="--name")
     plans = {host.name: host_sweep(data, args.sweep, host)[1] for host in inventory}
+    _check_profiles(inventory)
     _warn_same_machine(args, inventory)
     out = args.out or Path("results") / f"fleet-{sweep.name}"
     claim_out(out)
@@ -174,13 +176,22 @@ def execute(args: argparse.Namespace) -> int:
     return 0 if all(v.outcome == OK for v in views) else EXIT_HOSTS_FAILED
 
 
+def _check_profiles(inventory: Inventory) -> None:
+    """A local host's device profile must fit this machine: one line naming the host and the
+    field, before anything runs (a remote host's agent checks its own, at its start)."""
+    for host in inventory:
+        if host.profile is not None and host.is_local:
+            misfit_here(host.profile, source=inventory.source, field=f"host {host.name!r}: profile")
+
+
 def _warn_same_machine(args: argparse.Namespace, inventory: Inventory) -> None:
     """Two names for one machine, user and workdir are allowed (one board, two sweeps): they
     share its venv, installed once under a lock, and each has its own run folder. Said at the
-    start, since it is rarely meant."""
+    start, since it is rarely meant; emulated devices (a profile) are one machine on purpose."""
     from collector.hostlist import describe, same_machine
 
-    for names in same_machine(describe(list(inventory), args.ssh_config)):
+    rows = describe(list(inventory), args.ssh_config)  # emulated hosts are left out there
+    for names in same_machine([row for row in rows if row.same_machine_as]):
         Console(highlight=False, stderr=True).print(
             f"warning: {', '.join(names)} are one machine (same address, port, user and workdir): they "
             f"share its agent venv (one installs it under a lock, the others wait) and each has its own "

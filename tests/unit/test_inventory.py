@@ -15,6 +15,7 @@ import yaml
 from shared.errors import UserError
 from shared.inventory import Host, Inventory, load_inventory, safe_folder_name
 from shared.inventory_fields import FIELD_KEYS
+from shared.profile import PRESETS
 
 ROOT = Path(__file__).parents[2]
 
@@ -318,9 +319,10 @@ def test_every_deploy_inventory_loads(path: Path) -> None:
     assert len(load_inventory(path, check_files=False)) >= 1
 
 
-def test_the_local_inventory_is_this_machine() -> None:
+def test_the_local_inventory_is_this_machine_as_three_emulated_devices() -> None:
     inv = load_inventory(ROOT / "deploy" / "inventory.local.yml")
-    assert inv.hosts == (Host(name="local", transport="local"),)
+    assert inv.hosts == tuple(Host(name=name, transport="local", profile=PRESETS[name])
+                              for name in ("server", "laptop", "board"))
 
 
 def test_the_example_shows_every_field() -> None:
