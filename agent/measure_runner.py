@@ -23,6 +23,7 @@ from agent.backends import BACKENDS, Backend
 from agent.machine import machine_info
 from agent.outdir import OutputFolder, utc_now
 from agent.probes.perf import perf_support
+from agent.repeats import SAMPLES_BY_PROCESS
 from agent.worker import TrialSpec, WorkerJob, WorkerPool
 from shared.errors import MissingDependency
 from shared.comparison import seed_comparisons, write_comparisons_csv
@@ -195,9 +196,8 @@ class MeasureRunner:
                 yield self._outcome_columns(by_key[outcome.key], resolved, outcome.columns)
 
     def _outcome_columns(self, trial: Trial, device: str, columns: dict[str, Any]) -> dict[str, Any]:
-        samples = columns.pop("samples_ms", None)
-        if samples is not None:
-            append_jsonl(self.out.samples, {"trial_key": trial.key, "samples_ms": samples})
+        for process, samples in enumerate(columns.pop(SAMPLES_BY_PROCESS, None) or ()):
+            append_jsonl(self.out.samples, {"trial_key": trial.key, "process": process, "samples_ms": samples})
         side = columns.pop("telemetry_side", None)
         if side:  # time series of the samplers, per-kernel GPU table
             append_jsonl(self.out.telemetry, {"trial_key": trial.key, **side})

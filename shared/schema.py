@@ -10,6 +10,11 @@ Format history (bump ``SCHEMA_VERSION`` and add a step to :data:`MIGRATIONS`):
      row gets them as null.
   3  energy and Jetson columns (shared/telemetry_columns.py): tegra_* (tegrastats), rapl_*_j,
      energy_j, energy_per_sample_mj, energy_source; a version 2 row gets them as null.
+  4  latency quality (shared/latency_columns.py): latency_p50_reason, latency_p90_reason,
+     latency_p99_reason, latency_p50_ci_low_ms, latency_p50_ci_high_ms, process_count,
+     latency_p50_process_min_ms, latency_p50_process_max_ms, latency_p50_process_cv; and from
+     version 4 on a percentile is null where too few samples back it (a version 3 row keeps
+     its percentiles as measured, its new columns null).
 """
 from __future__ import annotations
 
@@ -20,9 +25,10 @@ from typing import Any
 
 from shared.artifact_columns import ARTIFACT_COLUMNS
 from shared.columns import Column, _c
+from shared.latency_columns import DEFAULT_MIN_SAMPLES, LATENCY_QUALITY_COLUMNS, unbacked_reason
 from shared.telemetry_columns import TELEMETRY_COLUMNS
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 
 class Status(str, enum.Enum):
@@ -97,7 +103,7 @@ COLUMNS: tuple[Column, ...] = (
 )
 
 # telemetry (isolation, caps, perf, GPU, system sampler) is defined beside, in its own module
-COLUMNS = COLUMNS + TELEMETRY_COLUMNS + ARTIFACT_COLUMNS
+COLUMNS = COLUMNS + TELEMETRY_COLUMNS + ARTIFACT_COLUMNS + LATENCY_QUALITY_COLUMNS
 COLUMN_NAMES: tuple[str, ...] = tuple(c.name for c in COLUMNS)
 _BY_NAME: dict[str, Column] = {c.name: c for c in COLUMNS}
 STATUSES: tuple[str, ...] = tuple(s.value for s in Status)
@@ -157,8 +163,24 @@ def _v2_to_v3(row: dict[str, Any]) -> dict[str, Any]:
     return {**row, "schema_version": 3}
 
 
+def _v3_to_v4(row: dict[str, Any]) -> dict[str, Any]:
+    """Version 4 added nullable columns (latency quality), and a percentile needs enough samples:
+    a version 3 row's percentile that too few samples back (its p99 from 10 samples is their
+    maximum) becomes null with the reason, by the default counts; the other new columns are null."""
+    row = {**row, "schema_version": 4}
+    n = row.get("n_samples")
+    if not isinstance(n, int) or isinstance(n, bool):
+        return row
+    for percentile, needed in DEFAULT_MIN_SAMPLES.items():
+        column = f"latency_p{percentile}_ms"
+        why = unbacked_reason(percentile, n, needed, "written by schema version 3, which timed no further")
+        if why and row.get(column) is not None:
+            row[column], row[f"latency_p{percentile}_reason"] = None, why
+    return row
+
+
 # version -> function turning a row of that version into one of version + 1
-MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _v1_to_v2, 2: _v2_to_v3}
+MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4}
 
 
 def upgrade_row(row: Mapping[str, Any]) -> dict[str, Any]:
