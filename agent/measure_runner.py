@@ -29,6 +29,7 @@ from shared.errors import MissingDependency
 from shared.comparison import seed_comparisons, write_comparisons_csv
 from shared.plan import Trial, Variant, trials, variants
 from shared.resultlog import append_jsonl, write_csv
+from shared.resultsdir import load_samples
 from shared.schema import COLUMN_NAMES, Status
 from shared.sweep import Sweep
 from shared.version import __version__
@@ -140,7 +141,7 @@ class MeasureRunner:
         summary.accuracy_s = pool.accuracy_s
         latest_rows = list(self._latest_rows().values())
         write_csv(latest_rows, self.out.results_csv)
-        comparisons = seed_comparisons(latest_rows)
+        comparisons = seed_comparisons(latest_rows, load_samples(self.out.root))
         if comparisons:
             write_comparisons_csv(comparisons, self.out.root / SEED_COMPARISON_CSV)
         return summary
