@@ -343,7 +343,10 @@ class WorkerPool:
                 batch = next(t.batch_size for t in job.trials if t.key == outcome.key)
                 yield Outcome(outcome.key, pool_processes([outcome.columns], batch, job.timing))
             return
-        runs = [{o.key: o.columns for o in self._ladder(job)} for _ in range(job.timing.processes)]
+        # the row's telemetry is the first process's: the later ones take no kernel profile
+        later = dataclasses.replace(job, telemetry=dataclasses.replace(job.telemetry, gpu_profile=False))
+        runs = [{o.key: o.columns for o in self._ladder(job if i == 0 else later)}
+                for i in range(job.timing.processes)]
         for trial in job.trials:
             yield Outcome(trial.key, pool_processes([run[trial.key] for run in runs], trial.batch_size, job.timing))
 
