@@ -2,10 +2,10 @@
 its unpruned model on the same device class and batch size, with its 95% interval and verdict,
 from the trials' raw samples (shared/stats.speedup), not from the outcome model's predictions.
 
-A variant's trials are paired with their unpruned model's (ratio 0) on the same host, backend,
-device and thread count; where several pairs exist (hosts of one device class, backends) each
-trial's processes are groups of the hierarchical bootstrap, so the interval covers the spread
-between them too.
+A variant's trials are compared with their unpruned model's (any method's ratio 0) on the same
+device class, backend, device and thread count; where there are several trials a side (hosts
+of the device class, settings, processes), each trial's processes are groups of the
+hierarchical bootstrap, so the interval covers the spread between them too.
 """
 from __future__ import annotations
 
@@ -17,38 +17,36 @@ from shared.resultsdir import SampleIndex
 from shared.stats import NOT_MEASURED, Speedup, speedup
 
 UNMEASURED = Speedup(None, None, None, NOT_MEASURED, "")
-_PAIR = ("host", "backend", "device", "threads", "base_model_key")
+# what the unpruned model's trials must share with the variant's to be compared with them (on the
+# same device class: its hosts are the same hardware)
+_SETTING = ("backend", "device", "threads", "base_model_key")
 
 
-def _key(row: pd.Series) -> tuple[str, ...]:
-    return tuple("" if pd.isna(row[c]) else str(row[c]) for c in _PAIR)
+def _setting(row: pd.Series) -> tuple[str, ...]:
+    return tuple("" if pd.isna(row[c]) else str(row[c]) for c in _SETTING)
 
 
-def _record(row: pd.Series) -> dict[str, Any]:
-    """What SampleIndex finds a row's samples by."""
-    return {"host": str(row["host"]), "trial_key": str(row["trial_key"])}
+def _within(rows: pd.DataFrame, settings: set[tuple[str, ...]]) -> pd.DataFrame:
+    keep = pd.Series([_setting(r) in settings for _, r in rows.iterrows()], index=rows.index, dtype=bool)
+    return rows[keep]
 
 
-def _partner(base_rows: list[tuple[tuple[str, ...], pd.Series]], key: tuple[str, ...]) -> Optional[pd.Series]:
-    return next((row for k, row in base_rows if k == key), None)
+def _groups(rows: pd.DataFrame, samples: SampleIndex) -> list[list[float]]:
+    """Every process's samples of every row: the groups of the hierarchical bootstrap."""
+    return [group for _, row in rows.iterrows()
+            for group in samples.of({"host": str(row["host"]), "trial_key": str(row["trial_key"])})]
 
 
 def measured_speedup(data: pd.DataFrame, samples: Optional[SampleIndex], device_class: str, model: str,
                      method: str, ratio: float, batch_size: int) -> Speedup:
-    """The variant's measured speed-up over the unpruned model; "not measured" without samples."""
+    """The variant's measured speed-up over the unpruned model; "not measured" without samples
+    of both in one setting."""
     if samples is None:
         return UNMEASURED
     ok = data[(data["status"].astype(str) == "ok") & (data["device_class"].astype(str) == device_class)
               & (data["model"].astype(str) == model) & (data["batch_size"] == batch_size)]
     variant = ok[(ok["method"].astype(str) == method) & (ok["target_ratio"] == ratio)]
-    # every method's ratio 0 is the same unpruned model; the method's own trial is preferred
-    bases = ok[ok["target_ratio"] == 0].sort_values("method", key=lambda m: m.astype(str) != method, kind="stable")
-    base_rows = [(_key(row), row) for _, row in bases.iterrows()]
-    base_groups: list[list[float]] = []
-    variant_groups: list[list[float]] = []
-    for _, row in variant.iterrows():
-        partner = _partner(base_rows, _key(row))
-        if partner is not None:
-            variant_groups += samples.of(_record(row))
-            base_groups += samples.of(_record(partner))
+    bases = ok[ok["target_ratio"] == 0]  # every method's ratio 0 is the same unpruned model
+    shared = {_setting(r) for _, r in variant.iterrows()} & {_setting(r) for _, r in bases.iterrows()}
+    base_groups, variant_groups = _groups(_within(bases, shared), samples), _groups(_within(variant, shared), samples)
     return speedup(base_groups, variant_groups) if base_groups and variant_groups else UNMEASURED

@@ -179,9 +179,10 @@ def _latency_rests_on_it(options: pd.DataFrame, best: pd.Series, budgets: Budget
 
 
 def _unmeasurable(best: pd.Series, measured: Speedup) -> str:
+    shown = ("not measured (no raw samples of it and its unpruned model on one host and backend)"
+             if measured.estimate is None else measured.describe())
     return (f"latency: ratio {best['target_ratio']:g} ({best['method']}) is predicted within the budget where the "
-            f"unpruned model is not, but its measured speed-up is {measured.describe()}: the budget is not "
-            "measurably met")
+            f"unpruned model is not, but its speed-up over it is {shown}: the budget is not measurably met")
 
 
 def _measure(data: pd.DataFrame, samples: SampleIndex | None, device: str, model: str, batch_size: int,
