@@ -36,7 +36,8 @@ def pool_processes(runs: Sequence[dict[str, Any]], batch_size: int, spec: Timing
         columns.pop("samples_ms", None)
         if len(runs) > 1:
             columns["error"] = f"process {failed + 1} of {len(runs)}: {columns.get('error') or ''}".rstrip(": ")
-        return {**columns, "process_count": len(runs)}
+        measured = columns.get("status") != Status.SKIPPED.value  # a skipped trial ran in no process
+        return {**columns, "process_count": len(runs) if measured else None}
     groups = [list(c["samples_ms"]) for c in runs]
     first = {k: v for k, v in runs[0].items() if k != "samples_ms"}
     return {

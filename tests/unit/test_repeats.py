@@ -40,3 +40,10 @@ def test_a_failure_in_any_process_is_the_row() -> None:
     assert row["status"] == "oom" and row["is_oom"] is True
     assert row["error"] == "process 2 of 3: CUDA out of memory" and SAMPLES_BY_PROCESS not in row
     assert pool_processes([oom], 8, SPEC)["error"] == "CUDA out of memory"
+
+
+def test_a_skipped_trial_ran_in_no_process() -> None:
+    skipped = {"status": "skipped", "is_oom": False, "error": "after_oom: a smaller batch ran out of memory"}
+    row = pool_processes([ok([10.0] * 12), skipped], 8, SPEC)
+    assert row["status"] == "skipped" and row["process_count"] is None
+    assert row["error"] == "process 2 of 2: after_oom: a smaller batch ran out of memory"
