@@ -13,7 +13,9 @@ LATENCY_QUALITY_COLUMNS: tuple[Column, ...] = (
     _c("latency_p50_reason", str, "why latency_p50_ms is null: too few samples, and why there were no more"),
     _c("latency_p90_reason", str, "why latency_p90_ms is null: too few samples, and why there were no more"),
     _c("latency_p99_reason", str, "why latency_p99_ms is null: too few samples, and why there were no more"),
-    _c("latency_p50_ci_low_ms", float, "95% confidence interval of the median latency, low end (order statistics), ms"),
+    _c("latency_p50_ci_low_ms", float, "95% confidence interval of the median latency, low end, ms: order "
+                                       "statistics of the (pooled) samples, so within-process noise only; "
+                                       "the spread between processes is latency_p50_process_*"),
     _c("latency_p50_ci_high_ms", float, "95% confidence interval of the median latency, high end, ms"),
     _c("process_count", int, "fresh worker processes that measured the trial (timing.processes); the "
                              "latency figures pool their samples"),
