@@ -25,12 +25,14 @@ from agent.emulate import Emulation, machine_turn
 from agent.machine import machine_info
 from agent.outdir import OutputFolder, utc_now
 from agent.probes.perf import perf_support
+from agent.repeats import SAMPLES_BY_PROCESS
 from agent.worker import TrialSpec, WorkerJob, WorkerPool
 from shared.errors import MissingDependency
 from shared.comparison import seed_comparisons, write_comparisons_csv
 from shared.plan import Trial, Variant, trials, variants
 from shared.profile import DeviceProfile
 from shared.resultlog import append_jsonl, write_csv
+from shared.resultsdir import load_samples
 from shared.schema import COLUMN_NAMES, Status
 from shared.sweep import Sweep
 from shared.version import __version__
@@ -156,7 +158,7 @@ class MeasureRunner:
         summary.accuracy_s = pool.accuracy_s
         latest_rows = list(self._latest_rows().values())
         write_csv(latest_rows, self.out.results_csv)
-        comparisons = seed_comparisons(latest_rows)
+        comparisons = seed_comparisons(latest_rows, load_samples(self.out.root))
         if comparisons:
             write_comparisons_csv(comparisons, self.out.root / SEED_COMPARISON_CSV)
         return summary
@@ -234,9 +236,8 @@ class MeasureRunner:
                 yield self._outcome_columns(by_key[outcome.key], resolved, outcome.columns)
 
     def _outcome_columns(self, trial: Trial, device: str, columns: dict[str, Any]) -> dict[str, Any]:
-        samples = columns.pop("samples_ms", None)
-        if samples is not None:
-            append_jsonl(self.out.samples, {"trial_key": trial.key, "samples_ms": samples})
+        for process, samples in enumerate(columns.pop(SAMPLES_BY_PROCESS, None) or ()):
+            append_jsonl(self.out.samples, {"trial_key": trial.key, "process": process, "samples_ms": samples})
         side = columns.pop("telemetry_side", None)
         if side:  # time series of the samplers, per-kernel GPU table
             append_jsonl(self.out.telemetry, {"trial_key": trial.key, **side})

@@ -12,7 +12,7 @@ from typing import Any
 from shared.errors import UserError
 from shared.outlock import lock_folder
 from shared.resultlog import ResultLog
-from shared.resultsdir import STRATEGY_FILE
+from shared.resultsdir import RESULTS_FILE, SAMPLES_FILE, STRATEGY_FILE
 
 
 def utc_now() -> str:
@@ -25,15 +25,15 @@ class OutputFolder:
 
     @property
     def results(self) -> ResultLog:
-        return ResultLog(self.root / "results.jsonl")
+        return ResultLog(self.root / RESULTS_FILE)
 
     @property
     def results_csv(self) -> Path:
         return self.root / "results.csv"
 
     @property
-    def samples(self) -> Path:  # raw latency samples, one line a trial
-        return self.root / "samples.jsonl"
+    def samples(self) -> Path:  # raw latency samples, one line a trial and process
+        return self.root / SAMPLES_FILE
 
     @property
     def layers(self) -> Path:  # per-layer sparsity, one line a variant

@@ -13,9 +13,18 @@ def status_line(row: dict[str, Any]) -> str:
     """One line for a finished trial: its p50 when ok, else its status and the reason."""
     what = trial_label(row)
     if row["status"] == "ok":
-        return f"ok       {what}: p50 {row['latency_p50_ms']:.3f} ms"
+        return f"ok       {what}: {_p50(row)}"
     reason = (row.get("error") or "").splitlines()[-1:] or [""]
     return f"{row['status'].upper():8} {what}: {reason[0][:160]}"
+
+
+def _p50(row: dict[str, Any]) -> str:
+    """The median with its 95% interval, or why too few samples back one."""
+    if row.get("latency_p50_ms") is None:
+        return f"no p50 ({row.get('latency_p50_reason') or 'not measured'})"
+    low, high = row.get("latency_p50_ci_low_ms"), row.get("latency_p50_ci_high_ms")
+    interval = "" if low is None or high is None else f" [{low:.3f}, {high:.3f}]"
+    return f"p50 {row['latency_p50_ms']:.3f} ms{interval}"
 
 
 def _fmt(value: Any, spec: str) -> str:

@@ -52,6 +52,7 @@ from agent.probes.gpuprofilers import ProfilerOptions
 from agent.probes.nvml import NvmlProbe, nvml_index_for_cuda
 from agent.probes.perf import PerfAttachProbe, PerfSupport
 from agent.probes.system import SystemProbe
+from agent.repeats import pool_processes
 from shared.schema import Status
 from shared.sweep import TelemetrySpec, TimingSpec
 
@@ -219,7 +220,8 @@ def _gpu_profile(job: WorkerJob, backend: Any, model: Any, trial: TrialSpec, sta
     if job.backend != "torch":  # the in-process profiler is torch's
         return failed(f"{choice.reason}; the in-process profile runs in torch workers only")
     probe = ProbeSet([GpuProfileProbe(_cuda_index(job.device), choice=choice)])
-    profile_timing = TimingSpec(warmup_s=0.0, min_reps=GPU_PROFILE_CALLS, min_time_s=0.0, max_time_s=1.0)
+    profile_timing = TimingSpec(warmup_s=0.0, min_reps=GPU_PROFILE_CALLS, min_time_s=0.0, max_time_s=1.0,
+                               percentiles=())  # exactly GPU_PROFILE_CALLS passes: no percentile is reported
     sink: dict[str, ProbeOutcome] = {}
     measure_model(backend, model, trial.input_shape, job.device, job.threads, profile_timing,
                   timed_region=lambda: _probing(probe, sink))
@@ -252,7 +254,7 @@ def _measure_one(job: WorkerJob, backend: Any, model: Any, trial: TrialSpec,
     telemetry.columns.update(energy)
     if why:
         telemetry.errors["energy"] = why
-    return {**started, **result.stats.columns(trial.batch_size, job.timing.noisy_cv),
+    return {**started, **result.stats.columns(trial.batch_size, job.timing),
             **telemetry.row_columns(), "threads": result.threads,
             "status": Status.OK.value, "is_oom": False, "peak_rss_mb": result.peak_rss_mb,
             "peak_gpu_mem_mb": result.peak_gpu_mem_mb, "samples_ms": list(result.stats.samples_ms),
@@ -340,7 +342,23 @@ class WorkerPool:
         self.accuracy_s = 0.0  # wall time of the accuracy passes, for the run's summary
 
     def measure(self, job: WorkerJob) -> Iterator[Outcome]:
-        """Every trial of ``job`` ends as one Outcome, in ladder order, whatever happens."""
+        """Every trial of ``job`` ends as one Outcome, in ladder order, whatever happens;
+        measured in ``job.timing.processes`` fresh workers, one after the other, and pooled
+        (agent/repeats.py). With one process each row is yielded as its trial ends."""
+        if job.timing.processes == 1:
+            for outcome in self._ladder(job):
+                batch = next(t.batch_size for t in job.trials if t.key == outcome.key)
+                yield Outcome(outcome.key, pool_processes([outcome.columns], batch, job.timing))
+            return
+        # the row's telemetry is the first process's: the later ones take no kernel profile
+        later = dataclasses.replace(job, telemetry=dataclasses.replace(job.telemetry, gpu_profile=False))
+        runs = [{o.key: o.columns for o in self._ladder(job if i == 0 else later)}
+                for i in range(job.timing.processes)]
+        for trial in job.trials:
+            yield Outcome(trial.key, pool_processes([run[trial.key] for run in runs], trial.batch_size, job.timing))
+
+    def _ladder(self, job: WorkerJob) -> Iterator[Outcome]:
+        """One pass over the job's trials, in as many workers as it takes (a death ends one)."""
         pending = list(job.trials)
         while pending:
             finished = []

@@ -32,7 +32,7 @@ from agent.models import build_model
 from shared.sweep import TimingSpec
 
 CASES = (("lenet5", 1), ("lenet5", 32), ("resnet18", 1), ("resnet18", 8))
-TIMING = TimingSpec(warmup_s=0.2, min_reps=30, min_time_s=1.0, max_time_s=10.0)
+TIMING = TimingSpec(warmup_s=0.2, min_reps=30, min_time_s=1.0, max_time_s=10.0, percentiles=(50,))  # P1, P2: medians
 
 
 @dataclass
@@ -51,7 +51,7 @@ class Case:
 
 def agent_p50(case: Case, model: torch.nn.Module, threads: int | None = None) -> float:
     result = measure_model(BACKENDS.get("torch")(), model, case.shape, "cpu", threads, TIMING)
-    return result.stats.columns(case.batch, 0.1)["latency_p50_ms"]
+    return result.stats.columns(case.batch, TIMING)["latency_p50_ms"]
 
 
 def timer_p50(case: Case, model: torch.nn.Module) -> float:

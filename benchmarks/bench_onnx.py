@@ -39,6 +39,7 @@ from rich.table import Table
 from agent.machine import machine_info
 from shared.comparison import COMPARISON_HEADER, format_comparison, seed_comparisons
 from shared.resultlog import ResultLog
+from shared.resultsdir import SampleIndex, load_samples
 from shared.sweep import parse_sweep
 
 ROOT = Path(__file__).parents[1]
@@ -74,12 +75,12 @@ def run_p6(args: argparse.Namespace, console: Console) -> Path:
     return out
 
 
-def p6_table(rows: list[dict[str, Any]]) -> Table:
+def p6_table(rows: list[dict[str, Any]], samples: SampleIndex | None = None) -> Table:
     table = Table(title=f"P6 realised speed-up / MAC reduction (goal >= {P6_GOAL} for "
                         f"{' and '.join(P6_MODELS)}) and the seed comparison")
     for name in COMPARISON_HEADER:
         table.add_column(name, justify="left" if name in ("model", "options", "backend", "device") else "right")
-    for c in seed_comparisons(rows):
+    for c in seed_comparisons(rows, samples):
         cells = list(format_comparison(c))
         cells[2] = _short_options(c.method_options)
         if c.model in P6_MODELS and c.realised is not None:
@@ -185,7 +186,7 @@ def main() -> None:
     out = args.results or run_p6(args, console)
     rows = list({r["trial_key"]: r for r in ResultLog(out / "results.jsonl").rows()}.values())
     store = args.store or (out / "artifacts" if (out / "artifacts").is_dir() else None)
-    console.print(p6_table(rows))
+    console.print(p6_table(rows, load_samples(out)))
     console.print(unstructured_table(rows, store))
     sweep = p6_sweep(args.models, args.ratios, args.train_epochs, args.threads)
     console.print(f"load average at the end: {psutil.getloadavg()[0]:.1f}; sweep: "

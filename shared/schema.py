@@ -11,7 +11,12 @@ Format history (bump ``SCHEMA_VERSION`` and add a step to :data:`MIGRATIONS`):
   3  energy and Jetson columns (shared/telemetry_columns.py): tegra_* (tegrastats), rapl_*_j,
      energy_j, energy_per_sample_mj, energy_source; a version 2 row gets them as null.
   4  device profiles (shared/telemetry_columns.py): emulated, emulation_profile,
-     emulation_missing; a version 3 row gets them as null.
+     emulation_missing; latency quality (shared/latency_columns.py): latency_p50_reason,
+     latency_p90_reason, latency_p99_reason, latency_p50_ci_low_ms, latency_p50_ci_high_ms,
+     process_count, latency_p50_process_min_ms, latency_p50_process_max_ms,
+     latency_p50_process_cv. From version 4 on a percentile is null where too few samples back
+     it: a version 3 row's unbacked percentile (its p99 of 10 samples is their maximum) becomes
+     null with the reason; its other new columns are null.
 """
 from __future__ import annotations
 
@@ -22,6 +27,7 @@ from typing import Any
 
 from shared.artifact_columns import ARTIFACT_COLUMNS
 from shared.columns import Column, _c
+from shared.latency_columns import DEFAULT_MIN_SAMPLES, LATENCY_QUALITY_COLUMNS, unbacked_reason
 from shared.telemetry_columns import TELEMETRY_COLUMNS
 
 SCHEMA_VERSION = 4
@@ -99,7 +105,7 @@ COLUMNS: tuple[Column, ...] = (
 )
 
 # telemetry (isolation, caps, perf, GPU, system sampler) is defined beside, in its own module
-COLUMNS = COLUMNS + TELEMETRY_COLUMNS + ARTIFACT_COLUMNS
+COLUMNS = COLUMNS + TELEMETRY_COLUMNS + ARTIFACT_COLUMNS + LATENCY_QUALITY_COLUMNS
 COLUMN_NAMES: tuple[str, ...] = tuple(c.name for c in COLUMNS)
 _BY_NAME: dict[str, Column] = {c.name: c for c in COLUMNS}
 STATUSES: tuple[str, ...] = tuple(s.value for s in Status)
@@ -160,8 +166,13 @@ def _v2_to_v3(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def _v3_to_v4(row: dict[str, Any]) -> dict[str, Any]:
-    """Version 4 only added nullable columns (device profiles)."""
-    return {**row, "schema_version": 4}
+  4  device profiles (shared/telemetry_columns.py): emulated, emulation_profile,
+     emulation_missing; latency quality (shared/latency_columns.py): latency_p50_reason,
+     latency_p90_reason, latency_p99_reason, latency_p50_ci_low_ms, latency_p50_ci_high_ms,
+     process_count, latency_p50_process_min_ms, latency_p50_process_max_ms,
+     latency_p50_process_cv. From version 4 on a percentile is null where too few samples back
+     it: a version 3 row's unbacked percentile (its p99 of 10 samples is their maximum) becomes
+     null with the reason; its other new columns are null.
 
 
 # version -> function turning a row of that version into one of version + 1

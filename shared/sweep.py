@@ -14,12 +14,14 @@ from typing import Any
 
 from shared import catalog
 from shared.errors import UserError, shown, unknown_name
+from shared.latency_columns import DEFAULT_MIN_SAMPLES
 from shared.resultsdir import PLAIN_NAME
 from shared.strategy import Strategy, parse_strategy
 from shared.yamlfile import read_yaml_file
 
 # the largest integer any count, size or seed may be: a C int everywhere it goes (torch, numpy)
 MAX_INT = 2**31 - 1
+MAX_PROCESSES = 64  # timing.processes: fresh workers a trial (pyperf runs 20)
 # the quick sweep (deploy/sweep.quick.yml links to it): what `agent run` and `collector run`
 # measure when no --sweep is given; packaged with shared/, so installed agents have it too
 DEFAULT_SWEEP = Path(__file__).parent / "sweeps" / "quick.yml"
@@ -62,13 +64,41 @@ class TrainSpec:
     weights: Mapping[str, str] = field(default_factory=dict)  # model -> local file
 
 
+PERCENTILES = tuple(DEFAULT_MIN_SAMPLES)  # the latency percentiles a row reports (latency_p50_ms, ...)
+
+
 @dataclass(frozen=True)
 class TimingSpec:
+    """How a trial is timed (the sweep's ``timing:`` section; agent/timing.py does it).
+
+    A percentile is reported only from at least ``min_samples_pNN`` samples (MLPerf LoadGen's
+    rule: a p90 from fewer than 64 queries, or a p99 from fewer than 662, is the maximum in
+    disguise); else it is null with the reason in the row. Timing goes on, within
+    ``max_time_s``, until every percentile in ``percentiles`` has its count. ``processes``:
+    each trial is measured in that many fresh workers and the row pools them (pyperf's
+    reason: memory layout, allocator state and thread placement vary between processes more
+    than between repetitions in one).
+    """
+
     warmup_s: float = 0.2
     min_reps: int = 10
     min_time_s: float = 0.5
     max_time_s: float = 5.0
     noisy_cv: float = 0.10  # pyperf warns at std >= 10% of the mean
+    percentiles: tuple[int, ...] = PERCENTILES  # the ones timing goes on for
+    min_samples_p50: int = DEFAULT_MIN_SAMPLES[50]
+    min_samples_p90: int = DEFAULT_MIN_SAMPLES[90]
+    min_samples_p99: int = DEFAULT_MIN_SAMPLES[99]
+    processes: int = 1
+
+    def min_samples(self, percentile: int) -> int:
+        """Samples needed before ``percentile`` is reported."""
+        return int(getattr(self, f"min_samples_p{percentile}"))
+
+    @property
+    def target_samples(self) -> int:
+        """Samples timing goes on for (within max_time_s): min_reps, and every wanted percentile's count."""
+        return max([self.min_reps, *(self.min_samples(p) for p in self.percentiles)])
 
 
 @dataclass(frozen=True)
@@ -309,6 +339,11 @@ def parse_sweep(data: Any, source: str = "<sweep>") -> Sweep:
             "min_time_s": lambda v, w: r.number(v, w, float, low=0),
             "max_time_s": lambda v, w: r.number(v, w, float, low=0),
             "noisy_cv": lambda v, w: r.number(v, w, float, low=0),
+            "percentiles": lambda v, w: r.each(v, w, lambda p, at: _percentile(r, p, at)),
+            "min_samples_p50": lambda v, w: r.number(v, w, int, low=1),
+            "min_samples_p90": lambda v, w: r.number(v, w, int, low=1),
+            "min_samples_p99": lambda v, w: r.number(v, w, int, low=1),
+            "processes": lambda v, w: r.number(v, w, int, low=1, high=MAX_PROCESSES),
         }),
         telemetry=r.nested(TelemetrySpec, top.get("telemetry"), "telemetry", {
             "perf": lambda v, w: _flag(r, v, w),
@@ -336,6 +371,12 @@ def _onnxruntime(r: _Reader, value: Any, where: str) -> OnnxRuntimeSpec:
                                                     "graph optimization level"),
         "threads": lambda v, w: None if v is None else r.number(v, w, int, low=1),
     })
+
+
+def _percentile(r: _Reader, value: Any, where: str) -> int:
+    if isinstance(value, bool) or value not in PERCENTILES:
+        raise r.fail(where, f"{shown(value)} is not a percentile a row reports", valid=PERCENTILES)
+    return int(value)
 
 
 def _flag(r: _Reader, value: Any, where: str) -> bool:

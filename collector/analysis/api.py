@@ -26,6 +26,7 @@ from collector.analysis.quiet import quiet_dowhy
 from collector.analysis.values import Analysis, Effect
 from collector.analysis.whatif import check_setting, parse_setting, recommend, what_if
 from shared.errors import UserError
+from shared.resultsdir import SampleIndex, load_samples
 from shared.schema import COLUMN_NAMES
 from shared.version import __version__
 
@@ -89,7 +90,7 @@ def _settings(config: AnalysisConfig) -> dict[str, Any]:
 
 
 def _gcm_results(frame: ResultFrame, graph: CausalGraph, config: AnalysisConfig, clock: _Clock,
-                 explain: Iterable[str], what_ifs: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+                 explain: Iterable[str], what_ifs: Iterable[Mapping[str, Any]], samples: SampleIndex) -> dict[str, Any]:
     seed = config.refuters.seed
     with clock.stage("gcm_fit"):
         models: dict[str, OutcomeModel] = fit_models(frame.data, graph, config.gcm, config.max_missing_share, seed)
@@ -103,7 +104,7 @@ def _gcm_results(frame: ResultFrame, graph: CausalGraph, config: AnalysisConfig,
         predictions = [what_if(models, frame.data, graph, s, config.gcm, config.max_missing_share, seed)
                        for s in what_ifs]
     with clock.stage("gcm_recommend"):
-        recommendations = recommend(models, frame.data, config.budgets, config.gcm, seed)
+        recommendations = recommend(models, frame.data, config.budgets, config.gcm, seed, samples)
     notes = [n for m in models.values() for n in m.notes]
     return {"arrow_strengths": tuple(strengths), "attributions": tuple(attributions),
             "what_ifs": tuple(predictions), "recommendations": tuple(recommendations), "notes": notes}
@@ -119,6 +120,7 @@ def analyze(results_dir: str | Path, graph: str | Path | CausalGraph | None = No
     config = config if isinstance(config, AnalysisConfig) else load_config(config)
     with clock.stage("load"):
         rows, source, left_out = read_rows(results_dir)
+        samples = load_samples(results_dir)  # the raw latencies every measured speed-up comes from
         frame = build_frame(rows, config.thresholds, source, left_out)
         graph = graph if isinstance(graph, CausalGraph) else load_graph(graph, ANALYSIS_COLUMNS, DERIVED_FROM)
         _check_treatments(frame, config)
@@ -128,7 +130,7 @@ def analyze(results_dir: str | Path, graph: str | Path | CausalGraph | None = No
             effects = tuple(e for q in config.questions for e in answer(frame.data, graph, q, config))
         extra: dict[str, Any] = {"notes": []}
         if config.gcm.enabled:
-            extra = _gcm_results(frame, graph, config, clock, explain, settings)
+            extra = _gcm_results(frame, graph, config, clock, explain, settings, samples)
     notes = _unique_notes(frame, effects, extra.pop("notes"))
     return Analysis(
         source=source, n_rows=frame.n_rows, created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),

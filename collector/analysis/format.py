@@ -89,13 +89,15 @@ def format_recommendations(analysis: Analysis) -> Table | None:
     limits = ", ".join(f"{k}={v}" for k, v in budgets.items() if v is not None)
     table = Table(title=f"Highest ratio within the budgets ({limits}), predicted by dowhy.gcm",
                   title_justify="left")
-    for header in ("device class / model", "ratio", "predicted at that ratio", "next ratio up"):
+    for header in ("device class / model", "ratio", "predicted at that ratio", "measured vs unpruned",
+                   "next ratio up"):
         table.add_column(header)
     for r in analysis.recommendations:
         predicted = (f"acc drop {_num(r.accuracy_drop, 2)}, {_num(r.latency_ms, 3)} ms, "
                      f"{_num(r.peak_mem_mb, 4)} MiB, P(OOM) {_num(r.p_oom, 2)} (batch {r.batch_size})")
         ratio = "none fits" if r.ratio is None else f"{_num(r.ratio)} {r.method}"
-        table.add_row(f"{r.device_class}\n{r.model}", ratio, predicted, r.limited_by)
+        measured = "-" if r.ratio is None or r.ratio == 0 else r.measured().describe()
+        table.add_row(f"{r.device_class}\n{r.model}", ratio, predicted, measured, r.limited_by)
     return table
 
 

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from shared.plan import stable_hash
+from shared.resultsdir import RESULTS_FILE, SAMPLES_FILE
 from shared.schema import make_row
 
 TRUE_LATENCY_MS_PER_RATIO = -8.0    # d latency_p50_ms / d target_ratio, everywhere
@@ -132,10 +133,31 @@ def synthetic_rows(n_rows: int, seed: int = 0, *, device_mem: bool = True) -> li
     return rows
 
 
-def write_results(out_dir: str | Path, rows: list[dict[str, Any]]) -> Path:
-    """``out_dir/results.jsonl`` holding ``rows`` (one write: a synthetic file needs no fsync a row)."""
-    path = Path(out_dir) / "results.jsonl"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    text = "".join(json.dumps(row, separators=(",", ":"), allow_nan=False) + "\n" for row in rows)
-    path.write_text(text, encoding="utf-8")
+SAMPLES_A_TRIAL = 40
+SAMPLE_CV = 0.05  # each synthetic trial's repetitions spread this much around its p50
+
+
+def synthetic_samples(rows: list[dict[str, Any]], seed: int = 0) -> list[dict[str, Any]]:
+    """samples.jsonl lines for the ``ok`` rows: repetitions around each row's p50 (log-normal, so
+    their median is the p50), as the agent writes them: one list a trial and process."""
+    rng = np.random.default_rng(seed)
+    return [{"trial_key": row["trial_key"], "process": 0,
+             "samples_ms": [round(v, 6) for v in row["latency_p50_ms"] * rng.lognormal(0.0, SAMPLE_CV, SAMPLES_A_TRIAL)]}
+            for row in rows if row["status"] == "ok" and row.get("latency_p50_ms")]
+
+
+def write_results(out_dir: str | Path, rows: list[dict[str, Any]], samples: bool = True) -> Path:
+    """``out_dir/results.jsonl`` holding ``rows`` (one write: a synthetic file needs no fsync a row),
+    and with ``samples`` their raw samples beside them (samples.jsonl: every measured speed-up
+    is computed from them)."""
+    folder = Path(out_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / RESULTS_FILE
+    path.write_text(_jsonl(rows), encoding="utf-8")
+    if samples:
+        (folder / SAMPLES_FILE).write_text(_jsonl(synthetic_samples(rows)), encoding="utf-8")
     return path
+
+
+def _jsonl(records: list[dict[str, Any]]) -> str:
+    return "".join(json.dumps(r, separators=(",", ":"), allow_nan=False) + "\n" for r in records)

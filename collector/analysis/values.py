@@ -15,6 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from shared.stats import Speedup
+
 T = TypeVar("T")
 
 # Refutation outcomes and effect verdicts
@@ -177,6 +179,17 @@ class Recommendation(_Value):
     peak_mem_mb: float | None = None
     p_oom: float | None = None
     limited_by: str = ""                     # what stops the next higher ratio
+    # measured, not predicted: speed-up over the unpruned model from the raw samples, its 95%
+    # interval and verdict (shared/stats.speedup); basis "samples" or "processes"
+    measured_speedup: float | None = None
+    measured_speedup_low: float | None = None
+    measured_speedup_high: float | None = None
+    measured_verdict: str = "not measured"
+    measured_basis: str = ""
+
+    def measured(self) -> Speedup:
+        return Speedup(self.measured_speedup, self.measured_speedup_low, self.measured_speedup_high,
+                       self.measured_verdict, self.measured_basis)
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,8 @@ every downstream node from its mechanism, trial noise included.
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -18,8 +19,11 @@ from collector.analysis.config import Budgets, GcmSettings
 from collector.analysis.frame import distinct
 from collector.analysis.gcm import OutcomeModel, as_numbers, fit_outcome_model, gcm_frame, quiet_gcm
 from collector.analysis.graph import CausalGraph
+from collector.analysis.measured import UNMEASURED, measured_speedup
 from collector.analysis.values import Recommendation, WhatIf
 from shared.errors import UserError
+from shared.resultsdir import SampleIndex
+from shared.stats import FASTER, Speedup
 
 # what a user may write in a setting, and the column it sets
 SETTING_KEYS = {"model": "model", "method": "method", "ratio": "target_ratio", "target_ratio": "target_ratio",
@@ -165,9 +169,46 @@ def _best(options: pd.DataFrame, budgets: Budgets) -> tuple[pd.Series | None, st
     return best, _reasons(higher.iloc[-1], budgets) if len(higher) else "the highest ratio measured"
 
 
+def _latency_rests_on_it(options: pd.DataFrame, best: pd.Series, budgets: Budgets) -> bool:
+    """Whether the recommendation needs the pruned variant to be faster: a latency budget that
+    the unpruned model (same method, ratio 0) is predicted to miss."""
+    if budgets.max_latency_ms is None or best["target_ratio"] == 0:
+        return False
+    unpruned = options[(options["method"] == best["method"]) & (options["target_ratio"] == 0)]
+    return any(any(limit.startswith("latency ") for limit in _limits(row, budgets)) for _, row in unpruned.iterrows())
+
+
+def _unmeasurable(best: pd.Series, measured: Speedup) -> str:
+    shown = ("not measured (no raw samples of it and its unpruned model on one host and backend)"
+             if measured.estimate is None else measured.describe())
+    return (f"latency: ratio {best['target_ratio']:g} ({best['method']}) is predicted within the budget where the "
+            f"unpruned model is not, but its speed-up over it is {shown}: the budget is not measurably met")
+
+
+def _measure(data: pd.DataFrame, samples: SampleIndex | None, device: str, model: str, batch_size: int,
+             best: pd.Series) -> Speedup:
+    return measured_speedup(data, samples, device, model, str(best["method"]), float(best["target_ratio"]), batch_size)
+
+
+def measured_best(options: pd.DataFrame, budgets: Budgets, measure: Callable[[pd.Series], Speedup]
+                  ) -> tuple[pd.Series | None, str, Speedup]:
+    """The highest ratio within the budgets (:func:`_best`), what stops the next, and its measured
+    speed-up (``measure``); withdrawn where the latency budget rests on a speed-up not measured."""
+    best, blocked = _best(options, budgets)
+    if best is None or best["target_ratio"] == 0:
+        return best, blocked, UNMEASURED
+    measured = measure(best)
+    if _latency_rests_on_it(options, best, budgets) and measured.verdict != FASTER:
+        return None, _unmeasurable(best, measured), measured
+    return best, blocked, measured
+
+
 def recommend(models: Mapping[str, OutcomeModel], data: pd.DataFrame, budgets: Budgets, settings: GcmSettings,
-              seed: int) -> list[Recommendation]:
-    """Per device class and model: the highest pruning ratio whose predictions fit the budgets."""
+              seed: int, samples: SampleIndex | None = None) -> list[Recommendation]:
+    """Per device class and model: the highest pruning ratio whose predictions fit the budgets,
+    with its measured speed-up over the unpruned model (``samples``: the raw latency samples).
+    A recommendation that a latency budget makes rest on a speed-up the samples do not show
+    (not measurably faster) is withdrawn, saying why."""
     batch_sizes = distinct(data["batch_size"])
     if not batch_sizes or "accuracy_top1" not in models:
         return []
@@ -178,11 +219,14 @@ def recommend(models: Mapping[str, OutcomeModel], data: pd.DataFrame, budgets: B
         - predicted["accuracy_top1"]
     out = []
     for (device, model), options in predicted.groupby(["device_class", "model"], sort=True):
-        best, blocked = _best(options, budgets)
+        measure = partial(_measure, data, samples, str(device), str(model), batch_size)
+        best, blocked, measured = measured_best(options, budgets, measure)
         value = (lambda column: None if best is None or column not in best or pd.isna(best[column])
                  else float(best[column]))
         out.append(Recommendation(
             str(device), str(model), None if best is None else str(best["method"]), value("target_ratio"),
             batch_size, accuracy_drop=value("accuracy_drop"), latency_ms=value("latency_p50_ms"),
-            peak_mem_mb=value("peak_mem_mb"), p_oom=value("is_oom"), limited_by=blocked))
+            peak_mem_mb=value("peak_mem_mb"), p_oom=value("is_oom"), limited_by=blocked,
+            measured_speedup=measured.estimate, measured_speedup_low=measured.ci_low,
+            measured_speedup_high=measured.ci_high, measured_verdict=measured.verdict, measured_basis=measured.basis))
     return out

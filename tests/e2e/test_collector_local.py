@@ -32,6 +32,8 @@ def test_collector_run_on_this_machine_builds_measures_merges_and_reports(tmp_pa
     rows = [json.loads(line) for line in (out / "this-box" / "results.jsonl").read_text().splitlines()]
     assert len(rows) == 4 and {r["status"] for r in rows} == {"ok"} and {r["host"] for r in rows} == {"this-box"}
     assert "merged 4 rows (4 new)" in text
+    samples = (out / "this-box" / "samples.jsonl").read_text().splitlines()  # fetched: the intervals need them
+    assert sorted(json.loads(line)["trial_key"] for line in samples) == sorted(r["trial_key"] for r in rows)
     assert (out / "fleet.duckdb").exists() and (out / "results.parquet").exists()
     assert (out / "report.html").stat().st_size > 10_000 and "report:" in text
     # the agent's own folder on the "host" keeps everything, and the run can be resumed

@@ -54,6 +54,13 @@ def test_budgets_on_the_command_line_reach_the_recommendations(results: Path, tm
     assert document["settings"]["budgets"]["max_latency_ms"] == 40.0
     assert document["recommendations"] and all(r["latency_ms"] <= 40 for r in document["recommendations"]
                                                if r["ratio"] is not None)
+    for r in document["recommendations"]:  # each measured from the raw samples, or withdrawn saying why
+        if r["ratio"]:
+            assert r["measured_verdict"] in ("faster", "slower", "no measurable difference", "not measured")
+            assert r["measured_verdict"] == "not measured" or \
+                r["measured_speedup_low"] <= r["measured_speedup"] <= r["measured_speedup_high"]
+        elif r["ratio"] is None and "not measurably met" in r["limited_by"]:
+            assert r["measured_verdict"] != "faster"
 
 
 @pytest.mark.parametrize("argv, message", [

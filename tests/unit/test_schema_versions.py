@@ -26,9 +26,13 @@ def test_a_version_2_row_is_upgraded_with_the_energy_columns_null() -> None:
         assert row[column] is None
 
 
-def test_a_version_3_row_is_upgraded_with_the_emulation_columns_null() -> None:
+def test_a_version_3_row_keeps_only_the_percentiles_its_samples_back() -> None:
     (row,) = list(ResultLog(FIXTURES / "results_v3.jsonl").rows())
     assert row["schema_version"] == SCHEMA_VERSION == 4
-    assert row["energy_j"] == 1.25 and row["energy_source"] == "rapl"  # a version 3 column survives
-    for column in ("emulated", "emulation_profile", "emulation_missing"):
+    assert row["energy_j"] == 1.25 and row["n_samples"] == 10  # a version 3 column survives
+    assert row["latency_p50_ms"] == 0.214 and row["latency_p50_reason"] is None  # 10 samples back a median
+    assert row["latency_p90_ms"] is None and row["latency_p99_ms"] is None  # the v3 p99 was the maximum
+    assert row["latency_p99_reason"] == "10 samples, p99 needs 662: written by schema version 3, which timed no further"
+    for column in ("latency_p50_ci_low_ms", "latency_p50_ci_high_ms", "process_count", "latency_p50_process_cv",
+                   "emulated", "emulation_profile", "emulation_missing"):
         assert row[column] is None

@@ -40,6 +40,17 @@ def test_nsight_compute_is_opt_in_and_bounded(tmp_path: Path) -> None:
 def test_the_shipped_default_sweep_loads() -> None:
     sweep = load_sweep(Path(__file__).parents[2] / "deploy" / "sweep.quick.yml")
     assert sweep.name == "quick" and len(sweep.methods) == 4
+    assert sweep.timing.percentiles == (50, 90)  # p99's 662 samples would multiply its time: not asked
+
+
+def test_percentile_backing_and_processes_are_read(tmp_path: Path) -> None:
+    default = load_sweep(write(tmp_path, GOOD)).timing
+    assert default.percentiles == (50, 90, 99) and default.processes == 1
+    assert (default.min_samples_p50, default.min_samples_p90, default.min_samples_p99) == (10, 64, 662)
+    timing = load_sweep(write(tmp_path, {**GOOD, "timing": {"percentiles": [50], "min_samples_p90": 100,
+                                                            "processes": 3}})).timing
+    assert timing.percentiles == (50,) and timing.min_samples(90) == 100 and timing.processes == 3
+    assert timing.target_samples == 10
 
 
 @pytest.mark.parametrize(("change", "expected"), [
@@ -64,6 +75,11 @@ def test_the_shipped_default_sweep_loads() -> None:
     ({"telemetry": {"gpu_profiler": "nvvp"}},
      "telemetry.gpu_profiler: unknown GPU profiler 'nvvp' (valid: auto, ncu, nsys, nvprof, torch_profiler)"),
     ({"telemetry": {"ncu_launch_count": 0}}, "telemetry.ncu_launch_count: 0 is outside [1, inf)"),
+    ({"timing": {"percentiles": [50, 95]}}, "timing.percentiles[1]: 95 is not a percentile a row reports (valid: 50, 90, 99)"),
+    ({"timing": {"percentiles": [90, 90]}}, "timing.percentiles[1]: 90 is timing.percentiles[0] again"),
+    ({"timing": {"min_samples_p99": 0}}, "timing.min_samples_p99: 0 is outside [1, inf)"),
+    ({"timing": {"processes": 0}}, "timing.processes: 0 is outside [1, 64]"),
+    ({"timing": {"processes": 2.5}}, "timing.processes: expected an integer, got 2.5"),
 ])
 def test_each_mistake_names_file_field_and_valid_values(tmp_path: Path, change: dict, expected: str) -> None:
     path = write(tmp_path, {**GOOD, **change})
