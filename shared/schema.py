@@ -166,13 +166,20 @@ def _v2_to_v3(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def _v3_to_v4(row: dict[str, Any]) -> dict[str, Any]:
-  4  device profiles (shared/telemetry_columns.py): emulated, emulation_profile,
-     emulation_missing; latency quality (shared/latency_columns.py): latency_p50_reason,
-     latency_p90_reason, latency_p99_reason, latency_p50_ci_low_ms, latency_p50_ci_high_ms,
-     process_count, latency_p50_process_min_ms, latency_p50_process_max_ms,
-     latency_p50_process_cv. From version 4 on a percentile is null where too few samples back
-     it: a version 3 row's unbacked percentile (its p99 of 10 samples is their maximum) becomes
-     null with the reason; its other new columns are null.
+    """Version 4 added nullable columns (device profiles, latency quality), and a percentile
+    needs enough samples: a version 3 row's percentile that too few samples back (its p99 from
+    10 samples is their maximum) becomes null with the reason, by the default counts; the other
+    new columns are null."""
+    row = {**row, "schema_version": 4}
+    n = row.get("n_samples")
+    if not isinstance(n, int) or isinstance(n, bool):
+        return row
+    for percentile, needed in DEFAULT_MIN_SAMPLES.items():
+        column = f"latency_p{percentile}_ms"
+        why = unbacked_reason(percentile, n, needed, "written by schema version 3, which timed no further")
+        if why and row.get(column) is not None:
+            row[column], row[f"latency_p{percentile}_reason"] = None, why
+    return row
 
 
 # version -> function turning a row of that version into one of version + 1
