@@ -61,6 +61,9 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--build-missing", action="store_true",
                         help="with --artifacts: build the variants DIR lacks into DIR first "
                              "(needs the full install)")
+    parser.add_argument("--no-analysis", action="store_true",
+                        help="write the report without running the causal analysis first "
+                             "(`agent analyze --results OUT` runs it later)")
     parser.set_defaults(execute=execute)
 
 
@@ -189,5 +192,6 @@ def execute(args: argparse.Namespace) -> int:
     console.print(f"results: {runner.out.results.path}  csv: {runner.out.results_csv}  "
                   f"artifacts: {runner.store.root}")
     if not args.events:  # driven by a collector, which writes one report for the whole fleet
-        console.print(report.after_run(runner.out.root), markup=False, soft_wrap=True)
+        for line in report.after_run(runner.out.root, analysis=not args.no_analysis):
+            console.print(line, markup=False, soft_wrap=True)
     return 0

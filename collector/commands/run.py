@@ -59,7 +59,11 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
                         help="restart an agent that died without an exit status at most N times (default 2)")
     parser.add_argument("--poll", type=float, default=1.0, metavar="SECONDS",
                         help="how often each host's progress is read (default 1)")
-    parser.add_argument("--no-report", action="store_true", help="do not write OUT/report.html at the end")
+    parser.add_argument("--no-analysis", action="store_true",
+                        help="write the report without running the causal analysis first (it takes seconds "
+                             "to a minute; `collector analyze --results OUT` runs it later)")
+    parser.add_argument("--no-report", action="store_true",
+                        help="neither the causal analysis nor OUT/report.html at the end")
     parser.set_defaults(execute=execute)
 
 
@@ -164,6 +168,7 @@ def execute(args: argparse.Namespace) -> int:
     for line in result.warnings():
         console.print(plain(line, "yellow"))
     if not args.no_report and result.rows_total:
+        _analyse(console, out, not args.no_analysis)
         _report(console, out)
     if interrupted:
         return EXIT_INTERRUPTED
@@ -182,6 +187,14 @@ def _warn_same_machine(args: argparse.Namespace, inventory: Inventory) -> None:
             f"share its agent venv (one installs it under a lock, the others wait) and each has its own "
             f"run folder",
             markup=False)
+
+
+def _analyse(console: Console, out: Path, enabled: bool) -> None:
+    from collector.analysis.after_run import analyse_after_run
+
+    if enabled:
+        console.print("causal analysis of the merged rows (seconds to a minute; --no-analysis skips it)...")
+    console.print(analyse_after_run(out, enabled), markup=False, soft_wrap=True)
 
 
 def _report(console: Console, out: Path) -> None:
