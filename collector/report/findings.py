@@ -27,7 +27,9 @@ def machine_load(data: ReportData) -> pd.DataFrame:
         "load_1m_median": grouped["sys_load_1m_max"].median(), "load_1m_max": grouped["sys_load_1m_max"].max(),
         "cpu_busy_mean_pct": grouped["sys_cpu_mean_pct"].mean(), "cpu_steal_mean_pct": grouped["sys_cpu_steal_pct"].mean(),
         "noisy_trials": grouped["trusted"].agg(lambda s: int((~s).sum())), "ok_trials": grouped.size()})
-    cores = data.machines.drop_duplicates("host").set_index("host")["cores"] if len(data.machines) else pd.Series()
+    machines = data.machines
+    cores = machines.drop_duplicates("host").set_index("host")["cores"] if "cores" in machines.columns \
+        else pd.Series(dtype=float)
     table["cores"] = [cores.get(h) for h in table.index]
     return table.reset_index()[columns]
 
