@@ -27,12 +27,12 @@ def after_run(results_dir: Path, analysis: bool = True) -> list[str]:
         return [f"report: none here ({', '.join(missing)} not installed: pip install 'edgeprune[analysis]'; "
                 f"or copy the folder and run `agent report --results DIR` where it is)"]
     from collector.analysis.after_run import analyse_after_run
-    from collector.report.command import run
     lines = [analyse_after_run(results_dir, analysis)]
     try:
-        page = run(argparse.Namespace(results=results_dir, out=None, analysis=None, max_accuracy_drop=None,
-                                      max_latency_ms=None, max_memory_mb=None, batch_size=None))
+        from collector.report.api import write_report_and_headline
+        page, headline = write_report_and_headline(results_dir)
     except Exception as exc:  # noqa: BLE001 - any failure, a missing matplotlib included
         return lines + [f"warning: no report ({type(exc).__name__}: {exc}); the results are complete, "
                         f"`agent report --results {results_dir}` tries again"]
-    return lines + [f"report: {page}"]
+    from collector.report.findings import console_lines
+    return lines + [f"report: {page}", *console_lines(headline)]

@@ -17,7 +17,7 @@ from collector.fleet import (add_fleet_arguments, claim_out, console_log, on_eve
 from collector.hostplan import host_sweep
 from collector.hostrun import OK, HostRun, HostView, RunSettings
 from collector.live import outcome_table, plain, progress_table
-from shared.cli import EXIT_INTERRUPTED
+from shared.cli import EXIT_INTERRUPTED, output_console
 from shared.errors import UserError, no_space, require_modules
 from shared.inventory import Inventory, safe_folder_name
 from shared.sweep import DEFAULT_SWEEP, parse_sweep, read_sweep_file
@@ -136,7 +136,7 @@ def execute(args: argparse.Namespace) -> int:
     _warn_same_machine(args, inventory)
     out = args.out or Path("results") / f"fleet-{sweep.name}"
     claim_out(out)
-    console = Console(highlight=False)
+    console = output_console()
     log = console_log(console)
 
     needs_wheel = not args.no_deploy and any(not h.is_local or h.venv_given for h in inventory)
@@ -199,9 +199,12 @@ def _analyse(console: Console, out: Path, enabled: bool) -> None:
 
 def _report(console: Console, out: Path) -> None:
     try:
-        from collector.report import write_report
-        path = write_report(out)
+        from collector.report.api import write_report_and_headline
+        from collector.report.findings import console_lines
+        path, headline = write_report_and_headline(out)
     except Exception as exc:  # the rows are merged already; a report failure must not hide that
         console.print(plain(f"report not written: {type(exc).__name__}: {exc}", "yellow"))
         return
     console.print(f"report: {path}", markup=False)
+    for line in console_lines(headline):
+        console.print(line, markup=False, soft_wrap=True)

@@ -4,13 +4,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from rich.console import Console
 from rich.table import Table
 
 from collector.fleet import add_fleet_arguments, console_log, on_every_host, selected_hosts, transport_factory
 from collector.hostrun import HostRun, HostView, RunSettings
 from collector.live import plain
 from collector.transport import AuthFailed, TransportError
+from shared.cli import output_console
 from shared.inventory import Host, safe_folder_name
 
 DEFAULT_RUN = "quick"
@@ -35,7 +35,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 def execute(args: argparse.Namespace) -> int:
     inventory = selected_hosts(args)
-    console = Console(highlight=False)
+    console = output_console()
     make = transport_factory(args, inventory, console_log(console))
     settings = RunSettings(run_name=safe_folder_name(args.name), out_dir=Path("."), wheel=None, deploy=False)
 

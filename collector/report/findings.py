@@ -66,3 +66,10 @@ def findings(data: ReportData, sections: tuple[Section, ...]) -> tuple[str, ...]
                                             f"Recommendations."]
     found = [chance] if chance else []
     return tuple(found + picks + effects[:1] + ([load] if load else []))
+
+
+def console_lines(headline: tuple[str, ...]) -> list[str]:
+    """The last lines a run prints: the report's findings (its first headline line says what was
+    run, which the console has said already)."""
+    return ["findings (details in the report):", *(f"  - {line}" for line in headline[1:])] \
+        if len(headline) > 1 else []

@@ -150,8 +150,9 @@ def test_a_missing_folder_is_one_line_and_exit_2(tmp_path: Path, capsys: pytest.
 def test_agent_run_gets_a_line_either_way(fleet: Path, tmp_path: Path) -> None:
     one = shutil.copytree(sorted(p for p in fleet.iterdir() if p.is_dir() and p.name != "report-tables")[0],
                           tmp_path / "one")
-    skipped, report = after_run(one, analysis=False)
+    skipped, report, findings, *found = after_run(one, analysis=False)
     assert skipped.startswith("analysis: skipped (--no-analysis)") and report == f"report: {one / 'report.html'}"
+    assert findings.startswith("findings") and found and all(line.startswith("  - ") for line in found)
     lines = after_run(tmp_path / "empty", analysis=False)  # a report that fails never fails the run
     assert lines[-1].startswith("warning: no report (UserError:") and "agent report --results" in lines[-1]
 
