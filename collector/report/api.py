@@ -13,6 +13,7 @@ from collector.report.findings import findings
 from collector.report.model import Budgets, Report, Section
 from collector.report.sections import (accuracy, causal, energy, latency, memory, overview, parameters, quality,
                                        recommend)
+from shared.errors import UserError
 from shared.version import __version__
 
 REPORT_FILE = "report.html"
@@ -46,6 +47,14 @@ def build_report(data: ReportData, budgets: Budgets | None = None) -> Report:
                   headline=_headline(data, tuple(sections)), sections=tuple(sections))
 
 
+def _check_batch_size(data: ReportData, budgets: Budgets) -> None:
+    """A batch size no trial ran at has nothing to judge latency by: say which ones there are."""
+    measured = sorted(int(b) for b in data.rows["batch_size"].dropna().unique())
+    if budgets.batch_size is not None and budgets.batch_size not in measured:
+        raise UserError(f"no trial was measured at batch size {budgets.batch_size}", field="--batch-size",
+                        valid=measured)
+
+
 def write_report(results_dir: str | Path, out: str | Path | None = None, *, analysis: str | Path | None = None,
                  **budgets: Any) -> Path:
     """:func:`write_report_and_headline`'s file only."""
@@ -64,6 +73,7 @@ def write_report_and_headline(results_dir: str | Path, out: str | Path | None = 
         raise TypeError(f"unknown budgets: {', '.join(sorted(unknown))} (valid: {', '.join(sorted(names))})")
     chosen = Budgets(**{k: v for k, v in budgets.items() if v is not None})
     data = load_report_data(results_dir, analysis)
+    _check_batch_size(data, chosen)
     target = Path(out) if out else Path(results_dir) / REPORT_FILE
     report = build_report(data, chosen)
     return export.write(report, target), report.headline

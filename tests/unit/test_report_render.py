@@ -134,6 +134,8 @@ def test_the_collector_command_writes_it_with_the_budgets_given(fleet: Path, pag
 @pytest.mark.parametrize(("argv", "message"), [
     (["--max-accuracy-drop", "2"], "--max-accuracy-drop: must be a share of top-1 in 0..1"),
     (["--batch-size", "0"], "--batch-size: must be a batch size of 1 or more"),
+    (["--batch-size", "7"], "--batch-size: no trial was measured at batch size 7 (valid: 1, 8, 32, 128)"),
+    (["--max-memory-mb", "-1"], "--max-memory-mb: must be a positive number of MiB"),
 ])
 def test_a_bad_budget_is_one_line_and_exit_2(fleet: Path, argv: list[str], message: str,
                                              capsys: pytest.CaptureFixture[str]) -> None:
