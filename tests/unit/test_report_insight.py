@@ -127,3 +127,9 @@ def test_the_causal_model_is_used_only_where_nothing_was_measured() -> None:
     table = recommend.build(found, Budgets()).tables[1].frame
     assert list(zip(table["device_class"], table["basis"])) == [("dev-a", recommend.MEASURED),
                                                                 ("dev-b", recommend.PREDICTED)]
+
+
+def test_the_graph_leaves_out_what_the_analysis_left_out() -> None:
+    from collector.report.causal_graph import parse_edges, without
+    dag, removed = without(parse_edges(["a -> m", "m -> y", "c -> y", "c -> m", "r -> y", "r -> m"]), ["m", "r"])
+    assert removed == ["m"] and set(dag.edges) == {("a", "y"), ("c", "y"), ("r", "y")}  # r: a confounder, kept

@@ -186,7 +186,9 @@ def build(data: ReportData, budgets: Budgets) -> Section:
         blocks.append(Note(f"The analysis saw {analysis.n_rows} rows; the results now have {len(data.rows)}. "
                            f"Run the analysis again for figures that match.", "warn"))
     if analysis.graph_edges:
-        blocks.append(causal_graph.draw(analysis.graph_edges))
+        nodes = causal_graph.parse_edges(analysis.graph_edges).nodes
+        absent = [n for n in nodes if n in data.rows.columns and data.rows[n].isna().all()]
+        blocks.append(causal_graph.draw(analysis.graph_edges, absent=absent))
     effects = effects_table(analysis)
     forest = _forest(analysis)
     blocks += [b for b in (forest,) if b]
