@@ -257,8 +257,10 @@ def finding(row: pd.Series, several_classes: bool) -> str:
         return f"{where}: keep the unpruned model ({row['next_faster']})."
     if row["basis"] == PREDICTED:
         return f"{where}: {row['pick']}, predicted by the causal model (nothing was measured there)."
-    drop = said(row["accuracy_drop"], ".2f", 100, " points")
-    return f"{where}: {row['pick']}, {row['evidence']} than the unpruned model, top-1 drop {drop}."
+    drop = row["accuracy_drop"]
+    accuracy = (f"top-1 up {said(-drop, '.2f', 100, ' points')}" if pd.notna(drop) and drop < 0
+                else f"top-1 drop {said(drop, '.2f', 100, ' points')}")
+    return f"{where}: {row['pick']}, {row['evidence']} than the unpruned model, {accuracy}."
 
 
 def build(data: ReportData, budgets: Budgets) -> Section:
