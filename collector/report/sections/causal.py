@@ -7,7 +7,7 @@ import pandas as pd
 
 from collector.analysis.values import Analysis, Effect
 from collector.report import causal_graph, plots, svg
-from collector.report.data import ReportData
+from collector.report.data import ReportData, at_chance, chance_note
 from collector.report.model import Block, Budgets, Figure, Note, Section, Table
 
 # what a change of the outcome is measured in, by its column
@@ -220,6 +220,9 @@ def build(data: ReportData, budgets: Budgets) -> Section:
                             "model with no measurement.", max_rows=100, collapsed=True))
     adjustment = adjustment_note(analysis)
     blocks += [Note(adjustment)] if adjustment else []
+    chance = chance_note(at_chance(data.rows))
+    if chance:  # the accuracy effects pool these models' noise around chance with the real ones
+        blocks.append(Note(f"The effects on accuracy include rows of a model that never learned. {chance}", "warn"))
     blocks += [Note(n) for n in analysis.notes[:8]]
     verdicts = effects["verdict"].value_counts()
     summary = (f"{len(effects)} causal effect(s): " + ", ".join(f"{n} {v}" for v, n in verdicts.items()) + ".",)
