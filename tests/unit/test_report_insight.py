@@ -133,3 +133,9 @@ def test_the_graph_leaves_out_what_the_analysis_left_out() -> None:
     from collector.report.causal_graph import parse_edges, without
     dag, removed = without(parse_edges(["a -> m", "m -> y", "c -> y", "c -> m", "r -> y", "r -> m"]), ["m", "r"])
     assert removed == ["m"] and set(dag.edges) == {("a", "y"), ("c", "y"), ("r", "y")}  # r: a confounder, kept
+
+
+def test_without_a_quiet_unpruned_trial_nothing_is_compared() -> None:
+    got = pick([row(target_ratio=0.0, accuracy_top1=0.9, latency_p50_ms=10.0, noisy=True),
+                row(method="structured", target_ratio=0.5, accuracy_top1=0.9, latency_p50_ms=6.0)])
+    assert got["pick"] is None and "no trusted measurement of the unpruned model" in got["next_faster"]

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from collector.report.cells import said
+from collector.report.cells import said, times_faster
 from collector.report.data import ReportData
 from collector.report.model import Block, Budgets, Note, Section, Table
 from shared.resultsdir import SampleIndex
@@ -147,8 +147,11 @@ def _choose(part: pd.DataFrame, evidence: _Evidence) -> tuple[pd.Series, Speedup
         if not fitting:
             return keep, None, "no pruned variant within the budgets"
         fastest = fitting[0]
+        judged_fastest = judged[fastest.name]
+        evidence = judged_fastest.describe() if judged_fastest.estimate is not None else \
+            f"{times_faster(fastest['speedup'])} by point estimate (no raw samples to tell it from noise)"
         return keep, None, (f"no pruned variant within the budgets is measurably faster; the fastest: "
-                            f"{_pick_text(fastest)}, {judged[fastest.name].describe()}")
+                            f"{_pick_text(fastest)}, {evidence}")
     tied = [c for c in fitting if c["latency_p50_ms"] <= first["latency_p50_ms"] * (1 + LATENCY_TIE) and supported(c)]
     best = min(tied, key=lambda c: (c["accuracy_drop"], c["target_ratio"]))
     return best, judged[best.name], ""
@@ -175,6 +178,11 @@ def recommendations(ok: pd.DataFrame, budgets: Budgets, samples: SampleIndex | N
             best = part.sort_values("latency_p50_ms").iloc[0]
             picked.append({**_no_pick(device, model, part, "nothing within the budgets; fastest: "
                                       + _why_not(best, budgets)), "noisy_left_out": left_out})
+            continue
+        if not (part["target_ratio"] == 0).any():
+            picked.append({**_no_pick(device, model, part, "no trusted measurement of the unpruned model at this "
+                                      "batch size (flagged noisy, or failed): nothing to compare with"),
+                           "noisy_left_out": left_out})
             continue
         best, judged, why = _choose(part, evidence)
         faster = part[(part["latency_p50_ms"] < best["latency_p50_ms"]) & ~part["fits"]]
