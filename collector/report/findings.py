@@ -59,6 +59,10 @@ def findings(data: ReportData, sections: tuple[Section, ...]) -> tuple[str, ...]
     by_id = {s.id: s for s in sections}
     picks = list(by_id["recommendations"].summary) if "recommendations" in by_id else []
     effects = [line for line in by_id["causal"].summary if line.startswith("Latency")] if "causal" in by_id else []
+    noisy = int((~data.ok["trusted"]).sum()) if len(data.ok) else 0
+    if effects and noisy:  # a regression over every trial: its interval carries their noise, say so
+        effects = [effects[0][:-1] + f" (over every trial, the {noisy} noisy ones included: their noise widens "
+                   f"the intervals)."]
     load = load_sentence(machine_load(data))
     room = MAX_FINDINGS - bool(chance) - bool(load) - min(len(effects), 1)
     if len(picks) > room:  # a fleet: the first picks, and where the others are
