@@ -179,9 +179,11 @@ def build(data: ReportData, budgets: Budgets) -> Section:
     analysis = data.analysis
     if analysis is None:
         return _missing(data)
+    simulations = analysis.settings.get("refuters", {}).get("simulations")
+    runs = f"; {simulations} refuter simulations" if simulations else ""
     blocks: list[Block] = [Note(f"From {data.analysis_path.name}: {analysis.n_rows} rows of {analysis.source}, "
                                 f"analysed {analysis.created_at} by edgeprune {analysis.edgeprune_version}; graph: "
-                                f"{analysis.graph_source}.")]
+                                f"{analysis.graph_source}{runs}.")]
     if analysis.n_rows != len(data.rows):
         blocks.append(Note(f"The analysis saw {analysis.n_rows} rows; the results now have {len(data.rows)}. "
                            f"Run the analysis again for figures that match.", "warn"))
