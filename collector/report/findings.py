@@ -66,8 +66,9 @@ def findings(data: ReportData, sections: tuple[Section, ...]) -> tuple[str, ...]
     load = load_sentence(machine_load(data))
     room = MAX_FINDINGS - bool(chance) - bool(load) - min(len(effects), 1)
     if len(picks) > room:  # a fleet: the first picks, and where the others are
-        picks = picks[:max(room - 1, 1)] + [f"... and {len(picks) - max(room - 1, 1)} more picks under "
-                                            f"Recommendations."]
+        keep = max(room - 1, 0)
+        more = f"... and {len(picks) - keep} more" if keep else f"{len(picks)} picks, one a device class and model,"
+        picks = picks[:keep] + [f"{more} under Recommendations."]
     found = [chance] if chance else []
     return tuple(found + picks + effects[:1] + ([load] if load else []))
 

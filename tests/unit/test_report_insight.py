@@ -139,3 +139,14 @@ def test_without_a_quiet_unpruned_trial_nothing_is_compared() -> None:
     got = pick([row(target_ratio=0.0, accuracy_top1=0.9, latency_p50_ms=10.0, noisy=True),
                 row(method="structured", target_ratio=0.5, accuracy_top1=0.9, latency_p50_ms=6.0)])
     assert got["pick"] is None and "no trusted measurement of the unpruned model" in got["next_faster"]
+
+
+def test_the_headline_keeps_to_four_findings() -> None:
+    from collector.report.model import Section
+    found = data([row(target_ratio=0.0, accuracy_top1=0.1, num_classes=10, latency_p50_ms=1.0,
+                      sys_load_1m_max=1.0)])
+    picks = Section("recommendations", "", "", (), tuple(f"pick {i}." for i in range(9)))
+    effects = Section("causal", "", "", (), ("1 effect.", "Latency change ... by method: x."))
+    lines = findings(found, (picks, effects))
+    assert len(lines) == 4 and "chance level" in lines[0] and lines[1] == "9 picks, one a device class and model, " \
+        "under Recommendations." and lines[2].startswith("Latency") and lines[3].startswith("Machine load")
