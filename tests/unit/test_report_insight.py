@@ -150,3 +150,10 @@ def test_the_headline_keeps_to_four_findings() -> None:
     lines = findings(found, (picks, effects))
     assert len(lines) == 4 and "chance level" in lines[0] and lines[1] == "9 picks, one a device class and model, " \
         "under Recommendations." and lines[2].startswith("Latency") and lines[3].startswith("Machine load")
+
+
+def test_a_disturbed_trial_is_untrusted_where_rows_carry_the_flag() -> None:
+    from collector.report.data import trusted
+    frame = pd.DataFrame({"noisy": [False, None, False], "disturbed": [False, False, True]})
+    assert trusted(frame).tolist() == [True, True, False]
+    assert trusted(frame.drop(columns="disturbed")).tolist() == [True, True, True]
