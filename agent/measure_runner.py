@@ -109,6 +109,7 @@ class MeasureRunner:
         self.progress = progress or QuietProgress()
         self.mem_limit_bytes = mem_limit_bytes
         self.backends = load_backends(sweep)
+        self._layers_written: set[str] = set()
         self.machine = machine_info()
         if self.emulation is not None:  # every row and machine.json say emulated, and from what
             self.machine["emulation"] = {"profile": self.emulation.profile.to_mapping(),
@@ -139,6 +140,7 @@ class MeasureRunner:
 
     def run(self) -> RunSummary:
         run_id = self.out.open(self.sweep.name, self.machine)
+        self._layers_written = self._variants_with_layers()
         latest = self._latest_rows()
         done = {key for key, row in latest.items() if not _retry(row)}
         plan = self._plan()
@@ -172,6 +174,21 @@ class MeasureRunner:
         from agent.adaptive import run_adaptive
         run_adaptive(self, summary, pool, run_id, plan, latest, done)
 
+    def _variants_with_layers(self) -> set[str]:
+        """The variants layers.jsonl already holds (a torn or damaged line holds none)."""
+        found: set[str] = set()
+        if not Path(self.out.layers).exists():
+            return found
+        with open(self.out.layers, "rb") as f:
+            for line in f:
+                try:
+                    record = json.loads(line)
+                except ValueError:
+                    continue
+                if isinstance(record, dict) and isinstance(record.get("variant_key"), str):
+                    found.add(record["variant_key"])
+        return found
+
     def _run_variant(self, summary: RunSummary, pool: WorkerPool, context: dict[str, Any],
                      variant: Variant, pending: list[Trial]) -> list[dict[str, Any]]:
         """Build (if need be) and measure a variant's pending trials in this machine's turn (one
@@ -195,10 +212,12 @@ class MeasureRunner:
             return rows
         finally:
             summary.build_wall_s += time.perf_counter() - started
-        append_jsonl(self.out.layers, {"run_id": context["run_id"], "variant_key": variant.key,
-                                       "model": variant.model, "method": variant.method,
-                                       "target_ratio": variant.target_ratio, "layers": artifact.meta["layers"],
-                                       "artifact_sha256": artifact.sha256})
+        if variant.key not in self._layers_written:  # a resumed variant has its record from before
+            append_jsonl(self.out.layers, {"run_id": context["run_id"], "variant_key": variant.key,
+                                           "model": variant.model, "method": variant.method,
+                                           "target_ratio": variant.target_ratio, "layers": artifact.meta["layers"],
+                                           "artifact_sha256": artifact.sha256})
+            self._layers_written.add(variant.key)
         context = {**context, **_artifact_columns(artifact)}
         started = time.perf_counter()
         for columns in self._measure_variant(pool, variant, artifact, pending):

@@ -97,6 +97,9 @@ class HostRun:
         self.rows = RowStream(self.local)
         self.events_offset = 0
         self.remote: RemoteRun | None = None
+        # rows this folder held when the run began: their events (the agent's event file keeps
+        # every earlier session's) are not news, and are not logged again
+        self.rows_before = 0
 
     # ------------------------------------------------------------------ the whole run
 
@@ -104,6 +107,7 @@ class HostRun:
         view = self.view
         try:
             self._make_local()
+            self.rows_before = self._rows_here()
             self._state("connecting")
             self._attach()
             self._deploy()
@@ -312,12 +316,15 @@ class HostRun:
         kind = event.get("event")
         if kind == "start":
             view.total, view.done = event["total"], event["done"]
-            if view.first_done is None:
-                view.first_done, view.started = view.done, time.monotonic()
+            # the session now running starts at the rows already here; an older one's start is replayed
+            view.first_done, view.started = view.done, time.monotonic()
+            if self.settings.log_rows and view.done and view.done >= self.rows_before:
+                rest = "nothing left to run" if view.done >= view.total else f"{view.total - view.done} to run"
+                self.log(f"{self.host.name}: {view.done} of {view.total} trials already done; {rest}")
         elif kind == "row":
             view.done += 1
             view.last = f"{event['status']}: {event['label']}"
-            if self.settings.log_rows:
+            if self.settings.log_rows and view.done > self.rows_before:
                 self.log(f"{self.host.name}: [{view.done}/{view.total}] {view.last}")
         elif kind == "stage":
             view.last = event["text"]
@@ -356,6 +363,7 @@ class HostRun:
             elif state.kind == "exit":
                 self._drain()
                 self._fetch_side_files()
+                self._say_store_size()
                 if state.code == 0 and self._complete():
                     self._finish(OK)
                 elif state.code == 0:
@@ -393,6 +401,17 @@ class HostRun:
                 self.t.get(self.remote.file(name), self.local / name)
             elif self.t.get(self.remote.file(name), staged := self.local / f".{name}.fetched"):
                 add_new_lines(staged, self.local / name)
+
+    def _say_store_size(self) -> None:
+        """Where the variants built on the host are kept and how much disk they take (738 MB for
+        the quick sweep): kept for reruns, so the operator should know they are there."""
+        assert self.remote is not None
+        store = self._remote_store() if self.settings.artifacts is not None else self.remote.file("artifacts")
+        done = self.t.run(f"du -sk {shlex.quote(store)} 2>/dev/null")
+        fields = done.stdout.split()
+        if done.returncode == 0 and fields and fields[0].isdigit():
+            self._say(f"artifact store {store}: {int(fields[0]) / 1024:,.0f} MiB on the host (kept for reruns; "
+                      f"delete it to free the space)")
 
     def _log_tail(self) -> str:
         assert self.remote is not None

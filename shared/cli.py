@@ -7,12 +7,26 @@ import argparse
 import sys
 from collections.abc import Sequence
 from types import ModuleType
+from typing import TYPE_CHECKING
 
 from shared.errors import UserError, needs_module, no_space, optional_module
 from shared.version import MIN_PYTHON_LIGHT, __version__
 
+if TYPE_CHECKING:
+    from rich.console import Console
+
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
+# where the output is not a terminal (a log, CI), rich would cut tables at 80 columns: as wide
+# as this instead, so that a table takes its natural width and a line is never broken
+LOG_WIDTH = 1000
+
+
+def output_console() -> Console:
+    """The console a command prints on: the terminal's width, or LOG_WIDTH into a file or pipe."""
+    from rich.console import Console
+
+    return Console(highlight=False, width=None if sys.stdout.isatty() else LOG_WIDTH)
 
 
 def build_parser(prog: str, description: str, commands: Sequence[ModuleType]) -> argparse.ArgumentParser:

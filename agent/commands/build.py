@@ -17,6 +17,7 @@ from rich.table import Table
 from agent.artifacts import MODEL_ONNX, PAYLOAD, Artifact, ArtifactStore
 from agent.commands.run import needs_torch, progress_bar
 from agent.worker import error_text
+from shared.cli import output_console
 from shared.errors import UserError
 from shared.plan import Variant, variants
 from shared.sweep import DEFAULT_SWEEP, load_sweep
@@ -117,7 +118,7 @@ def build_all(args: argparse.Namespace, console: Console) -> list[BuildOutcome]:
 
 
 def execute(args: argparse.Namespace) -> int:
-    console = Console(highlight=False)
+    console = output_console()
     outcomes = build_all(args, console)
     console.print(artifact_table(outcomes))
     built = sum(o.built for o in outcomes)

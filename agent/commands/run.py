@@ -5,16 +5,20 @@ import argparse
 import contextlib
 import dataclasses
 import signal
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
-from rich.progress import (BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn,
-                           TimeElapsedColumn, TimeRemainingColumn)
+
+from rich.progress import (BarColumn, MofNCompleteColumn, Progress, ProgressColumn, SpinnerColumn, Task,
+                           TextColumn, TimeElapsedColumn)
+from rich.text import Text
 
 from agent.commands import report
 from agent.summary import status_line, summary_table
 from shared import strategy
+from shared.cli import output_console
 from shared.errors import UserError
 from shared.events import EventWriter
 from shared.profile import DeviceProfile, misfit_here, parse_profile
@@ -70,13 +74,32 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--build-missing", action="store_true",
                         help="with --artifacts: build the variants DIR lacks into DIR first "
                              "(needs the full install)")
+    parser.add_argument("--no-analysis", action="store_true",
+                        help="write the report without running the causal analysis first "
+                             "(`agent analyze --results OUT` runs it later)")
     parser.set_defaults(execute=execute)
+
+
+class EtaColumn(ProgressColumn):
+    """Time left from this session's pace: the trials done since it started over the time taken.
+
+    rich's own column estimates speed over the last 30 s only, so with trials slower than that
+    (or a long build before the first one) it never had two samples and showed -:--:--."""
+
+    def render(self, task: Task) -> Text:
+        first, began = task.fields.get("first_done"), task.fields.get("began")
+        new = task.completed - first if first is not None else 0
+        if not new or task.total is None or began is None:
+            return Text("-", style="progress.remaining")
+        seconds = int((task.total - task.completed) * (time.monotonic() - began) / new)
+        minutes, secs = divmod(seconds, 60)
+        return Text(f"{minutes // 60}:{minutes % 60:02d}:{secs:02d}", style="progress.remaining")
 
 
 def progress_bar(console: Console) -> Progress:
     """The rich progress bar of the long-running commands (run, build)."""
     columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn())
+               TimeElapsedColumn(), TextColumn("eta"), EtaColumn())
     return Progress(*columns, console=console, transient=False)
 
 
@@ -99,7 +122,11 @@ class RichProgress:
         self._log_rows = not progress.console.is_terminal
 
     def start(self, total: int, done: int) -> None:
-        self._progress.update(self._task, total=total, completed=done)
+        self._progress.update(self._task, total=total, completed=done, first_done=done, began=time.monotonic())
+        if done and self._log_rows:  # a rerun: one line, not a replay of what is on disk already
+            rest = "nothing left to run" if done >= total else f"{total - done} to run"
+            self._progress.console.print(f"{done} of {total} trials already done; {rest}", markup=False,
+                                         highlight=False)
 
     def stage(self, text: str) -> None:
         self._progress.update(self._task, description=text)
@@ -184,7 +211,7 @@ def execute(args: argparse.Namespace) -> int:
     out = args.out or Path("results") / sweep.name
     events = EventWriter(args.events) if args.events else None
     _stop_on_sigterm()
-    console = Console(highlight=False)
+    console = output_console()
     with progress_bar(console) as bar:
         progress = RichProgress(bar)
         try:
@@ -212,8 +239,15 @@ def execute(args: argparse.Namespace) -> int:
                       f"(+{summary.warmup_s:.1f} s warm-up; ratio {summary.measure_wall_s / summary.timed_s:.2f}, "
                       f"{(summary.measure_wall_s - summary.accuracy_s) / summary.timed_s:.2f} without the "
                       f"{summary.accuracy_s:.1f} s of the device-accuracy passes)")
-    console.print(f"results: {runner.out.results.path}  csv: {runner.out.results_csv}  "
-                  f"artifacts: {runner.store.root}")
+    console.print(f"results: {runner.out.results.path}  csv: {runner.out.results_csv}", markup=False)
+    console.print(f"artifacts: {runner.store.root} ({folder_mib(runner.store.root):,.0f} MiB; kept so that a rerun "
+                  f"builds nothing, delete it to free the space)", markup=False)
     if not args.events:  # driven by a collector, which writes one report for the whole fleet
-        console.print(report.after_run(runner.out.root), markup=False, soft_wrap=True)
+        for line in report.after_run(runner.out.root, analysis=not args.no_analysis):
+            console.print(line, markup=False, soft_wrap=True)
+
+
+def folder_mib(folder: Path) -> float:
+    """Disk taken by the files under ``folder`` (0 where it is missing)."""
+    return sum(p.stat().st_size for p in Path(folder).rglob("*") if p.is_file() and not p.is_symlink()) / 2**20
     return 0

@@ -9,6 +9,7 @@ import argparse
 import json
 from pathlib import Path
 from typing import Any
+from shared.cli import output_console
 
 DESCRIPTION = (
     "Estimate what pruning causes, from the result rows in DIR/results.jsonl: the effect of the "
@@ -68,11 +69,9 @@ def run(args: argparse.Namespace) -> tuple[Any, Path]:
 
 
 def execute(args: argparse.Namespace) -> int:
-    from rich.console import Console
-
     from collector.analysis.format import format_summary
     analysis, path = run(args)
-    console = Console(highlight=False)
+    console = output_console()
     if args.json:
         console.print_json(json.dumps(analysis.to_dict()))
         return 0

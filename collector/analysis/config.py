@@ -87,10 +87,12 @@ class Question:
     estimator: str | None = None             # None: by the treatment's type
 
 
+# Latency and memory one estimate per pruning method: mask-only pruning buys no speed and channel
+# removal does, so a slope pooled over methods answers no one's question (it averages opposites).
 DEFAULT_QUESTIONS = (
     Question("ratio_on_accuracy", "target_ratio", "accuracy_top1", unit="variant"),
-    Question("ratio_on_latency", "target_ratio", "latency_p50_ms", per=("backend", "device_class")),
-    Question("ratio_on_peak_memory", "target_ratio", "peak_mem_mb"),
+    Question("ratio_on_latency", "target_ratio", "latency_p50_ms", per=("method", "backend", "device_class")),
+    Question("ratio_on_peak_memory", "target_ratio", "peak_mem_mb", per=("method",)),
     Question("ratio_on_oom", "target_ratio", "is_oom"),
     Question("seed_high_pruning_on_accuracy_loss", "High_Pruning", "High_Accuracy_Loss", unit="variant"),
 )

@@ -36,6 +36,10 @@ from collector.analysis.values import ArrowStrength, Attribution
 from shared.errors import UserError
 
 TARGETS = ("latency_p50_ms", "is_oom", "peak_mem_mb", "accuracy_top1")
+# Positive quantities, modelled as their logarithm: a prediction is exp() of a draw, so it is
+# never below zero (an additive-noise model of raw latency predicted -104 ms), and a trial's
+# noise scales with its value (a descheduled call is 10x slower, not 10 ms slower).
+LOG_SCALE = ("latency_p50_ms", "peak_mem_mb", "macs", "params_actual")
 _UNIT = {"accuracy_top1": "variant"}
 
 
@@ -75,12 +79,21 @@ class OutcomeModel:
 
 
 def gcm_frame(data: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
-    """Columns as gcm takes them: categories as plain strings, 0/1 flags as integers."""
+    """Columns as gcm takes them: categories as plain strings, 0/1 flags as integers, the
+    LOG_SCALE quantities as logarithms (a value that is not positive: missing)."""
     out = data[columns].copy()
     for name in columns:
         if isinstance(out[name].dtype, pd.CategoricalDtype):
             out[name] = out[name].astype(object).where(out[name].notna(), None)
+        elif name in LOG_SCALE:
+            values = out[name].astype(float)
+            out[name] = np.log(values.where(values > 0))
     return out
+
+
+def from_model_scale(target: str, values: np.ndarray) -> np.ndarray:
+    """Values drawn from a model back in the target's own unit (ms, MiB)."""
+    return np.exp(values) if target in LOG_SCALE else values
 
 
 def _is_discrete(values: pd.Series) -> bool:
@@ -200,8 +213,8 @@ def attribute_trial(model: OutcomeModel, row: pd.Series) -> Attribution:
                                          num_distribution_samples=500, shapley_config=shapley)
     contributions = {node: float(values[0]) for node, values in
                      sorted(scores.items(), key=lambda kv: -abs(float(kv[1][0])))}
-    return Attribution(key, host, model.target, float(row[model.target]),
-                       float(model.data[model.target].median()), contributions)
+    typical = float(from_model_scale(model.target, np.asarray([model.data[model.target].median()]))[0])
+    return Attribution(key, host, model.target, float(row[model.target]), typical, contributions)
 
 
 def fit_models(data: pd.DataFrame, graph: CausalGraph, settings: GcmSettings, max_missing: float,

@@ -17,7 +17,8 @@ from dowhy import gcm
 
 from collector.analysis.config import Budgets, GcmSettings
 from collector.analysis.frame import distinct
-from collector.analysis.gcm import OutcomeModel, as_numbers, fit_outcome_model, gcm_frame, quiet_gcm
+from collector.analysis.gcm import (OutcomeModel, as_numbers, fit_outcome_model, from_model_scale, gcm_frame,
+                                   quiet_gcm)
 from collector.analysis.graph import CausalGraph
 from collector.analysis.measured import UNMEASURED, measured_speedup
 from collector.analysis.values import Recommendation, WhatIf
@@ -64,14 +65,14 @@ def _base_rows(data: pd.DataFrame, setting: Mapping[str, Any], n: int, seed: int
 
 
 def _draw(model: OutcomeModel, rows: pd.DataFrame) -> np.ndarray:
-    """The target drawn under the settings already written into ``rows``."""
+    """The target drawn under the settings already written into ``rows``, in its own unit."""
     frame = gcm_frame(rows, list(model.scm.graph.nodes))
     # the settings are in the (root) columns: intervening with the identity keeps them and
     # redraws everything downstream
     keep = {root: (lambda value: value) for root in model.roots}
     with quiet_gcm():
         samples = gcm.interventional_samples(model.scm, keep, observed_data=frame)
-    return as_numbers(samples[model.target])
+    return from_model_scale(model.target, as_numbers(samples[model.target]))
 
 
 def _apply(rows: pd.DataFrame, setting: Mapping[str, Any]) -> pd.DataFrame:

@@ -3,13 +3,13 @@ from __future__ import annotations
 
 import argparse
 
-from rich.console import Console
 from rich.table import Table
 
 from collector.deploy import built_wheel, deploy, remote_venv
 from collector.fleet import add_fleet_arguments, console_log, on_every_host, selected_hosts, transport_factory
 from collector.live import one_line, plain
 from collector.transport import TransportError
+from shared.cli import output_console
 from shared.inventory import Host
 
 
@@ -29,7 +29,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 def execute(args: argparse.Namespace) -> int:
     inventory = selected_hosts(args)
-    console = Console(highlight=False)
+    console = output_console()
     log = console_log(console)
     make = transport_factory(args, inventory, log)
     console.print("building the agent's wheel...")

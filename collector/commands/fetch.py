@@ -4,7 +4,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from rich.console import Console
 from rich.table import Table
 
 from collector.commands.status import add_run_arguments
@@ -13,6 +12,7 @@ from collector.fleet import (add_fleet_arguments, claim_out, console_log, on_eve
 from collector.hostrun import HostRun, HostView, RunSettings
 from collector.live import plain
 from collector.transport import TransportError
+from shared.cli import output_console
 from shared.errors import require_modules
 from shared.inventory import Host, safe_folder_name
 
@@ -36,7 +36,7 @@ def execute(args: argparse.Namespace) -> int:
     inventory = selected_hosts(args)
     out = args.out or Path("results") / f"fleet-{args.name}"
     claim_out(out)
-    console = Console(highlight=False)
+    console = output_console()
     make = transport_factory(args, inventory, console_log(console))
     settings = RunSettings(run_name=safe_folder_name(args.name), out_dir=out, wheel=None, deploy=False)
 

@@ -18,7 +18,7 @@ from collector.hostplan import host_sweep
 from collector.hostrun import OK, HostRun, HostView, RunSettings
 from collector.live import outcome_table, plain, progress_table
 from shared import strategy
-from shared.cli import EXIT_INTERRUPTED
+from shared.cli import EXIT_INTERRUPTED, output_console
 from shared.errors import UserError, no_space, require_modules
 from shared.inventory import Inventory, safe_folder_name
 from shared.profile import misfit_here
@@ -61,7 +61,11 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
                         help="restart an agent that died without an exit status at most N times (default 2)")
     parser.add_argument("--poll", type=float, default=1.0, metavar="SECONDS",
                         help="how often each host's progress is read (default 1)")
-    parser.add_argument("--no-report", action="store_true", help="do not write OUT/report.html at the end")
+    parser.add_argument("--no-analysis", action="store_true",
+                        help="write the report without running the causal analysis first (it takes seconds "
+                             "to a minute; `collector analyze --results OUT` runs it later)")
+    parser.add_argument("--no-report", action="store_true",
+                        help="neither the causal analysis nor OUT/report.html at the end")
     strategy.add_arguments(parser)  # each host's agent plans its own trials: none waits for another
     parser.set_defaults(execute=execute)
 
@@ -138,7 +142,7 @@ def execute(args: argparse.Namespace) -> int:
     _warn_same_machine(args, inventory)
     out = args.out or Path("results") / f"fleet-{sweep.name}"
     claim_out(out)
-    console = Console(highlight=False)
+    console = output_console()
     log = console_log(console)
 
     needs_wheel = not args.no_deploy and any(not h.is_local or h.venv_given for h in inventory)
@@ -170,6 +174,7 @@ def execute(args: argparse.Namespace) -> int:
     for line in result.warnings():
         console.print(plain(line, "yellow"))
     if not args.no_report and result.rows_total:
+        _analyse(console, out, not args.no_analysis)
         _report(console, out)
     if interrupted:
         return EXIT_INTERRUPTED
@@ -199,11 +204,22 @@ def _warn_same_machine(args: argparse.Namespace, inventory: Inventory) -> None:
             markup=False)
 
 
+def _analyse(console: Console, out: Path, enabled: bool) -> None:
+    from collector.analysis.after_run import analyse_after_run
+
+    if enabled:
+        console.print("causal analysis of the merged rows (seconds to a minute; --no-analysis skips it)...")
+    console.print(analyse_after_run(out, enabled), markup=False, soft_wrap=True)
+
+
 def _report(console: Console, out: Path) -> None:
     try:
-        from collector.report import write_report
-        path = write_report(out)
+        from collector.report.api import write_report_and_headline
+        from collector.report.findings import console_lines
+        path, headline = write_report_and_headline(out)
     except Exception as exc:  # the rows are merged already; a report failure must not hide that
         console.print(plain(f"report not written: {type(exc).__name__}: {exc}", "yellow"))
         return
     console.print(f"report: {path}", markup=False)
+    for line in console_lines(headline):
+        console.print(line, markup=False, soft_wrap=True)

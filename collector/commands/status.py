@@ -4,16 +4,18 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from rich.console import Console
 from rich.table import Table
 
 from collector.fleet import add_fleet_arguments, console_log, on_every_host, selected_hosts, transport_factory
 from collector.hostrun import HostRun, HostView, RunSettings
 from collector.live import plain
 from collector.transport import AuthFailed, TransportError
+from shared.cli import output_console
 from shared.inventory import Host, safe_folder_name
 
 DEFAULT_RUN = "quick"
+EXIT_UNREACHED = 1  # a host could not be asked: a script must not read "all well"
+NOT_ASKED = ("auth-failed", "unreachable")
 
 
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:
@@ -27,7 +29,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "status", help="how far a run is on every host (agent running, exited or gone; trials done)",
         description="Connect to every host and read the run's state there: whether its agent is "
                     "running, exited (with its status) or gone, and how many trials it has done. "
-                    "Changes nothing, here or there.")
+                    "Changes nothing, here or there. Exit status 1 when a host could not be reached "
+                    "(or refused the login).")
     add_fleet_arguments(parser)
     add_run_arguments(parser)
     parser.set_defaults(execute=execute)
@@ -35,7 +38,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 def execute(args: argparse.Namespace) -> int:
     inventory = selected_hosts(args)
-    console = Console(highlight=False)
+    console = output_console()
     make = transport_factory(args, inventory, console_log(console))
     settings = RunSettings(run_name=safe_folder_name(args.name), out_dir=Path("."), wheel=None, deploy=False)
 
@@ -61,4 +64,8 @@ def execute(args: argparse.Namespace) -> int:
         trials = f"{view.done}/{view.total}" if view.total is not None else "-"
         table.add_row(plain(view.name), plain(agent), trials, plain(view.last[-80:]))
     console.print(table)
+    unreached = [view.name for agent, view in results if agent.startswith(NOT_ASKED)]
+    if unreached:
+        console.print(plain(f"{len(unreached)} host(s) not reached: {', '.join(unreached)}", "yellow"))
+        return EXIT_UNREACHED
     return 0

@@ -70,8 +70,21 @@ def _boxes(fig: Any, ax: Any, labels: dict[str, Any]) -> dict[str, tuple[float, 
     return edges
 
 
-def draw(edges: Sequence[str], roles: dict[str, str] | None = None) -> Figure:
-    dag = parse_edges(edges)
+def without(dag: nx.DiGraph, absent: Sequence[str]) -> tuple[nx.DiGraph, list[str]]:
+    """The graph with ``absent`` nodes left out as the analysis leaves them out (effects.py):
+    one with parents, or with one child, is bypassed (parents linked to children); a root with
+    several children stays, as the unobserved confounder the analysis keeps it as."""
+    removed = [n for n in absent if n in dag and (dag.in_degree(n) or dag.out_degree(n) <= 1)]  # as first drawn
+    dag = dag.copy()
+    for node in removed:
+        dag.add_edges_from((p, c) for p in dag.predecessors(node) for c in dag.successors(node))
+        dag.remove_node(node)
+    return dag, removed
+
+
+def draw(edges: Sequence[str], roles: dict[str, str] | None = None, absent: Sequence[str] = ()) -> Figure:
+    """``absent``: columns with no value in any row, left out of the drawing as of the analysis."""
+    dag, absent = without(parse_edges(edges), absent)
     pos = positions(dag)
     roles = {n: (roles or {}).get(n) or ROLE_BY_COLUMN.get(n, "mediator") for n in dag}
     n_layers = max(int(x) for x, _ in pos.values()) + 1
@@ -95,4 +108,6 @@ def draw(edges: Sequence[str], roles: dict[str, str] | None = None) -> Figure:
                                 "connectionstyle": "arc3,rad=0.06", "mutation_scale": 9})
     return Figure("causal-graph", svg.to_svg(fig, "causal-graph"),
                   "The causal graph the analysis used, causes on the left. Grey arrows leave a setting (option or "
-                  "device); dark ones carry what pruning changes on the way to an outcome.")
+                  "device); dark ones carry what pruning changes on the way to an outcome."
+                  + (f" Left out, as the analysis left them out (no value in any row; their parents linked to "
+                     f"their children): {', '.join(sorted(absent))}." if absent else ""))

@@ -57,6 +57,14 @@ def said(value: Any, spec: str, scale: float = 1.0, unit: str = "") -> str:
     return format(value * scale, spec) + unit
 
 
+def times_faster(ratio: Any) -> str:
+    """A speed-up in words: "1.84x faster", or "2.70x slower" for 0.37 (never "0.37x faster")."""
+    ratio = _plain(ratio)
+    if missing(ratio) or ratio <= 0:
+        return NOT_RECORDED
+    return f"{ratio:.2f}x faster" if ratio >= 1 else f"{1 / ratio:.2f}x slower"
+
+
 def rows(table: Table, limit: int | None = None) -> list[list[str]]:
     frame = table.display if limit is None else table.display.head(limit)
     formats: Mapping[str, str] = table.formats

@@ -33,6 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     budgets.add_argument("--max-accuracy-drop", type=float, metavar="X",
                          help="top-1 lost against the unpruned model, 0..1 (default 0.01: one point)")
     budgets.add_argument("--max-latency-ms", type=float, metavar="MS", help="p50 latency (default: none)")
+    budgets.add_argument("--max-memory-mb", type=float, metavar="MIB", help="peak memory (default: none)")
     budgets.add_argument("--batch-size", type=int, metavar="N",
                          help="batch size latency is judged at (default: the smallest measured)")
 
@@ -41,12 +42,13 @@ def budgets(args: argparse.Namespace) -> dict[str, Any]:
     """The budget options, checked: a bad one is a UserError naming the flag."""
     checks = (("--max-accuracy-drop", args.max_accuracy_drop, lambda v: 0 <= v <= 1, "a share of top-1 in 0..1"),
               ("--max-latency-ms", args.max_latency_ms, lambda v: v > 0, "a positive number of ms"),
+              ("--max-memory-mb", args.max_memory_mb, lambda v: v > 0, "a positive number of MiB"),
               ("--batch-size", args.batch_size, lambda v: v >= 1, "a batch size of 1 or more"))
     for flag, value, valid, what in checks:
         if value is not None and not valid(value):
             raise UserError(f"must be {what}, got {value:g}", field=flag)
     return {"max_accuracy_drop": args.max_accuracy_drop, "max_latency_ms": args.max_latency_ms,
-            "batch_size": args.batch_size}
+            "max_peak_mem_mb": args.max_memory_mb, "batch_size": args.batch_size}
 
 
 def _write_report() -> Any:

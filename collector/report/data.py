@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from shared.resultsdir import STRATEGY_FILE, device_folders, load_results
+from shared.resultsdir import STRATEGY_FILE, SampleIndex, device_folders, load_results, load_samples
 from shared.schema import COLUMN_NAMES, COLUMNS
 
 if TYPE_CHECKING:
@@ -24,6 +24,12 @@ FLEET_FILE = "fleet.json"  # written by `collector run`: every host asked and ho
 FLEET_HOST_COLUMNS = ("host", "outcome", "reason", "trials_done", "trials_total", "not_ok", "restarts", "reconnects")
 # the unpruned model of a host: what accuracy drop and speed-up are measured against
 BASE_KEYS = ("host", "model", "dataset", "input_size", "seed")
+# an unpruned model below this many times chance (1 / classes) never learned: 0.15 on 10 classes.
+# Accuracy drops of its variants measure noise around chance, not what pruning cost.
+CHANCE_MARGIN = 1.5
+# row columns that, when true, say a trial's timing is not evidence (the agent's own noise flag;
+# `disturbed` where the agent records it): such a trial never makes a headline or a recommendation
+UNTRUSTED_FLAGS = ("noisy", "disturbed")
 
 
 @dataclass(frozen=True)
@@ -52,6 +58,7 @@ class ReportData:
     fleet: FleetRun | None = None   # fleet.json: None for one device's folder or a fleet folder without one
     fleet_problem: str = ""         # why a fleet.json that is there could not be read ("" otherwise)
     left_out: tuple[str, ...] = ()  # a line a host folder whose results could not be read, and why
+    samples: SampleIndex | None = None  # raw latency samples (samples.jsonl); None: none were read
     # an adaptive sweep's choices (strategy.jsonl), one row a trial chosen; empty for a full grid
     strategy: pd.DataFrame = field(default_factory=pd.DataFrame)
 
@@ -116,7 +123,37 @@ def derive(rows: pd.DataFrame, machines: pd.DataFrame) -> pd.DataFrame:
     unpruned = rows["accuracy_top1"].where(rows["target_ratio"] == 0)
     rows["accuracy_unpruned"] = unpruned.groupby([rows[k] for k in BASE_KEYS], dropna=False).transform("mean")
     rows["accuracy_drop"] = rows["accuracy_unpruned"] - rows["accuracy_top1"]
+    rows["chance_top1"] = 1.0 / rows["num_classes"].astype(float).where(rows["num_classes"] >= 2)
+    rows["base_at_chance"] = (rows["accuracy_unpruned"] < CHANCE_MARGIN * rows["chance_top1"]).fillna(False)
+    rows["trusted"] = trusted(rows)
     return rows
+
+
+def trusted(rows: pd.DataFrame) -> pd.Series:
+    """True where no flag in UNTRUSTED_FLAGS says the trial's timing cannot be trusted."""
+    bad = pd.Series(False, index=rows.index)
+    for flag in UNTRUSTED_FLAGS:
+        if flag in rows.columns:
+            bad |= rows[flag].astype("boolean").fillna(False).astype(bool)
+    return ~bad
+
+
+def at_chance(rows: pd.DataFrame) -> pd.DataFrame:
+    """One row a (host, model) whose unpruned model is at or near chance level: the warning
+    every accuracy statement about it carries."""
+    flagged = rows[rows["base_at_chance"]]
+    columns = ["host", "model", "dataset", "num_classes", "accuracy_unpruned", "chance_top1"]
+    return flagged.drop_duplicates(["host", "model"])[columns].reset_index(drop=True)
+
+
+def chance_note(flagged: pd.DataFrame) -> str:
+    """The one sentence that says which base models never learned ("" when none)."""
+    if flagged.empty:
+        return ""
+    parts = sorted({f"{r.model} on {r.host} (top-1 {r.accuracy_unpruned:.3f}; chance {r.chance_top1:.3f} with "
+                    f"{int(r.num_classes)} classes)" for r in flagged.itertuples()})
+    return (f"Base model at chance level, it never learned: {'; '.join(parts)}. Its accuracy drops and any "
+            f"pruning recommendation for it mean nothing: train it first.")
 
 
 def rows_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
@@ -200,7 +237,7 @@ def load_report_data(results_dir: str | Path, analysis_path: str | Path | None =
     strategy = pd.DataFrame([{**record, "host": f.host or record.get("host")}
                              for f in folders for record in f.jsonl(STRATEGY_FILE)])
     return ReportData(source, rows, machines, layers, analysis, path, problem, fleet, fleet_problem,
-                      loaded.notes(), strategy)
+                      loaded.notes(), load_samples(source), strategy)
 
 
 def probe_errors(rows: pd.DataFrame) -> pd.DataFrame:

@@ -34,8 +34,8 @@ figcaption, .caption { color: #555; font-size: 13px; margin-top: 4px; }
 .note.warn { background: #fff4e5; border-left: 4px solid #f29900; }
 .scroll { overflow-x: auto; }
 table { border-collapse: collapse; font-size: 13px; margin: 4px 0; }
-th, td { padding: 3px 8px; border-bottom: 1px solid #e6e6e6; text-align: left; vertical-align: top; }
-td { white-space: nowrap; }
+th, td { padding: 3px 6px; border-bottom: 1px solid #e6e6e6; text-align: left; vertical-align: top; }
+td.num, td:first-child { white-space: nowrap; }  /* numbers and the row name stay whole; text wraps, so a wide table fits 1400 px */
 td.long { white-space: normal; min-width: 12em; }
 th { background: #fafafa; position: sticky; top: 0; font-weight: 600; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }

@@ -23,12 +23,15 @@ class Budgets:
 
     max_accuracy_drop: float = DEFAULT_MAX_ACCURACY_DROP
     max_latency_ms: float | None = None
+    max_peak_mem_mb: float | None = None
     batch_size: int | None = None
 
     def describe(self) -> str:
         parts = [f"accuracy drop <= {self.max_accuracy_drop * 100:g} points of top-1 against the unpruned model"]
         if self.max_latency_ms is not None:
             parts.append(f"p50 latency <= {self.max_latency_ms:g} ms")
+        if self.max_peak_mem_mb is not None:
+            parts.append(f"peak memory <= {self.max_peak_mem_mb:g} MiB")
         parts.append(f"latency at batch size {self.batch_size}" if self.batch_size is not None
                      else "latency at the smallest batch size measured")
         return "; ".join(parts)

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from shared.plan import stable_hash
+from shared.resultsdir import SAMPLES_FILE
 from shared.schema import make_row
 
 
@@ -220,6 +221,17 @@ def host_rows(host: str, platform: Platform, n_trials: int, *, seed: int = 0, ru
     return rows, list(layers.values())
 
 
+def _samples(rows: Sequence[dict[str, Any]], n: int) -> list[dict[str, Any]]:
+    """samples.jsonl: ``n`` raw latencies an ok trial, log-normal around its p50 with its CV."""
+    found = []
+    for row in rows:
+        if row["status"] == "ok" and n:
+            rng = np.random.default_rng(int(row["trial_key"][:8], 16))
+            values = row["latency_p50_ms"] * np.exp(rng.normal(0.0, row["latency_cv"], n))
+            found.append({"trial_key": row["trial_key"], "samples_ms": [round(float(v), 5) for v in values]})
+    return found
+
+
 def _write_jsonl(path: Path, records: Sequence[dict[str, Any]]) -> None:
     path.write_text("".join(json.dumps(r, separators=(",", ":"), allow_nan=False) + "\n" for r in records),
                     encoding="utf-8")
@@ -250,11 +262,12 @@ def _host_end(index: int, hosts: int, trials: int) -> tuple[int, str, str, int, 
 
 def write_fleet(root: str | Path, hosts: int = 50, trials_per_host: int = 1000, *, seed: int = 0,
                 models: Sequence[str] = tuple(MODELS), methods: Sequence[str] = tuple(METHODS),
-                fleet_file: bool = False) -> Path:
+                fleet_file: bool = False, samples: int = 20) -> Path:
     """A fleet folder of ``hosts`` host folders, spread over :data:`PLATFORMS`; returns ``root``.
 
     ``fleet_file``: also write ``fleet.json`` with a few hosts that did not end ok (module doc);
-    their folders hold only the rows they finished."""
+    their folders hold only the rows they finished. ``samples``: raw latencies an ok trial in
+    samples.jsonl (0: none, as an agent from before that file)."""
     root = Path(root)
     entries = []
     planned = min(trials_per_host, len(models) * len(methods) * len(RATIOS) * len(BACKENDS) * len(BATCH_SIZES))
@@ -272,6 +285,7 @@ def write_fleet(root: str | Path, hosts: int = 50, trials_per_host: int = 1000, 
                                     sum(r["status"] != "ok" for r in rows), restarts, reconnects))
         _write_jsonl(folder / "results.jsonl", rows)
         _write_jsonl(folder / "layers.jsonl", layers)
+        _write_jsonl(folder / SAMPLES_FILE, _samples(rows, samples))
         (folder / "machine.json").write_text(json.dumps(_machine(host, platform), indent=1), encoding="utf-8")
         (folder / "run.json").write_text(json.dumps({"run_id": f"run-{host}", "sweep": "fleet"}), encoding="utf-8")
     if fleet_file:

@@ -69,6 +69,8 @@ def test_a_sweep_killed_midway_loses_nothing_and_resumes(tiny_sweep: Path, tmp_p
     assert resumed.returncode == 0, resumed.stderr
     keys = [r["trial_key"] for r in log.rows()]
     assert len(keys) == N_TRIALS == len(set(keys)) and kept <= set(keys)
+    variants = [json.loads(line)["variant_key"] for line in (out / "layers.jsonl").read_text().splitlines()]
+    assert len(variants) == len(set(variants)), "the interrupted variant's layers are recorded once"
 
 
 @pytest.mark.parametrize(("change", "field"), [

@@ -49,3 +49,12 @@ def test_an_unknown_limit_and_a_missing_inventory_are_one_line(tmp_path: Path) -
 def test_every_command_explains_itself(command: str) -> None:
     done = collector(command, "--help")
     assert done.returncode == 0 and "usage: collector" in done.stdout and len(done.stdout) > 300
+
+
+def test_status_with_an_unreachable_host_exits_1(tmp_path: Path) -> None:
+    inventory = tmp_path / "inv.yml"
+    inventory.write_text("hosts:\n  - {name: gone, address: 127.0.0.1, port: 1, user: nobody}\n")
+    (tmp_path / "known_hosts").touch()
+    done = collector("status", "--hosts", str(inventory), "--known-hosts", str(tmp_path / "known_hosts"))
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "unreachable" in done.stdout and "1 host(s) not reached: gone" in done.stdout

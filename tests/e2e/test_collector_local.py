@@ -36,8 +36,14 @@ def test_collector_run_on_this_machine_builds_measures_merges_and_reports(tmp_pa
     assert sorted(json.loads(line)["trial_key"] for line in samples) == sorted(r["trial_key"] for r in rows)
     assert (out / "fleet.duckdb").exists() and (out / "results.parquet").exists()
     assert (out / "report.html").stat().st_size > 10_000 and "report:" in text
+    # the analysis ran before the report, the raw samples came back, the artifact store was named
+    assert "analysis: " in text and "findings (details in the report):" in text
+    assert (out / "this-box" / "samples.jsonl").stat().st_size > 0
+    assert "this-box: artifact store" in text and "MiB on the host" in text
     # the agent's own folder on the "host" keeps everything, and the run can be resumed
     assert (tmp_path / "work" / "runs" / "tiny" / "this-box" / "out" / "agent.exit").read_text().strip() == "0"
     again = subprocess.run([str(BIN / "collector"), "run", "--hosts", str(inventory), "--sweep", str(sweep),
                             "--out", str(out), "--no-report"], capture_output=True, text=True, timeout=600)
     assert again.returncode == 0 and "merged 4 rows (0 new)" in " ".join(again.stdout.split())
+    assert "this-box: 4 of 4 trials already done; nothing left to run" in again.stdout
+    assert "] ok" not in again.stdout  # no replay of the rows already here

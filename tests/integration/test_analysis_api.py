@@ -32,8 +32,11 @@ def analysis(results: Path):
 
 def test_every_default_question_is_answered(analysis) -> None:
     questions = [e.question for e in analysis.effects]
-    assert questions == ["ratio_on_accuracy"] + ["ratio_on_latency"] * 6 + [
-        "ratio_on_peak_memory", "ratio_on_oom", "seed_high_pruning_on_accuracy_loss"]
+    # latency: one estimate a method, backend and device class (2 x 2 x 3); memory one a method
+    assert questions == ["ratio_on_accuracy"] + ["ratio_on_latency"] * 12 + ["ratio_on_peak_memory"] * 2 + [
+        "ratio_on_oom", "seed_high_pruning_on_accuracy_loss"]
+    assert {e.group["method"] for e in analysis.effects if e.question == "ratio_on_latency"} == {
+        "l1_unstructured", "structured"}
     assert all(e.estimated for e in analysis.effects)
     for effect in analysis.effects:
         if effect.outcome == "latency_p50_ms":
@@ -59,7 +62,7 @@ def test_a_what_if_predicts_latency_and_oom(analysis) -> None:
     (prediction,) = analysis.what_ifs
     # the synthetic truth: 20 ms + 0.5 (half the trials on torch) + 0.25 * 32 - 8 * 0.5
     assert prediction.latency_ms == pytest.approx(24.5, abs=1.5)
-    assert prediction.latency_low_ms < prediction.latency_ms < prediction.latency_high_ms
+    assert 0 < prediction.latency_low_ms < prediction.latency_ms < prediction.latency_high_ms  # log scale
     assert 0 <= prediction.p_oom_low <= prediction.p_oom <= prediction.p_oom_high < 0.2
 
 
@@ -93,3 +96,17 @@ def test_a_what_if_on_an_unknown_device_class_is_a_user_error(results: Path) -> 
     with pytest.raises(UserError, match="no trial has device_class 'jetson'"):
         analyze(results, config=CONFIG.replace("refuters", simulations=3, bootstrap_simulations=3),
                 what_ifs=["model=resnet18,ratio=0.5,batch_size=32,device_class=jetson"])
+
+
+def test_a_what_if_on_noisy_latencies_never_predicts_a_negative_one(tmp_path: Path) -> None:
+    """A loaded machine: one trial in five 100x slower. An additive model of raw latency drew
+    negative ones (-104 ms); the log-scale model cannot."""
+    rows = [dict(r) for r in synthetic_rows(600, seed=3)]
+    for i, row in enumerate(rows):
+        if row["latency_p50_ms"] is not None and i % 5 == 0:
+            row["latency_p50_ms"] *= 100
+    write_results(tmp_path, rows)
+    config = CONFIG.replace("refuters", simulations=3, bootstrap_simulations=3)
+    (prediction,) = analyze(tmp_path, config=config, what_ifs=[
+        f"model=lenet5,ratio=0.5,batch_size=1,device_class={XEON}"]).what_ifs
+    assert 0 < prediction.latency_low_ms < prediction.latency_ms < prediction.latency_high_ms

@@ -34,7 +34,8 @@ def test_collector_analyze_writes_analysis_json_and_prints_a_summary(results: Pa
     out = capsys.readouterr().out
     assert "Causal effects" in out and "target_ratio" in out and "analysis:" in out
     document = json.loads((results / "analysis.json").read_text())
-    assert document["format_version"] == 1 and len(document["effects"]) == 10
+    # latency a method (2) x backend (2) x device class (3), memory a method (2), and three more
+    assert document["format_version"] == 1 and len(document["effects"]) == 17
 
 
 def test_agent_analyze_is_the_same_analysis(results: Path, tmp_path: Path, capsys) -> None:

@@ -16,7 +16,8 @@ def test_the_defaults_are_the_seed_thresholds_and_the_issue_questions() -> None:
     assert [(q.treatment, q.outcome) for q in config.questions] == [
         ("target_ratio", "accuracy_top1"), ("target_ratio", "latency_p50_ms"), ("target_ratio", "peak_mem_mb"),
         ("target_ratio", "is_oom"), ("High_Pruning", "High_Accuracy_Loss")]
-    assert config.questions[1].per == ("backend", "device_class")
+    assert config.questions[1].per == ("method", "backend", "device_class")  # one latency slope a method
+    assert config.questions[2].per == ("method",)
 
 
 def test_a_file_overrides_single_fields_section_by_section(tmp_path: Path) -> None:

@@ -134,6 +134,8 @@ def test_the_collector_command_writes_it_with_the_budgets_given(fleet: Path, pag
 @pytest.mark.parametrize(("argv", "message"), [
     (["--max-accuracy-drop", "2"], "--max-accuracy-drop: must be a share of top-1 in 0..1"),
     (["--batch-size", "0"], "--batch-size: must be a batch size of 1 or more"),
+    (["--batch-size", "7"], "--batch-size: no trial was measured at batch size 7 (valid: 1, 8, 32, 128)"),
+    (["--max-memory-mb", "-1"], "--max-memory-mb: must be a positive number of MiB"),
 ])
 def test_a_bad_budget_is_one_line_and_exit_2(fleet: Path, argv: list[str], message: str,
                                              capsys: pytest.CaptureFixture[str]) -> None:
@@ -150,9 +152,11 @@ def test_a_missing_folder_is_one_line_and_exit_2(tmp_path: Path, capsys: pytest.
 def test_agent_run_gets_a_line_either_way(fleet: Path, tmp_path: Path) -> None:
     one = shutil.copytree(sorted(p for p in fleet.iterdir() if p.is_dir() and p.name != "report-tables")[0],
                           tmp_path / "one")
-    assert after_run(one) == f"report: {one / 'report.html'}"
-    line = after_run(tmp_path / "empty")  # a report that fails never fails the run
-    assert line.startswith("warning: no report (UserError:") and "agent report --results" in line
+    skipped, report, findings, *found = after_run(one, analysis=False)
+    assert skipped.startswith("analysis: skipped (--no-analysis)") and report == f"report: {one / 'report.html'}"
+    assert findings.startswith("findings") and found and all(line.startswith("  - ") for line in found)
+    lines = after_run(tmp_path / "empty", analysis=False)  # a report that fails never fails the run
+    assert lines[-1].startswith("warning: no report (UserError:") and "agent report --results" in lines[-1]
 
 
 def test_fleet_json_hosts_reach_the_page_the_summary_and_the_csv_escaped(tmp_path: Path) -> None:

@@ -6,7 +6,7 @@ import pandas as pd
 
 from collector.report import plots, svg
 from collector.report.cells import said
-from collector.report.data import ReportData
+from collector.report.data import ReportData, at_chance, chance_note
 from collector.report.model import Budgets, Figure, Note, Section, Table
 
 
@@ -29,7 +29,7 @@ def by_ratio(table: pd.DataFrame) -> pd.DataFrame:
     return grid.reset_index()
 
 
-def _figure(table: pd.DataFrame, budgets: Budgets) -> Figure:
+def _figure(table: pd.DataFrame, budgets: Budgets, chance: dict[str, float]) -> Figure:
     models = sorted(table["model"].unique())
     styles = plots.series_styles(table["method"].unique())
     fig, axes = plots.facets(len(models), sharey=False)
@@ -45,7 +45,12 @@ def _figure(table: pd.DataFrame, budgets: Budgets) -> Figure:
         unpruned = part.loc[part["target_ratio"] == 0, "accuracy_top1"].median()
         if pd.notna(unpruned):
             ax.axhline((unpruned - budgets.max_accuracy_drop) * 100, color="#555555", ls=":", lw=1)
-        ax.set_title(model)
+        if model in chance:  # the whole scale, with chance marked: no zoom into noise around it
+            ax.axhline(chance[model] * 100, color="#d62728", ls="--", lw=1)
+            ax.set_ylim(0, 100)
+            ax.set_title(f"{model} (base model at chance level)", color="#d62728")
+        else:
+            ax.set_title(model)
         ax.set_xlabel("sparsity achieved")
         ax.set_ylabel("top-1 accuracy, %")
         ax.set_xlim(-0.03, 1.0)
@@ -55,13 +60,17 @@ def _figure(table: pd.DataFrame, budgets: Budgets) -> Figure:
                   "Top-1 accuracy of each variant against the share of the base model's parameters it removed "
                   "(median over hosts; the band spans hosts where they differ). The dotted line is the budget: "
                   f"the unpruned accuracy minus {budgets.max_accuracy_drop * 100:g} point(s). A phase shift is "
-                  "the ratio where a curve leaves its plateau; further right is better.")
+                  "the ratio where a curve leaves its plateau; further right is better."
+                  + (" Red dashed: chance level (1 / classes), for a base model that never learned." if chance else ""))
 
 
-def _cliffs(table: pd.DataFrame, budgets: Budgets) -> tuple[str, ...]:
-    """Per model, the method that keeps accuracy within the budget up to the highest sparsity."""
-    lines = []
-    within = table[(table["accuracy_drop"] <= budgets.max_accuracy_drop) & (table["target_ratio"] > 0)]
+def _cliffs(table: pd.DataFrame, budgets: Budgets, chance: dict[str, float]) -> tuple[str, ...]:
+    """Per model, the method that keeps accuracy within the budget up to the highest sparsity
+    (none for a model whose base is at chance level: its accuracy moves only by noise)."""
+    lines = [f"{model}: no accuracy finding; its base model is at chance level (a guess scores {p * 100:.0f}% top-1)."
+             for model, p in sorted(chance.items())]
+    within = table[(table["accuracy_drop"] <= budgets.max_accuracy_drop) & (table["target_ratio"] > 0)
+                   & ~table["model"].isin(list(chance))]
     for model, part in within.groupby("model"):
         best = part.sort_values(["sparsity", "target_ratio"]).iloc[-1]
         reach = (f"{said(best['sparsity'], '.0f', 100, '%')} sparsity" if pd.notna(best["sparsity"])
@@ -84,4 +93,8 @@ def build(data: ReportData, budgets: Budgets) -> Section:
                      "Median over hosts; accuracy_drop is against the same model unpruned on the same host.",
                      formats={"sparsity": ".3f", "accuracy_top1": ".4f", "accuracy_min": ".4f",
                               "accuracy_max": ".4f", "accuracy_drop": "+.4f"}, collapsed=True)
-    return Section("accuracy", title, intro, (_figure(table, budgets), shown, variants), _cliffs(table, budgets))
+    flagged = at_chance(data.rows)
+    chance = dict(zip(flagged["model"], flagged["chance_top1"]))
+    notes = (Note(chance_note(flagged), "warn"),) if chance else ()
+    return Section("accuracy", title, intro, (*notes, _figure(table, budgets, chance), shown, variants),
+                   _cliffs(table, budgets, chance))

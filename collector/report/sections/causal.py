@@ -7,9 +7,14 @@ import pandas as pd
 
 from collector.analysis.values import Analysis, Effect
 from collector.report import causal_graph, plots, svg
-from collector.report.data import ReportData
+from collector.report.data import ReportData, at_chance, chance_note
 from collector.report.model import Block, Budgets, Figure, Note, Section, Table
 
+# what a change of the outcome is measured in, by its column
+UNITS = {"latency_p50_ms": "ms", "peak_mem_mb": "MiB", "accuracy_top1": "top-1, 0..1", "is_oom": "P(OOM)",
+         "High_Accuracy_Loss": "P(high accuracy loss)"}
+# adjusted and naive within this share of each other (or of the interval) say the same
+SAME_SHARE = 0.02
 VERDICT_COLORS = {"robust": "#2ca02c", "fragile": "#ff7f0e", "refuted": "#d62728", "no clear effect": "#7f7f7f"}
 
 
@@ -19,6 +24,57 @@ def _group(effect: Effect) -> str:
 
 def _short_group(effect: Effect) -> str:
     return " · ".join(str(v) for v in effect.group.values()) or "all"
+
+
+def unit_of(outcome: str) -> str:
+    return UNITS.get(outcome, outcome.rsplit("_", 1)[-1])
+
+
+def adjustment_changed(effect: Effect) -> bool | None:
+    """Whether adjusting for the confounders changed the estimate materially (None: not estimated).
+
+    On a full-factorial grid the ratio is independent of batch size, device, model and method by
+    construction, so the adjusted slope equals the naive one; it differs where the design is
+    uneven (OOM-skipped trials, a fleet where each device ran other ratios, observational data)."""
+    if not effect.estimated or effect.estimate is None or effect.naive_estimate is None:
+        return None
+    scale = max(abs(effect.estimate), abs(effect.naive_estimate), 1e-12)
+    if effect.ci_low is not None and effect.ci_high is not None:
+        scale = max(scale, abs(effect.ci_high - effect.ci_low))
+    return abs(effect.estimate - effect.naive_estimate) > SAME_SHARE * scale
+
+
+def adjustment_note(analysis: Analysis) -> str:
+    """Where adjustment changed the answer, or why it did not."""
+    judged = [(e, adjustment_changed(e)) for e in analysis.effects]
+    judged = [(e, c) for e, c in judged if c is not None]
+    if not judged:
+        return ""
+    changed = [e for e, c in judged if c]
+    if not changed:
+        return (f"In all {len(judged)} estimated effects the adjusted estimate equals the naive slope: the sweep is a "
+                f"full grid, so the pruning ratio is independent of batch size, device, model and method by design "
+                f"and adjusting for them changes nothing. Adjustment matters where the design is uneven: "
+                f"OOM-skipped trials, fleets whose devices ran different ratios, adaptive sweeps, observational data.")
+    listed = "; ".join(f"{e.question} [{_short_group(e)}]: {e.estimate:.3g} adjusted vs {e.naive_estimate:.3g} naive"
+                       for e in changed[:6])
+    return (f"Adjustment changed the answer in {len(changed)} of {len(judged)} effects (the design is uneven there: "
+            f"confounders go with the ratio): {listed}. In the others the adjusted estimate equals the naive slope.")
+
+
+def latency_by_method(analysis: Analysis) -> str:
+    """The ratio's effect on latency, one clause a method: what the per-method questions are for."""
+    effects = [e for e in analysis.effects if e.outcome == "latency_p50_ms" and e.estimated and "method" in e.group]
+    if not effects:
+        return ""
+    clauses = []
+    for e in sorted(effects, key=lambda e: e.estimate or 0.0):
+        rest = ", ".join(f"{v}" for k, v in e.group.items() if k != "method")
+        where = f" ({rest})" if rest and len({tuple(x.group.items()) for x in effects}) > len(
+            {x.group["method"] for x in effects}) else ""
+        clauses.append(f"{e.group['method']}{where} {e.estimate:+.3g} ms [{e.ci_low:.3g}, {e.ci_high:.3g}], "
+                       f"{e.verdict.label}")
+    return "Latency change from unpruned to fully pruned, by method (causal, adjusted): " + "; ".join(clauses) + "."
 
 
 def refutation_grid(refutations: pd.DataFrame) -> pd.DataFrame:
@@ -36,10 +92,12 @@ def effects_table(analysis: Analysis) -> pd.DataFrame:
     return pd.DataFrame([{
         "question": e.question, "effect": f"{e.treatment} -> {e.outcome}", "group": _group(e),
         "estimate": e.estimate, "ci_low": e.ci_low, "ci_high": e.ci_high, "naive_estimate": e.naive_estimate,
-        "n_rows": e.n_rows, "estimator": e.estimator or "-", "verdict": e.verdict.label,
+        "unit": unit_of(e.outcome), "adjustment": {None: "", True: "changed it", False: "no change"}[
+            adjustment_changed(e)], "n_rows": e.n_rows, "estimator": e.estimator or "-", "verdict": e.verdict.label,
         "why": "; ".join(e.verdict.reasons) if e.estimated else e.reason,
     } for e in analysis.effects], columns=["question", "effect", "group", "estimate", "ci_low", "ci_high",
-                                           "naive_estimate", "n_rows", "estimator", "verdict", "why"])
+                                           "naive_estimate", "unit", "adjustment", "n_rows", "estimator",
+                                           "verdict", "why"])
 
 
 def refutations_table(analysis: Analysis) -> pd.DataFrame:
@@ -73,6 +131,8 @@ def _forest(analysis: Analysis) -> Figure | None:
         ax.set_yticks(range(len(effects)), [_short_group(e) for e in effects], fontsize=8)
         ax.set_ylim(len(effects) - 0.5, -0.5)
         ax.set_title(f"{question}: {effects[0].treatment} -> {effects[0].outcome}", loc="left", fontsize=10)
+        ax.set_xlabel(f"change in {effects[0].outcome} ({unit_of(effects[0].outcome)}) per +1 of "
+                      f"{effects[0].treatment}", fontsize=8)
     plots.legend_below(fig, [plots.line_handle(c) for c in VERDICT_COLORS.values()], list(VERDICT_COLORS),
                        title="verdict")
     return Figure("causal-effects", svg.to_svg(fig, "causal-effects"),
@@ -119,14 +179,18 @@ def build(data: ReportData, budgets: Budgets) -> Section:
     analysis = data.analysis
     if analysis is None:
         return _missing(data)
+    simulations = analysis.settings.get("refuters", {}).get("simulations")
+    runs = f"; {simulations} refuter simulations" if simulations else ""
     blocks: list[Block] = [Note(f"From {data.analysis_path.name}: {analysis.n_rows} rows of {analysis.source}, "
                                 f"analysed {analysis.created_at} by edgeprune {analysis.edgeprune_version}; graph: "
-                                f"{analysis.graph_source}.")]
+                                f"{analysis.graph_source}{runs}.")]
     if analysis.n_rows != len(data.rows):
         blocks.append(Note(f"The analysis saw {analysis.n_rows} rows; the results now have {len(data.rows)}. "
                            f"Run the analysis again for figures that match.", "warn"))
     if analysis.graph_edges:
-        blocks.append(causal_graph.draw(analysis.graph_edges))
+        nodes = causal_graph.parse_edges(analysis.graph_edges).nodes
+        absent = [n for n in nodes if n in data.rows.columns and data.rows[n].isna().all()]
+        blocks.append(causal_graph.draw(analysis.graph_edges, absent=absent))
     effects = effects_table(analysis)
     forest = _forest(analysis)
     blocks += [b for b in (forest,) if b]
@@ -134,8 +198,8 @@ def build(data: ReportData, budgets: Budgets) -> Section:
                      "naive_estimate is the unadjusted slope: where it differs from the estimate, the confounders "
                      "mattered.", formats={"estimate": ".4g", "ci_low": ".4g", "ci_high": ".4g",
                                             "naive_estimate": ".4g"},
-                     shown=("question", "group", "estimate", "ci_low", "ci_high", "naive_estimate", "n_rows",
-                            "verdict", "why"))]
+                     shown=("question", "group", "estimate", "ci_low", "ci_high", "unit", "naive_estimate",
+                            "adjustment", "n_rows", "verdict", "why"))]
     refutations = refutations_table(analysis)
     if len(refutations):
         blocks += [Table("causal_refuters", "Refuters: new effect (p-value) and outcome", refutation_grid(refutations),
@@ -151,12 +215,19 @@ def build(data: ReportData, budgets: Budgets) -> Section:
         blocks += [_arrows_figure(arrows), Table("causal_arrow_strengths", "Arrow strengths", arrows,
                                                  formats={"share": ".1%", "strength": ".4g"})]
     recommendations = recommendations_table(analysis)
-    if not recommendations.empty:
-        blocks.append(Table("causal_recommendations", "The analysis's recommended ratios", recommendations,
-                            "From the fitted causal model (predicted, not only measured settings), within the "
-                            "budgets the analysis was run with.", max_rows=100, collapsed=len(recommendations) > 12))
+    if not recommendations.empty:  # predictions, not picks: Recommendations uses them only where nothing was measured
+        blocks.append(Table("causal_predictions", "The causal model's highest ratio within the budgets (predicted)",
+                            recommendations, "Predicted from the fitted model, not measured. The recommendation per "
+                            "device (next section) is what was measured; it uses these only for a device class and "
+                            "model with no measurement.", max_rows=100, collapsed=True))
+    adjustment = adjustment_note(analysis)
+    blocks += [Note(adjustment)] if adjustment else []
+    chance = chance_note(at_chance(data.rows))
+    if chance:  # the accuracy effects pool these models' noise around chance with the real ones
+        blocks.append(Note(f"The effects on accuracy include rows of a model that never learned. {chance}", "warn"))
     blocks += [Note(n) for n in analysis.notes[:8]]
     verdicts = effects["verdict"].value_counts()
     summary = (f"{len(effects)} causal effect(s): " + ", ".join(f"{n} {v}" for v, n in verdicts.items()) + ".",)
+    summary += tuple(line for line in (latency_by_method(analysis), adjustment) if line)
     return Section("causal", "Causal analysis", "What pruning causes, with the confounders adjusted for.",
                    tuple(blocks), summary)

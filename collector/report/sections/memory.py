@@ -31,7 +31,8 @@ def _oom_figure(table: pd.DataFrame) -> Figure:
     labels = (counts.astype("Int64").astype(str) + "/" + trials.astype("Int64").astype(str)).where(counts > 0, "")
     fig, axes = svg.figure(height_in=1.6 + 0.34 * len(shares), width_in=min(11.0, 4.5 + 1.1 * shares.shape[1]))
     ax = axes[0, 0]
-    plots.heatmap(ax, shares, labels=labels, cmap="Reds", vmin=0, vmax=max(1.0, float(shares.max().max())),
+    # at least 0..10 %: a fleet without an OOM gets a readable scale, not 0.00..1.00 under "%"
+    plots.heatmap(ax, shares, labels=labels, cmap="Reds", vmin=0, vmax=max(10.0, float(shares.max().max())),
                   colorbar="OOM, % of trials", fig=fig)
     ax.set_xlabel("batch size")
     return Figure("oom", svg.to_svg(fig, "oom"),

@@ -7,6 +7,7 @@ import pandas as pd
 from collector.report import plots, svg
 from collector.report.cells import said
 from collector.report.data import ReportData, probe_errors
+from collector.report.findings import load_sentence, machine_load
 from collector.report.model import Block, Budgets, Figure, Note, Section, Table
 
 NOISY_CV = 0.10  # the sweep's default timing.noisy_cv; the noisy column holds each trial's own verdict
@@ -88,6 +89,15 @@ def build(data: ReportData, budgets: Budgets) -> Section:
                          f"{NOISIEST} noisiest are in the CSV.", max_rows=10, formats={"latency_cv": ".2%"})]
     else:
         blocks.append(Note("No trial has a latency CV."))
+    load = machine_load(data)
+    if load["load_1m_max"].notna().any():
+        blocks.append(Table("machine_load", "Machine load during the run", load,
+                            "Per host, over its ok trials' timed regions: the 1-minute load average (highest "
+                            "sampled in each trial: median and max over trials) against its cores, the CPU busy and "
+                            "steal shares, and its trials flagged noisy. A load near the core count means other work "
+                            "shared the machine.", max_rows=100,
+                            formats={"load_1m_median": ".2f", "load_1m_max": ".2f", "cpu_busy_mean_pct": ".0f",
+                                     "cpu_steal_mean_pct": ".1f"}))
     probes = missing_probes(rows)
     blocks.append(Table("missing_probes", "Missing probes and why", probes,
                         "A probe the device cannot run leaves its columns null and says why in probe_errors.")
@@ -98,6 +108,8 @@ def build(data: ReportData, budgets: Budgets) -> Section:
     n_noisy = int(ok["noisy"].fillna(False).astype(bool).sum())
     summary = (f"{n_noisy} of {len(ok)} ok trials flagged noisy; median latency CV "
                f"{said(ok['latency_cv'].median(), '.1f', 100, '%')}." if len(ok) else "No ok trials.",)
+    said_load = load_sentence(load)
+    summary += (said_load,) if said_load else ()
     if len(probes):
         summary += (f"Probes missing on some hosts: {', '.join(sorted(probes['probe'].unique()))}.",)
     return Section("quality", title, intro, tuple(blocks), summary)
