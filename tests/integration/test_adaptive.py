@@ -59,9 +59,12 @@ def test_a_replay_keeps_its_budget_and_says_why_each_trial_was_chosen(grid: Path
     effect = data["effects"][0]
     assert {"treatment", "outcome", "full", "adaptive", "inside", "adaptive_abs_error", "random_abs_error"} <= set(effect)
     assert set(effect["full"]) == {"estimate", "ci_low", "ci_high"}
-    # the synthetic truth is -8 ms per unit of ratio on every device: the adaptive sample finds it
-    latency = [e for e in result.effects if e.outcome == "latency_p50_ms"]
-    assert latency and all(e.inside for e in latency)
+    # the synthetic truth is -8 ms per unit of ratio in every group (12: method x backend x
+    # device class): 95% intervals of 40% of the rows, so about one in twenty may miss
+    latency = [e for e in result.effects if e.outcome == "latency_p50_ms" and e.adaptive is not None]
+    assert len(latency) == 12
+    assert sum(e.inside for e in latency) >= 10
+    assert sum(e.adaptive.ci_low <= -8 <= e.adaptive.ci_high for e in latency) >= 10
 
 
 def test_a_trial_above_an_oom_is_not_spent_on_for_latency() -> None:
