@@ -18,11 +18,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from agent import stages
 from agent.artifacts import Artifact, ArtifactError, ArtifactStore
 from agent.backends import BACKENDS, Backend
 from agent.machine import machine_info
 from agent.outdir import OutputFolder, utc_now
 from agent.probes.perf import perf_support
+from agent.stages import StageTimes, overhead_record
 from agent.worker import TrialSpec, WorkerJob, WorkerPool
 from shared.errors import MissingDependency
 from shared.comparison import seed_comparisons, write_comparisons_csv
@@ -62,6 +64,11 @@ class RunSummary:
     timed_s: float = 0.0  # inside the timed regions (the repetitions themselves)
     warmup_s: float = 0.0
     accuracy_s: float = 0.0  # the accuracy passes (the device's own accuracy on eval.npz)
+    stages: StageTimes = field(default_factory=StageTimes)  # where measure_wall_s went (agent/stages.py)
+
+    def overhead(self) -> dict[str, object]:
+        """run.json's ``overhead``: measuring wall time against the timed regions, by stage."""
+        return overhead_record(self.stages.seconds, self.measure_wall_s, self.timed_s)
 
 
 class NoArtifact(Exception):
@@ -137,6 +144,10 @@ class MeasureRunner:
             if pending:
                 self._run_variant(summary, pool, self._context(run_id, variant), variant, pending)
         summary.accuracy_s = pool.accuracy_s
+        summary.stages.merge(pool.stages.seconds)
+        summary.stages.merge({stages.WARMUP: summary.warmup_s, stages.TIMED: summary.timed_s})
+        if summary.timed_s > 0:  # a run that measured something: keep where its time went
+            self.out.record_run(overhead=summary.overhead())
         latest_rows = list(self._latest_rows().values())
         write_csv(latest_rows, self.out.results_csv)
         comparisons = seed_comparisons(latest_rows)
@@ -162,14 +173,15 @@ class MeasureRunner:
                                        "artifact_sha256": artifact.sha256})
         context = {**context, **_artifact_columns(artifact)}
         started = time.perf_counter()
-        for columns in self._measure_variant(pool, variant, artifact, pending):
-            row = self._record(summary, {**context, **columns})
+        for columns in self._measure_variant(pool, variant, artifact, pending, summary.stages):
+            with summary.stages.stage(stages.ROWS):
+                row = self._record(summary, {**context, **columns})
             summary.timed_s += row["timed_s"] or 0.0
             summary.warmup_s += row["warmup_s"] or 0.0
         summary.measure_wall_s += time.perf_counter() - started
 
     def _measure_variant(self, pool: WorkerPool, variant: Variant, artifact: Artifact,
-                         pending: list[Trial]) -> Iterator[dict[str, Any]]:
+                         pending: list[Trial], times: StageTimes) -> Iterator[dict[str, Any]]:
         """Rows of every pending trial: one worker a backend and device, batches ascending."""
         for (backend_name, device), group in _by_backend_and_device(pending).items():
             backend = self.backends[backend_name]
@@ -192,7 +204,9 @@ class MeasureRunner:
                 perf=self._perf, mem_limit_bytes=None, cgroup=None, stderr_path="")
             job = dataclasses.replace(job, device_accuracy=pool.device_accuracy(job))
             for outcome in pool.measure(job):
-                yield self._outcome_columns(by_key[outcome.key], resolved, outcome.columns)
+                with times.stage(stages.ROWS):  # samples and telemetry lines
+                    columns = self._outcome_columns(by_key[outcome.key], resolved, outcome.columns)
+                yield columns
 
     def _outcome_columns(self, trial: Trial, device: str, columns: dict[str, Any]) -> dict[str, Any]:
         samples = columns.pop("samples_ms", None)

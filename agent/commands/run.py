@@ -13,6 +13,7 @@ from rich.progress import (BarColumn, MofNCompleteColumn, Progress, SpinnerColum
                            TimeElapsedColumn, TimeRemainingColumn)
 
 from agent.commands import report
+from agent.stages import format_breakdown
 from agent.summary import status_line, summary_table
 from shared.errors import UserError
 from shared.events import EventWriter
@@ -186,6 +187,9 @@ def execute(args: argparse.Namespace) -> int:
                       f"(+{summary.warmup_s:.1f} s warm-up; ratio {summary.measure_wall_s / summary.timed_s:.2f}, "
                       f"{(summary.measure_wall_s - summary.accuracy_s) / summary.timed_s:.2f} without the "
                       f"{summary.accuracy_s:.1f} s of the device-accuracy passes)")
+        console.print("where the measuring time went (also in run.json, `overhead`):")
+        for line in format_breakdown(summary.stages.seconds, summary.measure_wall_s):
+            console.print(line, markup=False)
     console.print(f"results: {runner.out.results.path}  csv: {runner.out.results_csv}  "
                   f"artifacts: {runner.store.root}")
     if not args.events:  # driven by a collector, which writes one report for the whole fleet
