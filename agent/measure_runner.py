@@ -21,6 +21,7 @@ from typing import Any, Protocol
 from agent import stages
 from agent.artifacts import Artifact, ArtifactError, ArtifactStore
 from agent.backends import BACKENDS, Backend
+from agent.layertime import record_of
 from agent.machine import machine_info
 from agent.outdir import OutputFolder, utc_now
 from agent.probes.perf import perf_support
@@ -108,6 +109,7 @@ class MeasureRunner:
         self.machine = machine_info()
         # checked once here rather than by every worker (perf's smoke test takes ~40 ms)
         self._perf = perf_support() if sweep.telemetry.perf else None
+        self._run_id = ""  # the run's id, once run() has opened the folder
 
     # ------------------------------------------------------------ what a subclass may change
 
@@ -131,6 +133,7 @@ class MeasureRunner:
 
     def run(self) -> RunSummary:
         run_id = self.out.open(self.sweep.name, self.machine)
+        self._run_id = run_id
         latest = self._latest_rows()
         done = {key for key, row in latest.items() if not _retry(row)}
         plan = self._plan()
@@ -215,6 +218,11 @@ class MeasureRunner:
         side = columns.pop("telemetry_side", None)
         if side:  # time series of the samplers, per-kernel GPU table
             append_jsonl(self.out.telemetry, {"trial_key": trial.key, **side})
+        layer_time = columns.pop("layer_time", None)
+        if layer_time is not None:  # telemetry.layer_time: the per-layer profile of this trial
+            record = record_of(layer_time, self._run_id, trial.key, trial.variant, trial.backend, device,
+                               trial.batch_size)
+            append_jsonl(self.out.layer_time, record.to_json())
         limit_mb = self.mem_limit_bytes / 2**20 if self.mem_limit_bytes else None
         capacity_gb = self.machine["device_mem_gb"] if device.startswith("cuda") else self.machine["mem_total_gb"]
         return {

@@ -12,6 +12,7 @@ from typing import Any
 from shared.errors import UserError
 from shared.outlock import lock_folder
 from shared.resultlog import ResultLog
+from shared.resultsdir import LAYER_TIME_FILE
 
 
 def utc_now() -> str:
@@ -37,6 +38,10 @@ class OutputFolder:
     @property
     def layers(self) -> Path:  # per-layer sparsity, one line a variant
         return self.root / "layers.jsonl"
+
+    @property
+    def layer_time(self) -> Path:  # per-layer time, one line a profiled model (shared/layertime.py)
+        return self.root / LAYER_TIME_FILE
 
     @property
     def telemetry(self) -> Path:  # probe time series and kernel tables, one line a trial

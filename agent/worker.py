@@ -39,6 +39,7 @@ from agent import memlimit, stages
 from agent.accuracy import EVAL_BATCH, device_accuracy, same_as_build
 from agent.artifacts import Artifact
 from agent.backends import BACKENDS, Backend
+from agent.layertime import DEFAULT_PASSES
 from agent.measure import measure_model
 from agent.outdir import utc_now
 from agent.probes import Probe, ProbeOutcome, ProbeSet, make_probe, merge_results
@@ -234,8 +235,23 @@ def _probing(probes: ProbeSet, sink: dict[str, ProbeOutcome], times: StageTimes)
             sink["outcome"] = probes.stop()
 
 
+def _layer_time(job: WorkerJob, backend: Backend, model: Any, artifact: Artifact, trial: TrialSpec,
+                times: StageTimes) -> tuple[dict[str, Any], dict[str, str]]:
+    """The per-layer profile (``telemetry.layer_time``) in a pass of its own after the timed
+    one: a profiler slows what it watches. Its failure is a reason in probe_errors, never the trial's."""
+    if not job.telemetry.layer_time:
+        return {}, {}
+    try:
+        with times.stage(stages.LAYER_TIME):
+            profile = backend.profile_layers(artifact, model, trial.input_shape, job.device, job.threads,
+                                             DEFAULT_PASSES, Path(job.stderr_path).parent)
+    except Exception as exc:  # noqa: BLE001 - the latency stands without its breakdown
+        return {}, {"layer_time": error_text(exc)}
+    return {"layer_time": profile}, {}
+
+
 def _measure_one(job: WorkerJob, backend: Any, model: Any, trial: TrialSpec,
-                 model_outcome: ProbeOutcome, times: StageTimes) -> dict[str, Any]:
+                 model_outcome: ProbeOutcome, times: StageTimes, artifact: Artifact) -> dict[str, Any]:
     started, started_s = {"started_at": utc_now()}, time.monotonic()
     sink: dict[str, ProbeOutcome] = {}
     try:
@@ -243,11 +259,13 @@ def _measure_one(job: WorkerJob, backend: Any, model: Any, trial: TrialSpec,
                                timed_region=lambda: _probing(_probes(job), sink, times))
         with times.stage(stages.GPU_PROFILE):  # ~0 where no profile is taken (a CPU)
             profile = _gpu_profile(job, backend, model, trial, started_s)
+        layer_time, layer_error = _layer_time(job, backend, model, artifact, trial, times)
     except Exception as exc:  # a failed trial is a row, and the worker may go on
         oom = backend.is_oom(exc)
         return {**started, "status": (Status.OOM if oom else Status.ERROR).value, "is_oom": oom,
                 "error": error_text(exc)}
     telemetry = _combine([_absent(job), sink["outcome"], profile, model_outcome])
+    telemetry.errors.update(layer_error)
     energy, why = energy_columns(telemetry.columns, job.device, len(result.stats.samples_ms), trial.batch_size)
     telemetry.columns.update(energy)
     if why:
@@ -256,7 +274,7 @@ def _measure_one(job: WorkerJob, backend: Any, model: Any, trial: TrialSpec,
             **telemetry.row_columns(), "threads": result.threads,
             "status": Status.OK.value, "is_oom": False, "peak_rss_mb": result.peak_rss_mb,
             "peak_gpu_mem_mb": result.peak_gpu_mem_mb, "samples_ms": list(result.stats.samples_ms),
-            "telemetry_side": telemetry.side}
+            "telemetry_side": telemetry.side, **layer_time}
 
 
 def _model_columns(backend: Backend, model: object, job: WorkerJob) -> ProbeOutcome:
@@ -305,7 +323,7 @@ def worker_main(conn: Any, job: WorkerJob) -> None:
     for trial in job.trials:
         conn.send(("start", trial.key))
         _test_fault(trial.batch_size)
-        columns = _measure_one(job, backend, model, trial, model_outcome, times)
+        columns = _measure_one(job, backend, model, trial, model_outcome, times, artifact)
         conn.send(("stages", times.seconds))
         times = StageTimes()
         conn.send(("done", trial.key, columns))

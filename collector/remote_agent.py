@@ -21,12 +21,12 @@ from dataclasses import dataclass
 
 from shared.cli import EXIT_INTERRUPTED
 from shared.events import EVENTS_FILE
-from shared.resultsdir import RESULTS_FILE
+from shared.resultsdir import LAYER_TIME_FILE, RESULTS_FILE
 
 q = shlex.quote
 
 # files fetched beside results.jsonl once the run ends (results.jsonl is streamed as it grows)
-FETCHED_AT_END = ("machine.json", "run.json", "layers.jsonl", "telemetry.jsonl", "results.csv",
+FETCHED_AT_END = ("machine.json", "run.json", "layers.jsonl", "telemetry.jsonl", LAYER_TIME_FILE, "results.csv",
                   "seed_comparison.csv", "agent.log")
 
 
