@@ -127,3 +127,23 @@ def read_records(lines: Iterable[Mapping[str, Any]]) -> list[LayerTimes]:
         except ValueError:
             continue
     return records
+
+
+@dataclass(frozen=True)
+class KindTime:
+    """One kind of op, in the original and in the pruned variant (ms a forward pass)."""
+
+    kind: str
+    original_ms: float
+    variant_ms: float
+
+    @property
+    def saved_ms(self) -> float:
+        return self.original_ms - self.variant_ms
+
+
+def side_by_side(original: LayerTimes, variant: LayerTimes) -> list[KindTime]:
+    """Time a kind of op takes in the original and in the variant, slowest first (in the original)."""
+    before, after = original.by_kind(), variant.by_kind()
+    kinds = sorted(set(before) | set(after), key=lambda k: (-before.get(k, 0.0), k))
+    return [KindTime(k, before.get(k, 0.0), after.get(k, 0.0)) for k in kinds]

@@ -10,14 +10,14 @@ from typing import Any
 from collector.report import export, svg
 from collector.report.data import ReportData, load_report_data
 from collector.report.model import Budgets, Report, Section
-from collector.report.sections import (accuracy, causal, energy, latency, memory, overview, parameters, quality,
-                                       recommend)
+from collector.report.sections import (accuracy, causal, energy, latency, layertime, memory, overview, parameters,
+                                       quality, recommend)
 from shared.version import __version__
 
 REPORT_FILE = "report.html"
 # in reading order: who ran what, what pruning did, what it costs, what it causes, what to use, how sure.
-# A section's build may return None (energy, where no trial measured any): it is left out.
-SECTIONS = (overview, accuracy, latency, parameters, memory, energy, causal, recommend, quality)
+# A section's build may return None (energy, layer time, where nothing measured it): it is left out.
+SECTIONS = (overview, accuracy, latency, layertime, parameters, memory, energy, causal, recommend, quality)
 
 
 def _headline(data: ReportData) -> tuple[str, ...]:

@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from shared.resultsdir import device_folders, load_results
+from shared.layertime import LayerTimes, read_records
+from shared.resultsdir import LAYER_TIME_FILE, device_folders, load_results
 from shared.schema import COLUMN_NAMES, COLUMNS
 
 if TYPE_CHECKING:
@@ -52,6 +53,7 @@ class ReportData:
     fleet: FleetRun | None = None   # fleet.json: None for one device's folder or a fleet folder without one
     fleet_problem: str = ""         # why a fleet.json that is there could not be read ("" otherwise)
     left_out: tuple[str, ...] = ()  # a line a host folder whose results could not be read, and why
+    layer_times: tuple[tuple[str, LayerTimes], ...] = ()  # (host, record) of layer_time.jsonl
 
     @property
     def ok(self) -> pd.DataFrame:
@@ -190,13 +192,16 @@ def load_report_data(results_dir: str | Path, analysis_path: str | Path | None =
     machines = pd.DataFrame([_machine_row(f.root.name, f.json_file("machine.json"), f.json_file("run.json"))
                              for f in folders])
     layers = _layers([record for f in folders for record in f.jsonl("layers.jsonl")])
+    # a fleet's host is its folder's (as its rows'), one device's its fingerprint's
+    layer_times = tuple((f.host or host, record) for f, host in zip(folders, machines["host"])
+                        for record in read_records(f.jsonl(LAYER_TIME_FILE)))
     loaded = load_results(source)
     rows = derive(rows_frame(loaded.rows), machines)
     path = Path(analysis_path) if analysis_path else source / ANALYSIS_FILE
     analysis, problem = _analysis(path)
     fleet, fleet_problem = _fleet(source / FLEET_FILE)
     return ReportData(source, rows, machines, layers, analysis, path, problem, fleet, fleet_problem,
-                      loaded.notes())
+                      loaded.notes(), layer_times)
 
 
 def probe_errors(rows: pd.DataFrame) -> pd.DataFrame:
