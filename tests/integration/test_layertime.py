@@ -56,3 +56,14 @@ def test_the_sweep_option_profiles_beside_each_trial(tmp_path: Path, private_cac
     assert {r.profiler for r in found} == {"torch.profiler", "onnxruntime"}
     assert all(any(op.kind == "conv" for op in r.ops) for r in found)
     assert summary.stages.seconds["layer time pass"] > 0  # counted apart from the timed region
+
+
+def test_an_unknown_variant_is_one_line_naming_the_file_and_the_field(tmp_path: Path,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    sweep = tmp_path / "sweep.yml"
+    sweep.write_text(yaml.safe_dump(SWEEP))
+    assert main(["profile", "--sweep", str(sweep), "--variant", "nope", "--out", str(tmp_path / "out")]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert f"{sweep}: --variant: no variant of the sweep has key 'nope'; its variants: " in line
+    assert "lenet5 structured r=0.5" in line
+    assert not (tmp_path / "out" / LAYER_TIME_FILE).exists()
