@@ -12,18 +12,30 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 
 # The stages, in the order a trial meets them (one owner for their names).
-WORKER_START = "worker start"        # from Process.start to the worker's first message
+SERVER_START = "first worker start"  # the first worker waits for the forkserver to import the runtimes
+WORKER_START = "worker start"        # from Process.start to the worker's first message (the others)
 MODEL_LOAD = "model load"            # the backend loading the artifact in the worker
 ACCURACY = "accuracy passes"         # whole workers that only evaluate eval.npz
 WARMUP = "warm-up"                   # the timing spec's warm-up (row column warmup_s)
-PROBES = "probe attach and detach"   # starting and stopping perf and the samplers
+PROBES = "probes"                    # starting and stopping perf and the samplers: "probes: perf", ...
 TIMED = "timed region"               # the repetitions themselves (row column timed_s)
 GPU_PROFILE = "gpu profile pass"     # the kernel-level profile after the timed pass
 LAYER_TIME = "layer time pass"       # the per-op profile pass (telemetry.layer_time)
 ROWS = "row writing"                 # results, samples and telemetry lines, synced
 WORKER_END = "worker exit"           # the worker ending (or being killed) and reaped
-ORDER = (WORKER_START, MODEL_LOAD, ACCURACY, WARMUP, PROBES, TIMED, GPU_PROFILE, LAYER_TIME, ROWS, WORKER_END)
+ORDER = (SERVER_START, WORKER_START, MODEL_LOAD, ACCURACY, WARMUP, PROBES, TIMED, GPU_PROFILE, LAYER_TIME, ROWS, WORKER_END)
 UNACCOUNTED = "not in any stage"
+
+
+def probe_stage(probe: str) -> str:
+    """One probe's start and stop, a stage of its own under PROBES ("probes: perf")."""
+    return f"{PROBES}: {probe}"
+
+
+def _place(name: str) -> int:
+    """Where a stage goes in ORDER: its own place, its parent's (``probes: perf``), else last."""
+    parent = name.split(": ", 1)[0]
+    return ORDER.index(name) if name in ORDER else ORDER.index(parent) if parent in ORDER else len(ORDER)
 
 
 class StageTimes:
@@ -55,8 +67,8 @@ def breakdown(stages: Mapping[str, float], wall_s: float) -> dict[str, float]:
 
     The manager writes a row while its worker goes on with the next trial, so stages may
     overlap a little; what is not covered is never below zero."""
-    ordered = {name: stages[name] for name in ORDER if stages.get(name, 0.0) >= 0.0005}
-    ordered.update({name: s for name, s in stages.items() if name not in ORDER})
+    kept = [name for name, seconds in stages.items() if seconds >= 0.0005]
+    ordered = {name: stages[name] for name in sorted(kept, key=lambda n: (_place(n), n))}
     ordered[UNACCOUNTED] = max(0.0, wall_s - sum(ordered.values()))
     return ordered
 

@@ -137,7 +137,7 @@ def _test_fault(where: int | str) -> None:
                 time.sleep(60)
 
 
-def _probes(job: WorkerJob) -> ProbeSet:
+def _probes(job: WorkerJob, times: StageTimes) -> ProbeSet:
     """The probes around one timed region: samplers first, perf last (it starts nearest
     the region and stops first, so it counts the least of the others' work)."""
     probes: list[Probe] = [SystemProbe(job.telemetry.system_interval_s),
@@ -148,7 +148,7 @@ def _probes(job: WorkerJob) -> ProbeSet:
     probes.append(make_probe("rapl"))
     if job.perf is not None:
         probes.append(PerfAttachProbe(support=job.perf))
-    return ProbeSet(probes)
+    return ProbeSet(probes, timer=lambda name: times.stage(stages.probe_stage(name)))
 
 
 def _cuda_index(device: str) -> int:
@@ -220,19 +220,17 @@ def _gpu_profile(job: WorkerJob, backend: Any, model: Any, trial: TrialSpec, sta
     profile_timing = TimingSpec(warmup_s=0.0, min_reps=GPU_PROFILE_CALLS, min_time_s=0.0, max_time_s=1.0)
     sink: dict[str, ProbeOutcome] = {}
     measure_model(backend, model, trial.input_shape, job.device, job.threads, profile_timing,
-                  timed_region=lambda: _probing(probe, sink, StageTimes()))
+                  timed_region=lambda: _probing(probe, sink))
     return sink["outcome"]
 
 
 @contextlib.contextmanager
-def _probing(probes: ProbeSet, sink: dict[str, ProbeOutcome], times: StageTimes) -> Iterator[None]:
-    with times.stage(stages.PROBES):
-        probes.start()
+def _probing(probes: ProbeSet, sink: dict[str, ProbeOutcome]) -> Iterator[None]:
+    probes.start()
     try:
         yield
     finally:
-        with times.stage(stages.PROBES):
-            sink["outcome"] = probes.stop()
+        sink["outcome"] = probes.stop()
 
 
 def _layer_time(job: WorkerJob, backend: Backend, model: Any, artifact: Artifact, trial: TrialSpec,
@@ -256,7 +254,7 @@ def _measure_one(job: WorkerJob, backend: Any, model: Any, trial: TrialSpec,
     sink: dict[str, ProbeOutcome] = {}
     try:
         result = measure_model(backend, model, trial.input_shape, job.device, job.threads, job.timing,
-                               timed_region=lambda: _probing(_probes(job), sink, times))
+                               timed_region=lambda: _probing(_probes(job, times), sink))
         with times.stage(stages.GPU_PROFILE):  # ~0 where no profile is taken (a CPU)
             profile = _gpu_profile(job, backend, model, trial, started_s)
         layer_time, layer_error = _layer_time(job, backend, model, artifact, trial, times)
@@ -398,6 +396,10 @@ class WorkerPool:
         return DeviceAccuracy({}, {"accuracy_device": f"{outcome.columns.get('status')} evaluating in "
                                                       f"batches of {batch}: {why[0]}"})
 
+    def _start_stage(self) -> str:
+        """The first worker's start includes the server's imports (torch: seconds), once a run."""
+        return stages.SERVER_START if self._started == 1 else stages.WORKER_START
+
     def _run_worker(self, job: WorkerJob, trials: tuple[TrialSpec, ...],
                     times: StageTimes | None = None) -> Iterator[Outcome]:
         times = self.stages if times is None else times
@@ -414,7 +416,7 @@ class WorkerPool:
         child_conn.close()
         try:
             yield from _Watch(process, parent_conn, trials, self.trial_timeout_s, group,
-                              stderr_path, _Clock(times, spawned)).outcomes()
+                              stderr_path, _Clock(times, spawned, self._start_stage())).outcomes()
         finally:
             with times.stage(stages.WORKER_END):
                 _kill_group(process)
@@ -439,12 +441,13 @@ class _Clock:
 
     times: StageTimes
     spawned: float
+    stage: str = stages.WORKER_START
     up: bool = False
 
     def heard(self) -> None:
         if not self.up:
             self.up = True
-            self.times.add(stages.WORKER_START, time.perf_counter() - self.spawned)
+            self.times.add(self.stage, time.perf_counter() - self.spawned)
 
 
 class _Watch:

@@ -40,6 +40,10 @@ def test_breakdown_is_in_trial_order_with_what_no_stage_covers() -> None:
     result = breakdown(seen, wall_s=10.0)
     assert list(result) == [stages.WORKER_START, stages.TIMED, "custom", stages.UNACCOUNTED]
     assert result[stages.UNACCOUNTED] == pytest.approx(2.5)  # the sub-millisecond stage is dropped
+    # each probe is a stage of its own, placed where the probes are (after the warm-up, before the timed region)
+    probes = breakdown({stages.TIMED: 1.0, stages.probe_stage("system"): 0.1, stages.probe_stage("perf"): 0.2,
+                        stages.WARMUP: 0.5}, wall_s=2.0)
+    assert list(probes)[:4] == [stages.WARMUP, "probes: perf", "probes: system", stages.TIMED]
     # overlapping stages (a row written while the worker goes on) never give a negative remainder
     assert breakdown({stages.TIMED: 11.0}, wall_s=10.0)[stages.UNACCOUNTED] == 0.0
 
