@@ -7,6 +7,7 @@ kernels rather than their launch; that serialises the pass (a profile, not the l
 """
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import torch
@@ -54,6 +55,9 @@ def profile_torch(backend: Any, model: nn.Module, input_shape: tuple[int, ...], 
     run_passes(prepared, 0, WARMUP_PASSES)  # unhooked: what the profile leaves out anyway
     handles, classes = _hook(model, device)
     activities = [torch.profiler.ProfilerActivity.CPU]
+    # kineto's own log (e.g. "gpuGetDeviceCount failed" on a host without a GPU) would land on the
+    # user's terminal or in a worker's stderr tail; read when the profiler first starts
+    os.environ.setdefault("KINETO_LOG_LEVEL", "5")
     try:
         with torch.profiler.profile(activities=activities) as profiler:
             run_passes(prepared, passes, warmup=0)
