@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import pandas as pd
 
+from collector.report import plots, svg
 from collector.report.data import ReportData
-from collector.report.model import Block, Budgets, Note, Section, Table
-from shared.layertime import ORIGINAL, LayerTimes, side_by_side
+from collector.report.model import Block, Budgets, Figure, Note, Section, Table
+from shared.layertime import KINDS, ORIGINAL, LayerTimes, side_by_side
+
+MAX_PAIRS_DRAWN = 12  # a bar pair each; the table holds every one
 
 PAIR_KEYS = ("host", "model", "base_model_key", "backend", "device", "batch_size", "profiler")
 
@@ -62,6 +65,37 @@ def total_table(found: list[tuple[str, LayerTimes, LayerTimes]]) -> pd.DataFrame
     return pd.DataFrame(rows)
 
 
+def _figure(found: list[tuple[str, LayerTimes, LayerTimes]]) -> Figure:
+    """One panel a profiler; a pair of bars a profiled variant (its original above it), each
+    bar the time of a forward pass stacked by kind of op."""
+    drawn = found[:MAX_PAIRS_DRAWN]
+    profilers = sorted({v.profiler for _, _, v in drawn})
+    palette = plots.colors(KINDS)
+    fleet = len({host for host, _, _ in found}) > 1  # name the host only where there are several
+    fig, axes = plots.facets(len(profilers), cols=2, height_in=2.0 + 0.6 * len(drawn))  # room for the legend
+    for ax, profiler in zip(axes, profilers):
+        bars = [(f"{v.model} {v.method} {v.target_ratio:.0%} b{v.batch_size}{' ' + h if fleet else ''}", o, v)
+                for h, o, v in drawn if v.profiler == profiler]
+        labels, y = [], 0
+        for label, original, variant in bars:
+            for which, record in (("original", original), (label, variant)):
+                left = 0.0
+                for kind, ms in sorted(record.by_kind().items(), key=lambda kv: KINDS.index(kv[0])):
+                    ax.barh(y, ms, left=left, color=palette[kind], height=0.8)
+                    left += ms
+                labels.append(which)
+                y += 1
+        ax.set_yticks(range(len(labels)), labels)
+        ax.invert_yaxis()
+        ax.set_title(profiler)
+        ax.set_xlabel("ms a forward pass (profiled)")
+    plots.legend_below(fig, [plots.line_handle(palette[k], marker=None) for k in KINDS], list(KINDS),
+                       title="kind of op")
+    return Figure("layer-time", svg.to_svg(fig, "layer-time"),
+                  "Where a forward pass spends its time: each profiled variant under its original, the bar "
+                  f"stacked by kind of op (at most {MAX_PAIRS_DRAWN} variants drawn; every one is in the tables).")
+
+
 def build(data: ReportData, budgets: Budgets) -> Section | None:
     """None where nothing was profiled: the report then has no such section."""
     if not data.layer_times:
@@ -77,6 +111,7 @@ def build(data: ReportData, budgets: Budgets) -> Section | None:
         return Section("layertime", "Where the time went", intro, (note,))
     totals = total_table(found)
     blocks: list[Block] = [
+        _figure(found),
         Table("layer-time-totals", "Profiled forward pass, original against variant", totals,
               formats={"original_ms": ".4g", "variant_ms": ".4g", "profiled_speedup": ".2f", "target_ratio": ".0%"}),
         Table("layer-time-kinds", "Time by kind of op", kind_table(found), collapsed=True,
