@@ -8,10 +8,10 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from agent.commands import analyze, build, info, report, run, validate
+from agent.commands import analyze, build, info, profile, report, run, validate
 from shared import cli
 
-COMMANDS = (run, build, info, validate, analyze, report)
+COMMANDS = (run, build, info, profile, validate, analyze, report)
 
 DESCRIPTION = ("edgeprune agent: build pruned variants of real networks on this device, "
                "measure accuracy, latency, memory and FLOPs at several batch sizes, "

@@ -19,13 +19,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from agent import stages
 from agent.artifacts import Artifact, ArtifactError, ArtifactStore
 from agent.backends import BACKENDS, Backend
 from agent.emulate import Emulation, machine_turn
+from agent.layertime import record_of
 from agent.machine import machine_info
 from agent.outdir import OutputFolder, utc_now
 from agent.probes.perf import perf_support
 from agent.repeats import SAMPLES_BY_PROCESS
+from agent.stages import StageTimes, overhead_record
 from agent.worker import TrialSpec, WorkerJob, WorkerPool
 from shared.errors import MissingDependency
 from shared.comparison import seed_comparisons, write_comparisons_csv
@@ -67,6 +70,11 @@ class RunSummary:
     timed_s: float = 0.0  # inside the timed regions (the repetitions themselves)
     warmup_s: float = 0.0
     accuracy_s: float = 0.0  # the accuracy passes (the device's own accuracy on eval.npz)
+    stages: StageTimes = field(default_factory=StageTimes)  # where measure_wall_s went (agent/stages.py)
+
+    def overhead(self) -> dict[str, object]:
+        """run.json's ``overhead``: measuring wall time against the timed regions, by stage."""
+        return overhead_record(self.stages.seconds, self.measure_wall_s, self.timed_s)
 
 
 class NoArtifact(Exception):
@@ -117,6 +125,7 @@ class MeasureRunner:
             self.machine["device_class"] = self.emulation.device_class(self.machine["device_class"])
         # checked once here rather than by every worker (perf's smoke test takes ~40 ms)
         self._perf = perf_support() if sweep.telemetry.perf else None
+        self._run_id = ""  # the run's id, once run() has opened the folder
 
     # ------------------------------------------------------------ what a subclass may change
 
@@ -141,6 +150,7 @@ class MeasureRunner:
     def run(self) -> RunSummary:
         run_id = self.out.open(self.sweep.name, self.machine)
         self._layers_written = self._variants_with_layers()
+        self._run_id = run_id
         latest = self._latest_rows()
         done = {key for key, row in latest.items() if not _retry(row)}
         plan = self._plan()
@@ -158,6 +168,10 @@ class MeasureRunner:
                 if pending:
                     self._run_variant(summary, pool, self._context(run_id, variant), variant, pending)
         summary.accuracy_s = pool.accuracy_s
+        summary.stages.merge(pool.stages.seconds)
+        summary.stages.merge({stages.WARMUP: summary.warmup_s, stages.TIMED: summary.timed_s})
+        if summary.timed_s > 0:  # a run that measured something: keep where its time went
+            self.out.record_run(overhead=summary.overhead())
         latest_rows = list(self._latest_rows().values())
         write_csv(latest_rows, self.out.results_csv)
         comparisons = seed_comparisons(latest_rows, load_samples(self.out.root))
@@ -220,8 +234,9 @@ class MeasureRunner:
             self._layers_written.add(variant.key)
         context = {**context, **_artifact_columns(artifact)}
         started = time.perf_counter()
-        for columns in self._measure_variant(pool, variant, artifact, pending):
-            row = self._record(summary, {**context, **columns})
+        for columns in self._measure_variant(pool, variant, artifact, pending, summary.stages):
+            with summary.stages.stage(stages.ROWS):
+                row = self._record(summary, {**context, **columns})
             rows.append(row)
             summary.timed_s += row["timed_s"] or 0.0
             summary.warmup_s += row["warmup_s"] or 0.0
@@ -229,7 +244,7 @@ class MeasureRunner:
         return rows
 
     def _measure_variant(self, pool: WorkerPool, variant: Variant, artifact: Artifact,
-                         pending: list[Trial]) -> Iterator[dict[str, Any]]:
+                         pending: list[Trial], times: StageTimes) -> Iterator[dict[str, Any]]:
         """Rows of every pending trial: one worker a backend and device, batches ascending."""
         for (backend_name, device), group in _by_backend_and_device(pending).items():
             backend = self.backends[backend_name]
@@ -252,7 +267,9 @@ class MeasureRunner:
                 perf=self._perf, mem_limit_bytes=None, cgroup=None, stderr_path="")
             job = dataclasses.replace(job, device_accuracy=pool.device_accuracy(job))
             for outcome in pool.measure(job):
-                yield self._outcome_columns(by_key[outcome.key], resolved, outcome.columns)
+                with times.stage(stages.ROWS):  # samples and telemetry lines
+                    columns = self._outcome_columns(by_key[outcome.key], resolved, outcome.columns)
+                yield columns
 
     def _outcome_columns(self, trial: Trial, device: str, columns: dict[str, Any]) -> dict[str, Any]:
         for process, samples in enumerate(columns.pop(SAMPLES_BY_PROCESS, None) or ()):
@@ -260,6 +277,11 @@ class MeasureRunner:
         side = columns.pop("telemetry_side", None)
         if side:  # time series of the samplers, per-kernel GPU table
             append_jsonl(self.out.telemetry, {"trial_key": trial.key, **side})
+        layer_time = columns.pop("layer_time", None)
+        if layer_time is not None:  # telemetry.layer_time: the per-layer profile of this trial
+            record = record_of(layer_time, self._run_id, trial.key, trial.variant, trial.backend, device,
+                               trial.batch_size)
+            append_jsonl(self.out.layer_time, record.to_json())
         limit_mb = self.mem_limit_bytes / 2**20 if self.mem_limit_bytes else None
         capacity_gb = self.machine["device_mem_gb"] if device.startswith("cuda") else self.machine["mem_total_gb"]
         return {

@@ -12,7 +12,7 @@ from typing import Any
 from shared.errors import UserError
 from shared.outlock import lock_folder
 from shared.resultlog import ResultLog
-from shared.resultsdir import RESULTS_FILE, SAMPLES_FILE, STRATEGY_FILE
+from shared.resultsdir import LAYER_TIME_FILE, RESULTS_FILE, SAMPLES_FILE, STRATEGY_FILE
 
 
 def utc_now() -> str:
@@ -38,6 +38,10 @@ class OutputFolder:
     @property
     def layers(self) -> Path:  # per-layer sparsity, one line a variant
         return self.root / "layers.jsonl"
+
+    @property
+    def layer_time(self) -> Path:  # per-layer time, one line a profiled model (shared/layertime.py)
+        return self.root / LAYER_TIME_FILE
 
     @property
     def telemetry(self) -> Path:  # probe time series and kernel tables, one line a trial
@@ -71,8 +75,18 @@ class OutputFolder:
         else:
             run = {"run_id": f"{utc_now()[:10]}-{uuid.uuid4().hex[:8]}", "sweep": sweep_name,
                    "created_at": utc_now()}
-            tmp = run_file.with_suffix(".tmp")
-            tmp.write_text(json.dumps(run, indent=2) + "\n")
-            tmp.replace(run_file)
+            _write_json(run_file, run)
         (self.root / "machine.json").write_text(json.dumps(machine, indent=2) + "\n")
         return str(run["run_id"])
+
+    def record_run(self, **fields: Any) -> None:
+        """Add ``fields`` to run.json (replacing those of an earlier run into this folder)."""
+        run_file = self.root / "run.json"
+        _write_json(run_file, {**json.loads(run_file.read_text()), **fields})
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    """Whole or not at all: a reader never sees half a file."""
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    tmp.replace(path)

@@ -1,12 +1,11 @@
 """Measure trials in isolated worker processes (manager and workers, as pyperf does).
 
 Workers are forked from a ``forkserver`` that has imported the sweep's backends (torch
-where it measures with torch) but never run an op: a fork costs tens of milliseconds
-instead of a fresh interpreter's seconds, and is safe even though the agent itself trains
-models (GNU OpenMP, which torch uses, hangs in a child forked from a process that already
-ran parallel regions). This module imports no runtime: the backend loads the model from
-its artifact (torch model.pt, onnxruntime model.onnx), so a light agent's workers never
-import torch.
+where it measures with torch) but never run an op, without the parent's main script
+(:mod:`agent.procstart`): a fork costs milliseconds instead of a fresh interpreter's
+seconds. This module imports no runtime: the backend loads the model from its artifact
+(torch model.pt, onnxruntime model.onnx), so a light agent's workers never import torch.
+Each worker times its own stages (:mod:`agent.stages`) and sends them to the manager.
 
 One worker measures the trials of one variant on one backend and device, batch sizes
 ascending, and sends one message a trial over a pipe. The parent owns the time limit
@@ -37,11 +36,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agent import memlimit
-from agent.emulate import CpuCap, CpuGroup
+from agent import memlimit, stages
 from agent.accuracy import EVAL_BATCH, device_accuracy, same_as_build
 from agent.artifacts import Artifact
 from agent.backends import BACKENDS, Backend
+from agent.emulate import CpuCap, CpuGroup
+from agent.layertime import DEFAULT_PASSES
 from agent.measure import measure_model
 from agent.outdir import utc_now
 from agent.probes import Probe, ProbeOutcome, ProbeSet, make_probe, merge_results
@@ -52,7 +52,9 @@ from agent.probes.gpuprofilers import ProfilerOptions
 from agent.probes.nvml import NvmlProbe, nvml_index_for_cuda
 from agent.probes.perf import PerfAttachProbe, PerfSupport
 from agent.probes.system import SystemProbe
+from agent.procstart import WorkerStarter
 from agent.repeats import pool_processes
+from agent.stages import StageTimes
 from shared.schema import Status
 from shared.sweep import TelemetrySpec, TimingSpec
 
@@ -140,7 +142,7 @@ def _test_fault(where: int | str) -> None:
                 time.sleep(60)
 
 
-def _probes(job: WorkerJob) -> ProbeSet:
+def _probes(job: WorkerJob, times: StageTimes) -> ProbeSet:
     """The probes around one timed region: samplers first, perf last (it starts nearest
     the region and stops first, so it counts the least of the others' work)."""
     probes: list[Probe] = [SystemProbe(job.telemetry.system_interval_s),
@@ -151,7 +153,7 @@ def _probes(job: WorkerJob) -> ProbeSet:
     probes.append(make_probe("rapl"))
     if job.perf is not None:
         probes.append(PerfAttachProbe(support=job.perf))
-    return ProbeSet(probes)
+    return ProbeSet(probes, timer=lambda name: times.stage(stages.probe_stage(name)))
 
 
 def _cuda_index(device: str) -> int:
@@ -237,19 +239,37 @@ def _probing(probes: ProbeSet, sink: dict[str, ProbeOutcome]) -> Iterator[None]:
         sink["outcome"] = probes.stop()
 
 
+def _layer_time(job: WorkerJob, backend: Backend, model: Any, artifact: Artifact, trial: TrialSpec,
+                times: StageTimes) -> tuple[dict[str, Any], dict[str, str]]:
+    """The per-layer profile (``telemetry.layer_time``) in a pass of its own after the timed
+    one: a profiler slows what it watches. Its failure is a reason in probe_errors, never the trial's."""
+    if not job.telemetry.layer_time:
+        return {}, {}
+    try:
+        with times.stage(stages.LAYER_TIME):
+            profile = backend.profile_layers(artifact, model, trial.input_shape, job.device, job.threads,
+                                             DEFAULT_PASSES, Path(job.stderr_path).parent)
+    except Exception as exc:  # noqa: BLE001 - the latency stands without its breakdown
+        return {}, {"layer_time": error_text(exc)}
+    return {"layer_time": profile}, {}
+
+
 def _measure_one(job: WorkerJob, backend: Any, model: Any, trial: TrialSpec,
-                 model_outcome: ProbeOutcome) -> dict[str, Any]:
+                 model_outcome: ProbeOutcome, times: StageTimes, artifact: Artifact) -> dict[str, Any]:
     started, started_s = {"started_at": utc_now()}, time.monotonic()
     sink: dict[str, ProbeOutcome] = {}
     try:
         result = measure_model(backend, model, trial.input_shape, job.device, job.threads, job.timing,
-                               timed_region=lambda: _probing(_probes(job), sink))
-        profile = _gpu_profile(job, backend, model, trial, started_s)
+                               timed_region=lambda: _probing(_probes(job, times), sink))
+        with times.stage(stages.GPU_PROFILE):  # ~0 where no profile is taken (a CPU)
+            profile = _gpu_profile(job, backend, model, trial, started_s)
+        layer_time, layer_error = _layer_time(job, backend, model, artifact, trial, times)
     except Exception as exc:  # a failed trial is a row, and the worker may go on
         oom = backend.is_oom(exc)
         return {**started, "status": (Status.OOM if oom else Status.ERROR).value, "is_oom": oom,
                 "error": error_text(exc)}
     telemetry = _combine([_absent(job), sink["outcome"], profile, model_outcome])
+    telemetry.errors.update(layer_error)
     energy, why = energy_columns(telemetry.columns, job.device, len(result.stats.samples_ms), trial.batch_size)
     telemetry.columns.update(energy)
     if why:
@@ -258,7 +278,7 @@ def _measure_one(job: WorkerJob, backend: Any, model: Any, trial: TrialSpec,
             **telemetry.row_columns(), "threads": result.threads,
             "status": Status.OK.value, "is_oom": False, "peak_rss_mb": result.peak_rss_mb,
             "peak_gpu_mem_mb": result.peak_gpu_mem_mb, "samples_ms": list(result.stats.samples_ms),
-            "telemetry_side": telemetry.side}
+            "telemetry_side": telemetry.side, **layer_time}
 
 
 def _model_columns(backend: Backend, model: object, job: WorkerJob) -> ProbeOutcome:
@@ -290,11 +310,13 @@ def worker_main(conn: Any, job: WorkerJob) -> None:
     faulthandler.enable(sys.stderr)  # a segfault leaves its Python stack in the tail
     backend = BACKENDS.get(job.backend)(job.backend_options)
     artifact = Artifact(Path(job.artifact_dir), job.artifact_meta)
+    times = StageTimes()
     if job.cpu is not None:  # before anything is loaded: the load is the device's work too
         conn.send(("emulation", job.cpu.apply_in_worker(job.cpu_group)))
     try:
         conn.send(("capped", _apply_memory_cap(job)))
-        model = backend.load(artifact, job.device)
+        with times.stage(stages.MODEL_LOAD):
+            model = backend.load(artifact, job.device)
     except Exception as exc:  # no model to measure: the same ending for every trial
         oom = backend.is_oom(exc)
         conn.send(("failed", {"status": (Status.OOM if oom else Status.ERROR).value, "is_oom": oom,
@@ -307,7 +329,9 @@ def worker_main(conn: Any, job: WorkerJob) -> None:
     for trial in job.trials:
         conn.send(("start", trial.key))
         _test_fault(trial.batch_size)
-        columns = _measure_one(job, backend, model, trial, model_outcome)
+        columns = _measure_one(job, backend, model, trial, model_outcome, times, artifact)
+        conn.send(("stages", times.seconds))
+        times = StageTimes()
         conn.send(("done", trial.key, columns))
         if columns["is_oom"] and job.stop_after_oom:
             break
@@ -333,13 +357,14 @@ class WorkerPool:
         self.trial_timeout_s = trial_timeout_s
         self.mem_limit_bytes = mem_limit_bytes
         self.cpu = cpu if cpu is not None and cpu.active else None
-        self._ctx = multiprocessing.get_context("forkserver")
         # The server imports the worker and the backends' modules (``preload``: torch only where
         # the sweep measures with torch) once; it never runs an op. agent.worker itself imports
         # no runtime, so a light agent's workers never touch torch.
-        self._ctx.set_forkserver_preload(["agent.worker", *preload])
+        self._starter = WorkerStarter(["agent.worker", *preload])
+        self._starter.start_server()  # importing torch there overlaps the agent's building
         self._started = 0
         self.accuracy_s = 0.0  # wall time of the accuracy passes, for the run's summary
+        self.stages = StageTimes()  # where the workers' time went (the accuracy passes as one stage)
 
     def measure(self, job: WorkerJob) -> Iterator[Outcome]:
         """Every trial of ``job`` ends as one Outcome, in ladder order, whatever happens;
@@ -386,15 +411,23 @@ class WorkerPool:
         batch = min(EVAL_BATCH, largest)
         spec = TrialSpec(ACCURACY_PASS, batch, (batch, *job.trials[0].input_shape[1:]))
         started = time.perf_counter()
-        (outcome,) = self._run_worker(dataclasses.replace(job, accuracy_only=True), (spec,))
+        # its own start, load and exit are part of the pass, not of the trials' stages
+        (outcome,) = self._run_worker(dataclasses.replace(job, accuracy_only=True), (spec,), StageTimes())
         self.accuracy_s += time.perf_counter() - started
+        self.stages.add(stages.ACCURACY, time.perf_counter() - started)
         if "accuracy" in outcome.columns:
             return outcome.columns["accuracy"]
         why = (outcome.columns.get("error") or "").splitlines()[:1] or ["no reason"]
         return DeviceAccuracy({}, {"accuracy_device": f"{outcome.columns.get('status')} evaluating in "
                                                       f"batches of {batch}: {why[0]}"})
 
-    def _run_worker(self, job: WorkerJob, trials: tuple[TrialSpec, ...]) -> Iterator[Outcome]:
+    def _start_stage(self) -> str:
+        """The first worker's start includes the server's imports (torch: seconds), once a run."""
+        return stages.SERVER_START if self._started == 1 else stages.WORKER_START
+
+    def _run_worker(self, job: WorkerJob, trials: tuple[TrialSpec, ...],
+                    times: StageTimes | None = None) -> Iterator[Outcome]:
+        times = self.stages if times is None else times
         self._started += 1
         name = f"edgeprune-{os.getpid()}-{self._started}"
         group, _why_not = memlimit.make_trial_group(name) if self.mem_limit_bytes else (None, None)
@@ -404,16 +437,19 @@ class WorkerPool:
         job = WorkerJob(**{**job.__dict__, "trials": trials, "cgroup": group, "trial_timeout_s": self.trial_timeout_s,
                            "mem_limit_bytes": self.mem_limit_bytes, "stderr_path": str(stderr_path),
                            "cpu": self.cpu, "cpu_group": cpu_group})
-        parent_conn, child_conn = self._ctx.Pipe(duplex=False)
-        process = self._ctx.Process(target=worker_main, args=(child_conn, job), daemon=True)
+        parent_conn, child_conn = self._starter.pipe()
+        process = self._starter.process(worker_main, (child_conn, job))
+        spawned = time.perf_counter()
         process.start()
         child_conn.close()
         try:
             yield from _Watch(process, parent_conn, trials, self.trial_timeout_s, group,
-                              stderr_path, missing if self.cpu else None).outcomes()
+                              stderr_path, _Clock(times, spawned, self._start_stage()),
+                              missing if self.cpu else None).outcomes()
         finally:
-            _kill_group(process)
-            process.join(5)
+            with times.stage(stages.WORKER_END):
+                _kill_group(process)
+                process.join(5)
             if group is not None:
                 group.remove()
             if cpu_group is not None:
@@ -430,14 +466,30 @@ def _kill_group(process: multiprocessing.process.BaseProcess) -> None:
         process.kill()
 
 
+@dataclass
+class _Clock:
+    """The stages of one worker as the manager sees them: its start ends at its first message."""
+
+    times: StageTimes
+    spawned: float
+    stage: str = stages.WORKER_START
+    up: bool = False
+
+    def heard(self) -> None:
+        if not self.up:
+            self.up = True
+            self.times.add(self.stage, time.perf_counter() - self.spawned)
+
+
 class _Watch:
     """Reads one worker's messages until it ends, dies or runs out of time."""
 
     def __init__(self, process: Any, conn: Any, trials: tuple[TrialSpec, ...], timeout_s: float,
-                 group: memlimit.TrialGroup | None, stderr_path: Path,
+                 group: memlimit.TrialGroup | None, stderr_path: Path, clock: _Clock,
                  missing: dict[str, str] | None = None) -> None:
         self.process, self.conn, self.trials = process, conn, trials
         self.timeout_s, self.group, self.stderr_path = timeout_s, group, stderr_path
+        self.clock = clock
         self.current: str | None = None  # the trial the worker is on
         self.cap: str | None = None
         self.missing = missing  # emulated: the profile's constraints not applied, and why
@@ -459,10 +511,13 @@ class _Watch:
             except (EOFError, OSError):
                 yield from self._died()
                 return
+            self.clock.heard()
             if message[0] == "capped":
                 self.cap = message[1]
             elif message[0] == "emulation":
                 self.missing = {**(self.missing or {}), **message[1]}
+            elif message[0] == "stages":
+                self.clock.times.merge(message[1])
             elif message[0] == "start":
                 self.current, deadline = message[1], time.monotonic() + self.timeout_s
             elif message[0] == "done":

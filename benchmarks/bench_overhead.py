@@ -4,8 +4,10 @@
 
 Runs the sweep into a fresh folder (base models come from the cache when they are there:
 run the sweep once before, or the first figure includes training) and prints:
-- measuring wall time / sum of timed regions: the worker design's overhead (goal <= 1.5);
-- the same with the whole sweep's wall time, building (pruning, fine-tuning) included.
+- measuring wall time / sum of timed regions: the worker design's overhead (goal <= 1.3);
+- the same without the warm-up the timing spec asks for (what the design itself adds);
+- the same with the whole sweep's wall time, building (pruning, fine-tuning) included;
+- where the measuring time went, stage by stage (agent/stages.py; also in run.json).
 """
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ from rich.table import Table
 from agent.cache import default_cache_dir
 from agent.machine import machine_info
 from agent.runner import SweepRunner
+from agent.stages import format_breakdown
 from shared.sweep import load_sweep
 
 
@@ -34,15 +37,20 @@ def main() -> None:
         wall = time.perf_counter() - started
     info = machine_info()
     table = Table(title=f"P3 on {args.sweep} ({summary.total} trials)")
-    for col in ("wall s", "building s", "measuring s", "warm-up s", "timed s", "measuring / timed", "whole / timed"):
+    for col in ("wall s", "building s", "measuring s", "warm-up s", "timed s", "measuring / timed",
+                "without warm-up", "whole / timed"):
         table.add_column(col, justify="right")
+    timed = summary.timed_s
     table.add_row(f"{wall:.1f}", f"{summary.build_wall_s:.1f}", f"{summary.measure_wall_s:.1f}",
-                  f"{summary.warmup_s:.1f}", f"{summary.timed_s:.1f}",
-                  f"{summary.measure_wall_s / summary.timed_s:.2f}", f"{wall / summary.timed_s:.2f}")
+                  f"{summary.warmup_s:.1f}", f"{timed:.1f}", f"{summary.measure_wall_s / timed:.2f}",
+                  f"{(summary.measure_wall_s - summary.warmup_s) / timed:.2f}", f"{wall / timed:.2f}")
     console = Console()
     console.print(f"machine: {info['cpu_model']}, {info['cores_logical']} cores; statuses: {dict(summary.statuses)}")
     console.print(table)
-    console.print("goal: measuring / timed <= 1.5")
+    console.print("where the measuring time went:")
+    for line in format_breakdown(summary.stages.seconds, summary.measure_wall_s):
+        console.print(line, markup=False)
+    console.print("goal: measuring / timed <= 1.3")
 
 
 if __name__ == "__main__":

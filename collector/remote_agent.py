@@ -21,14 +21,14 @@ from dataclasses import dataclass
 
 from shared.cli import EXIT_INTERRUPTED
 from shared.events import EVENTS_FILE
-from shared.resultsdir import RESULTS_FILE, SAMPLES_FILE, STRATEGY_FILE
+from shared.resultsdir import LAYER_TIME_FILE, RESULTS_FILE, SAMPLES_FILE, STRATEGY_FILE
 
 q = shlex.quote
 
 # files fetched beside results.jsonl once the run ends (results.jsonl is streamed as it grows);
 # the raw samples too: every speed-up interval (shared/stats.speedup) is computed from them
-FETCHED_AT_END = ("machine.json", "run.json", "layers.jsonl", "telemetry.jsonl", SAMPLES_FILE, "results.csv",
-                  "seed_comparison.csv", STRATEGY_FILE, "agent.log")
+FETCHED_AT_END = ("machine.json", "run.json", "layers.jsonl", "telemetry.jsonl", SAMPLES_FILE, LAYER_TIME_FILE,
+                  "results.csv", "seed_comparison.csv", STRATEGY_FILE, "agent.log")
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
 Two layouts, told apart by what is there:
 
 * one device (``agent run --out DIR``): ``DIR/results.jsonl`` beside ``machine.json``,
-  ``run.json``, ``layers.jsonl``, ``telemetry.jsonl``, ``samples.jsonl``;
+  ``run.json``, ``layers.jsonl``, ``telemetry.jsonl``, ``samples.jsonl``, ``layer_time.jsonl``;
 * a fleet (``collector run --out DIR``): one such folder a host, ``DIR/<host>/...`` (the asv
   layout: merging is copying), plus the merged store ``DIR/fleet.duckdb`` and
   ``DIR/results.parquet`` that the collector writes from them. ``DIR/<host>/host.json`` names
@@ -35,6 +35,7 @@ from shared.schema import SchemaError
 RESULTS_FILE = "results.jsonl"
 SAMPLES_FILE = "samples.jsonl"
 STRATEGY_FILE = "strategy.jsonl"  # an adaptive sweep's choices: order, trial, round, reason
+LAYER_TIME_FILE = "layer_time.jsonl"  # per-layer time (shared/layertime.py), one line a profiled model
 HOST_FILE = "host.json"
 ROW_IDENTITY = ("run_id", "host", "trial_key")
 # What the collector writes at the top of a fleet folder, beside the host folders: a host whose

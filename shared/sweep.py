@@ -114,6 +114,9 @@ class TelemetrySpec:
     # ncu only when named here (it replays and serialises every kernel it profiles).
     gpu_profiler: str = "auto"
     ncu_launch_count: int = 200  # kernel launches Nsight Compute profiles (the first N of the region)
+    # per-layer time in a pass of its own after the timed one (torch.profiler or onnxruntime's
+    # profiler), written to layer_time.jsonl; off by default: it costs a profiled pass a trial
+    layer_time: bool = False
 
 
 @dataclass(frozen=True)
@@ -353,6 +356,7 @@ def parse_sweep(data: Any, source: str = "<sweep>") -> Sweep:
             "gpu_profile": lambda v, w: _flag(r, v, w),
             "gpu_profiler": lambda v, w: r.choice(v, w, catalog.GPU_PROFILERS, "GPU profiler"),
             "ncu_launch_count": lambda v, w: r.number(v, w, int, low=1),
+            "layer_time": lambda v, w: _flag(r, v, w),
         }),
         trial_timeout_s=r.number(top.get("trial_timeout_s", 600.0), "trial_timeout_s", float, low=0.001),
         continue_after_oom=_flag(r, top.get("continue_after_oom", False), "continue_after_oom"),

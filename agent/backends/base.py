@@ -18,9 +18,12 @@ from shared import catalog
 from shared.registry import Registry
 
 if TYPE_CHECKING:  # numpy and the store are light, but only types are needed here
+    from pathlib import Path
+
     import numpy as np
 
     from agent.artifacts import Artifact
+    from agent.layertime import LayerProfile
 
 
 @dataclass(frozen=True)
@@ -82,6 +85,12 @@ class Backend(ABC):
     @abstractmethod
     def predict(self, model: object, inputs: np.ndarray, device: str) -> np.ndarray:
         """Logits of a float32 batch, as a numpy array (for the device's own accuracy)."""
+
+    def profile_layers(self, artifact: Artifact, model: object, input_shape: tuple[int, ...], device: str,
+                       threads: int | None, passes: int, work_dir: Path) -> LayerProfile:
+        """Per-layer time of ``passes`` forward passes with this backend's own profiler
+        (``telemetry.layer_time``, ``agent profile``); ``work_dir`` for any file it writes."""
+        raise NotImplementedError(f"the {self.name} backend has no per-layer profiler")
 
     def row_columns(self, model: object) -> dict[str, Any]:
         """Columns every row of this model records (e.g. onnxruntime's session settings)."""

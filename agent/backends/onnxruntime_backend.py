@@ -11,6 +11,7 @@ import os
 import re
 from dataclasses import dataclass
 from functools import cached_property
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -19,6 +20,7 @@ import psutil
 
 from agent.artifacts import MODEL_ONNX, Artifact
 from agent.backends.base import Backend, Prepared
+from agent.layertime import WARMUP_PASSES, LayerProfile, parse_ort_profile, read_ort_profile, run_passes
 from agent.machine import gpus
 from shared.errors import UserError
 
@@ -90,21 +92,25 @@ class OnnxRuntimeBackend(Backend):
         # the CPU last: onnxruntime places there what the GPU providers cannot run
         return [(PROVIDERS[p], {"device_id": index}) for p in self._gpu_providers()] + [PROVIDERS["cpu"]]
 
-    def _session_options(self) -> ort.SessionOptions:
+    def _session_options(self, profile_prefix: str | None = None) -> ort.SessionOptions:
         options = ort.SessionOptions()
+        if profile_prefix is not None:  # onnxruntime's profiler: a JSON trace written by end_profiling()
+            options.enable_profiling = True
+            options.profile_file_prefix = profile_prefix
         options.graph_optimization_level = LEVELS[self.options.get("graph_optimization", "all")]
         options.intra_op_num_threads = self.options.get("threads") or 0  # 0: onnxruntime's default
         options.log_severity_level = _ERRORS_ONLY
         return options
 
-    def load(self, artifact: Artifact, device: str) -> OrtModel:
+    def load(self, artifact: Artifact, device: str, profile_prefix: str | None = None) -> OrtModel:
         if not artifact.has(MODEL_ONNX):  # the export failed, or was not asked for
             why = artifact.onnx.get("error")
             raise RuntimeError(f"the artifact has no {MODEL_ONNX}: "
                                + (f"the ONNX export failed: {why}" if artifact.onnx.get("status") == "failed" else why))
         opset = artifact.onnx.get("opset")
         try:
-            session = ort.InferenceSession(str(artifact.file(MODEL_ONNX)), sess_options=self._session_options(),
+            session = ort.InferenceSession(str(artifact.file(MODEL_ONNX)),
+                                           sess_options=self._session_options(profile_prefix),
                                            providers=self._session_providers(device))
         except Exception as exc:  # onnxruntime's own types (Fail, InvalidProtobuf, ...): keep the text
             reason = _SOURCE_LOCATION.sub("", str(exc))
@@ -131,6 +137,17 @@ class OnnxRuntimeBackend(Backend):
 
         used = self.options.get("threads") or psutil.cpu_count(logical=False) or os.cpu_count() or 1
         return Prepared(call, device, int(used))
+
+    def profile_layers(self, artifact: Artifact, model: OrtModel, input_shape: tuple[int, ...], device: str,
+                       threads: int | None, passes: int, work_dir: Path) -> LayerProfile:
+        """A session of its own with profiling on (the measured one stays unprofiled)."""
+        profiled = self.load(artifact, device, profile_prefix=str(work_dir / "ort-layer-profile"))
+        run_passes(self.prepare(profiled, input_shape, device, threads), passes)
+        path = Path(profiled.session.end_profiling())
+        try:
+            return parse_ort_profile(read_ort_profile(path), skip_runs=WARMUP_PASSES)
+        finally:
+            path.unlink(missing_ok=True)
 
     def predict(self, model: OrtModel, inputs: np.ndarray, device: str) -> np.ndarray:
         return model.session.run([model.output_name], {model.input_name: inputs})[0]

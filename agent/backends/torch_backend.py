@@ -1,12 +1,15 @@
 """Eager PyTorch inference, on the CPU or a CUDA device; loads the artifact's model.pt."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import torch
 from torch import nn
 
 from agent.artifacts import MODEL_PT, Artifact
 from agent.backends.base import Backend, Prepared
+from agent.layertime import LayerProfile
 from agent.modelio import ModelSpec, load_model
 
 # A CPU allocation failure in torch is a RuntimeError with this text, not a MemoryError.
@@ -38,6 +41,12 @@ class TorchBackend(Backend):
                 sync(target)
 
         return Prepared(call, device, torch.get_num_threads(), session=torch.inference_mode)
+
+    def profile_layers(self, artifact: Artifact, model: nn.Module, input_shape: tuple[int, ...], device: str,
+                       threads: int | None, passes: int, work_dir: Path) -> LayerProfile:
+        from agent.layertime_torch import profile_torch  # the profiler's imports: only when asked
+
+        return profile_torch(self, model, input_shape, device, threads, passes)
 
     def predict(self, model: nn.Module, inputs: np.ndarray, device: str) -> np.ndarray:
         target = torch.device(device)

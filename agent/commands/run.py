@@ -16,6 +16,7 @@ from rich.progress import (BarColumn, MofNCompleteColumn, Progress, ProgressColu
 from rich.text import Text
 
 from agent.commands import report
+from agent.stages import format_breakdown
 from agent.summary import status_line, summary_table
 from shared import strategy
 from shared.cli import output_console
@@ -239,6 +240,9 @@ def execute(args: argparse.Namespace) -> int:
                       f"(+{summary.warmup_s:.1f} s warm-up; ratio {summary.measure_wall_s / summary.timed_s:.2f}, "
                       f"{(summary.measure_wall_s - summary.accuracy_s) / summary.timed_s:.2f} without the "
                       f"{summary.accuracy_s:.1f} s of the device-accuracy passes)")
+        console.print("where the measuring time went (also in run.json, `overhead`):")
+        for line in format_breakdown(summary.stages.seconds, summary.measure_wall_s):
+            console.print(line, markup=False)
     console.print(f"results: {runner.out.results.path}  csv: {runner.out.results_csv}", markup=False)
     console.print(f"artifacts: {runner.store.root} ({folder_mib(runner.store.root):,.0f} MiB; kept so that a rerun "
                   f"builds nothing, delete it to free the space)", markup=False)

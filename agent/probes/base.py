@@ -7,11 +7,13 @@ which the worker keeps in the row's ``probe_errors`` column (probe name -> reaso
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -150,15 +152,22 @@ class ProbeSet:
     """Probes around one region: started in order, stopped in reverse (the first started,
     e.g. a sampler, sees the whole of the others' start and stop)."""
 
-    def __init__(self, probes: Sequence[Probe]) -> None:
+    def __init__(self, probes: Sequence[Probe], timer: Callable[[str], AbstractContextManager[object]] | None = None,
+                 ) -> None:
         self.probes = tuple(probes)
+        # timer(probe name): a context around each probe's start and stop (the run's stage times)
+        self._timer = timer or (lambda name: contextlib.nullcontext())
 
     def start(self) -> None:
         for probe in self.probes:
-            probe.start()
+            with self._timer(probe.name):
+                probe.start()
 
     def stop(self) -> ProbeOutcome:
-        results = [(probe.name, probe.stop()) for probe in reversed(self.probes)]
+        results = []
+        for probe in reversed(self.probes):
+            with self._timer(probe.name):
+                results.append((probe.name, probe.stop()))
         return merge_results(reversed(results))
 
 

@@ -11,15 +11,16 @@ from collector.report import export, svg
 from collector.report.data import ReportData, load_report_data
 from collector.report.findings import findings
 from collector.report.model import Budgets, Report, Section
-from collector.report.sections import (accuracy, causal, energy, latency, memory, overview, parameters, quality,
-                                       recommend, strategy)
+from collector.report.sections import (accuracy, causal, energy, latency, layertime, memory, overview, parameters,
+                                       quality, recommend, strategy)
 from shared.errors import UserError
 from shared.version import __version__
 
 REPORT_FILE = "report.html"
 # in reading order: who ran what, what pruning did, what it costs, what it causes, what to use, how sure.
-# A section's build may return None (energy, where no trial measured any): it is left out.
-SECTIONS = (overview, strategy, accuracy, latency, parameters, memory, energy, causal, recommend, quality)
+# A section's build may return None (energy, layer time, an adaptive sweep's: where there is
+# nothing of the kind): it is left out.
+SECTIONS = (overview, strategy, accuracy, latency, layertime, parameters, memory, energy, causal, recommend, quality)
 
 
 def _headline(data: ReportData, sections: tuple[Section, ...]) -> tuple[str, ...]:

@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from shared.resultsdir import STRATEGY_FILE, SampleIndex, device_folders, load_results, load_samples
+from shared.layertime import LayerTimes, read_records
+from shared.resultsdir import LAYER_TIME_FILE, STRATEGY_FILE, SampleIndex, device_folders, load_results, load_samples
 from shared.schema import COLUMN_NAMES, COLUMNS
 
 if TYPE_CHECKING:
@@ -61,6 +62,7 @@ class ReportData:
     samples: SampleIndex | None = None  # raw latency samples (samples.jsonl); None: none were read
     # an adaptive sweep's choices (strategy.jsonl), one row a trial chosen; empty for a full grid
     strategy: pd.DataFrame = field(default_factory=pd.DataFrame)
+    layer_times: tuple[tuple[str, LayerTimes], ...] = ()  # (host, record) of layer_time.jsonl
 
     @property
     def ok(self) -> pd.DataFrame:
@@ -229,6 +231,9 @@ def load_report_data(results_dir: str | Path, analysis_path: str | Path | None =
     machines = pd.DataFrame([_machine_row(f.root.name, f.json_file("machine.json"), f.json_file("run.json"))
                              for f in folders])
     layers = _layers([record for f in folders for record in f.jsonl("layers.jsonl")])
+    # a fleet's host is its folder's (as its rows'), one device's its fingerprint's
+    layer_times = tuple((f.host or host, record) for f, host in zip(folders, machines["host"])
+                        for record in read_records(f.jsonl(LAYER_TIME_FILE)))
     loaded = load_results(source)
     rows = derive(rows_frame(loaded.rows), machines)
     path = Path(analysis_path) if analysis_path else source / ANALYSIS_FILE
@@ -237,7 +242,7 @@ def load_report_data(results_dir: str | Path, analysis_path: str | Path | None =
     strategy = pd.DataFrame([{**record, "host": f.host or record.get("host")}
                              for f in folders for record in f.jsonl(STRATEGY_FILE)])
     return ReportData(source, rows, machines, layers, analysis, path, problem, fleet, fleet_problem,
-                      loaded.notes(), load_samples(source), strategy)
+                      loaded.notes(), load_samples(source), strategy, layer_times)
 
 
 def probe_errors(rows: pd.DataFrame) -> pd.DataFrame:

@@ -37,6 +37,11 @@ def test_nsight_compute_is_opt_in_and_bounded(tmp_path: Path) -> None:
     assert (sweep.telemetry.gpu_profiler, sweep.telemetry.ncu_launch_count) == ("ncu", 40)
 
 
+def test_per_layer_time_is_opt_in(tmp_path: Path) -> None:
+    assert load_sweep(write(tmp_path, GOOD)).telemetry.layer_time is False
+    assert load_sweep(write(tmp_path, {**GOOD, "telemetry": {"layer_time": True}})).telemetry.layer_time is True
+
+
 def test_the_shipped_default_sweep_loads() -> None:
     sweep = load_sweep(Path(__file__).parents[2] / "deploy" / "sweep.quick.yml")
     assert sweep.name == "quick" and len(sweep.methods) == 4
@@ -80,6 +85,7 @@ def test_percentile_backing_and_processes_are_read(tmp_path: Path) -> None:
     ({"timing": {"min_samples_p99": 0}}, "timing.min_samples_p99: 0 is outside [1, inf)"),
     ({"timing": {"processes": 0}}, "timing.processes: 0 is outside [1, 64]"),
     ({"timing": {"processes": 2.5}}, "timing.processes: expected an integer, got 2.5"),
+    ({"telemetry": {"layer_time": "yes"}}, "telemetry.layer_time: expected true or false, got 'yes'"),
 ])
 def test_each_mistake_names_file_field_and_valid_values(tmp_path: Path, change: dict, expected: str) -> None:
     path = write(tmp_path, {**GOOD, **change})
