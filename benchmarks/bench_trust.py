@@ -47,7 +47,7 @@ def run(args: argparse.Namespace, out: Path, console: Console) -> None:
         from agent.measure_runner import MeasureRunner
         summary = MeasureRunner(sweep, out, ArtifactStore.existing(args.artifacts)).run()
     else:
-        from agent.basemodel import default_cache_dir  # torch: only when building
+        from agent.cache import default_cache_dir  # torch: only when building
         from agent.runner import SweepRunner
         summary = SweepRunner(sweep, out, default_cache_dir()).run()
     console.print(f"timing {timing}; wall {time.perf_counter() - started:.1f} s, measuring "

@@ -44,8 +44,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 def _builder(sweep: Sweep, store: ArtifactStore, cache_dir: Path | None) -> ArtifactBuilder | None:
     """What builds a missing artifact: torch's, so only in the full install."""
+    from agent.cache import default_cache_dir
     try:
-        from agent.basemodel import default_cache_dir
         from agent.runner import ArtifactBuilder
     except ImportError:
         return None  # a light agent profiles prebuilt artifacts only
