@@ -10,6 +10,11 @@ Format history (bump ``SCHEMA_VERSION`` and add a step to :data:`MIGRATIONS`):
      row gets them as null.
   3  energy and Jetson columns (shared/telemetry_columns.py): tegra_* (tegrastats), rapl_*_j,
      energy_j, energy_per_sample_mj, energy_source; a version 2 row gets them as null.
+  4  trial conditions (shared/conditions_columns.py): cpus, disturbed, disturbed_reason,
+     attempt, retry_of, quiet_wait_s, quiet_wait_result, cooldown_s, cooldown_reason,
+     sustained_s, sustained_cold_p50_ms, sustained_steady_p50_ms, sustained_temp_max_c,
+     throttled, throttled_reason; and the system sampler's sys_cpu_freq_drop_pct and
+     sys_other_cpu_pct. A version 3 row gets them as null (attempt null reads as 1).
 """
 from __future__ import annotations
 
@@ -20,9 +25,10 @@ from typing import Any
 
 from shared.artifact_columns import ARTIFACT_COLUMNS
 from shared.columns import Column, _c
+from shared.conditions_columns import CONDITIONS_COLUMNS
 from shared.telemetry_columns import TELEMETRY_COLUMNS
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 
 class Status(str, enum.Enum):
@@ -97,7 +103,7 @@ COLUMNS: tuple[Column, ...] = (
 )
 
 # telemetry (isolation, caps, perf, GPU, system sampler) is defined beside, in its own module
-COLUMNS = COLUMNS + TELEMETRY_COLUMNS + ARTIFACT_COLUMNS
+COLUMNS = COLUMNS + TELEMETRY_COLUMNS + ARTIFACT_COLUMNS + CONDITIONS_COLUMNS
 COLUMN_NAMES: tuple[str, ...] = tuple(c.name for c in COLUMNS)
 _BY_NAME: dict[str, Column] = {c.name: c for c in COLUMNS}
 STATUSES: tuple[str, ...] = tuple(s.value for s in Status)
@@ -157,8 +163,13 @@ def _v2_to_v3(row: dict[str, Any]) -> dict[str, Any]:
     return {**row, "schema_version": 3}
 
 
+def _v3_to_v4(row: dict[str, Any]) -> dict[str, Any]:
+    """Version 4 only added nullable columns (trial conditions, two system-sampler columns)."""
+    return {**row, "schema_version": 4}
+
+
 # version -> function turning a row of that version into one of version + 1
-MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _v1_to_v2, 2: _v2_to_v3}
+MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4}
 
 
 def upgrade_row(row: Mapping[str, Any]) -> dict[str, Any]:

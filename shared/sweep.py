@@ -62,12 +62,32 @@ class TrainSpec:
 
 
 @dataclass(frozen=True)
+class DisturbanceSpec:
+    """When a trial counts as disturbed (``timing.disturbance``): each limit is checked against
+    what the system sampler saw over the timed region; null turns a check off."""
+
+    other_cpu_pct: float | None = 20.0  # other processes' busy share of the worker's cores, %
+    steal_pct: float | None = 5.0  # CPU time stolen by the hypervisor, %
+    psi_cpu_pct: float | None = 40.0  # share of the region some task waited for a CPU (PSI), %
+    load_per_cpu: float | None = 2.0  # highest 1-minute load average / the machine's usable cores
+    freq_drop_pct: float | None = 10.0  # fall of the CPU clock within the region, % of its highest
+    swap_mb: float | None = 1.0  # swapped in plus out during the region, MiB
+
+
+@dataclass(frozen=True)
 class TimingSpec:
     warmup_s: float = 0.2
     min_reps: int = 10
     min_time_s: float = 0.5
     max_time_s: float = 5.0
     noisy_cv: float = 0.10  # pyperf warns at std >= 10% of the mean
+    disturbance: DisturbanceSpec = DisturbanceSpec()
+    retry_disturbed: int = 1  # re-measure a disturbed trial at the end of the run, at most this often
+    quiet_wait_s: float = 0.0  # before a trial, wait up to this long for the machine to be quiet
+    cooldown_s: float = 0.0  # sleep before every trial
+    cooldown_temp_c: float | None = None  # before every trial, cool until below this (where readable)
+    cooldown_max_s: float = 120.0  # the longest cooling to a temperature may take
+    sustained_s: float = 0.0  # after the timed region, run this long recording latency, clock, heat
 
 
 @dataclass(frozen=True)
@@ -113,6 +133,7 @@ class Sweep:
     devices: tuple[str, ...] = ("auto",)
     input_size: str = "small"
     threads: int | None = None  # None: the backend's default (all cores)
+    cpus: tuple[int, ...] | None = None  # pin the workers to these cores (None: not pinned)
     seed: int = 0
     train: TrainSpec = TrainSpec()
     timing: TimingSpec = TimingSpec()
@@ -293,6 +314,7 @@ def parse_sweep(data: Any, source: str = "<sweep>") -> Sweep:
         devices=r.each(top.get("devices", ["auto"]), "devices", lambda v, w: r.choice(v, w, catalog.DEVICES, "device")),
         input_size=r.choice(top.get("input_size", "small"), "input_size", list(catalog.INPUT_SIZES), "input size"),
         threads=None if top.get("threads") is None else r.number(top["threads"], "threads", int, low=1),
+        cpus=None if top.get("cpus") is None else _cpus(r, top["cpus"], "cpus"),
         seed=r.number(top.get("seed", 0), "seed", int, low=0),
         train=r.nested(TrainSpec, top.get("train"), "train", {
             "epochs": lambda v, w: r.number(v, w, int, low=0),
@@ -307,6 +329,15 @@ def parse_sweep(data: Any, source: str = "<sweep>") -> Sweep:
             "min_time_s": lambda v, w: r.number(v, w, float, low=0),
             "max_time_s": lambda v, w: r.number(v, w, float, low=0),
             "noisy_cv": lambda v, w: r.number(v, w, float, low=0),
+            "disturbance": lambda v, w: r.nested(DisturbanceSpec, v, w, {
+                name: lambda x, at: None if x is None else r.number(x, at, float, low=0)
+                for name in DisturbanceSpec.__dataclass_fields__}),
+            "retry_disturbed": lambda v, w: r.number(v, w, int, low=0, high=10),
+            "quiet_wait_s": lambda v, w: r.number(v, w, float, low=0, high=3600),
+            "cooldown_s": lambda v, w: r.number(v, w, float, low=0, high=3600),
+            "cooldown_temp_c": lambda v, w: None if v is None else r.number(v, w, float, low=0, high=150),
+            "cooldown_max_s": lambda v, w: r.number(v, w, float, low=0, high=3600),
+            "sustained_s": lambda v, w: r.number(v, w, float, low=0, high=86400),
         }),
         telemetry=r.nested(TelemetrySpec, top.get("telemetry"), "telemetry", {
             "perf": lambda v, w: _flag(r, v, w),
@@ -333,6 +364,13 @@ def _onnxruntime(r: _Reader, value: Any, where: str) -> OnnxRuntimeSpec:
                                                     "graph optimization level"),
         "threads": lambda v, w: None if v is None else r.number(v, w, int, low=1),
     })
+
+
+def _cpus(r: _Reader, value: Any, where: str) -> tuple[int, ...]:
+    """Core numbers; whether this machine has them is the agent's check (the collector reads
+    sweeps for hosts it does not run on)."""
+    cores = r.each(value, where, lambda v, w: r.number(v, w, int, low=0, high=4095))
+    return tuple(cores)
 
 
 def _flag(r: _Reader, value: Any, where: str) -> bool:

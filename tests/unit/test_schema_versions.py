@@ -11,7 +11,7 @@ FIXTURES = Path(__file__).parents[1] / "fixtures"
 
 def test_a_version_1_row_is_upgraded_with_the_new_columns_null() -> None:
     (row,) = list(ResultLog(FIXTURES / "results_v1.jsonl").rows())
-    assert row["schema_version"] == SCHEMA_VERSION == 3
+    assert row["schema_version"] == SCHEMA_VERSION == 4
     assert row["latency_p50_ms"] == 0.214 and row["model"] == "lenet5"
     assert row["artifact_sha256"] is None and row["accuracy_top1_device"] is None and row["ort_providers"] is None
     assert row["energy_j"] is None and row["tegra_energy_j"] is None
@@ -23,4 +23,14 @@ def test_a_version_2_row_is_upgraded_with_the_energy_columns_null() -> None:
     assert row["artifact_sha256"] == "9f2c4e1a" * 8  # a version 2 column survives
     for column in ("energy_j", "energy_per_sample_mj", "energy_source", "rapl_package_j",
                    "tegra_power_mean_w", "tegra_rails_mean_mw"):
+        assert row[column] is None
+
+
+def test_a_version_3_row_is_upgraded_with_the_condition_columns_null() -> None:
+    (row,) = list(ResultLog(FIXTURES / "results_v3.jsonl").rows())
+    assert row["schema_version"] == SCHEMA_VERSION
+    assert row["energy_j"] == 1.25  # a version 3 column survives
+    for column in ("cpus", "disturbed", "disturbed_reason", "attempt", "retry_of", "quiet_wait_s",
+                   "cooldown_s", "cooldown_reason", "sustained_s", "throttled", "throttled_reason",
+                   "sys_other_cpu_pct", "sys_cpu_freq_drop_pct"):
         assert row[column] is None
