@@ -41,7 +41,8 @@ def _psi_cpu_pct(columns: Mapping[str, Any], n_cpus: int) -> float | None:
     stall_us, region_s = columns.get("sys_psi_cpu_some_total_us"), columns.get("timed_s")
     if stall_us is None or not region_s:
         return None
-    return 100 * stall_us / (region_s * 1e6)
+    # the counter's delta spans the sampler's start and stop too, a little more than timed_s
+    return min(100.0, 100 * stall_us / (region_s * 1e6))
 
 
 def _load_per_cpu(columns: Mapping[str, Any], n_cpus: int) -> float | None:

@@ -13,13 +13,15 @@ import dataclasses
 import json
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from agent.affinity import check_cpus, usable_cpus
 from agent.artifacts import Artifact, ArtifactError, ArtifactStore
 from agent.backends import BACKENDS, Backend
+from agent.disturbance import judge
 from agent.machine import machine_info
 from agent.outdir import OutputFolder, utc_now
 from agent.probes.perf import perf_support
@@ -62,6 +64,18 @@ class RunSummary:
     timed_s: float = 0.0  # inside the timed regions (the repetitions themselves)
     warmup_s: float = 0.0
     accuracy_s: float = 0.0  # the accuracy passes (the device's own accuracy on eval.npz)
+    disturbed: int = 0  # rows this run recorded as disturbed (first measurements and re-measurements)
+    remeasured: int = 0  # rows this run recorded re-measuring a disturbed one
+    planned_again: int = 0  # disturbed trials queued for re-measurement at the end of the run
+    still_disturbed: int = 0  # trials whose last row is disturbed when the run ends
+
+    def disturbed_line(self) -> str | None:
+        """One line on disturbed trials for the run's summary; None when there were none."""
+        if not (self.disturbed or self.still_disturbed):
+            return None
+        return (f"disturbed: {self.disturbed} measurements this run ({self.remeasured} of them "
+                f"re-measurements); {self.still_disturbed} trials still disturbed at the end "
+                f"(their disturbed_reason says why)")
 
 
 class NoArtifact(Exception):
@@ -99,6 +113,9 @@ class MeasureRunner:
         self.mem_limit_bytes = mem_limit_bytes
         self.backends = load_backends(sweep)
         self.machine = machine_info()
+        check_cpus(sweep.cpus, "cpus", sweep.source)  # a core this machine lacks: before anything slow
+        self._machine_cpus = len(usable_cpus())
+        self._attempts: dict[str, dict[str, Any]] = {}  # trial key -> attempt, retry_of of its next row
         # checked once here rather than by every worker (perf's smoke test takes ~40 ms)
         self._perf = perf_support() if sweep.telemetry.perf else None
 
@@ -125,24 +142,45 @@ class MeasureRunner:
     def run(self) -> RunSummary:
         run_id = self.out.open(self.sweep.name, self.machine)
         latest = self._latest_rows()
-        done = {key for key, row in latest.items() if not _retry(row)}
+        done = {key for key, row in latest.items() if not _retry(row) and not self._redo(row)}
         plan = self._plan()
         total = sum(len(ts) for _, ts in plan)
         summary = RunSummary(self.out.root, run_id, total, sum(t.key in done for _, ts in plan for t in ts))
         self.progress.start(total, summary.already_done)
         preload = [type(b).__module__ for b in self.backends.values() if isinstance(b, Backend)]
         pool = WorkerPool(self.out.work, self.sweep.trial_timeout_s, self.mem_limit_bytes, preload)
-        for variant, variant_trials in plan:
-            pending = [t for t in variant_trials if t.key not in done]
-            if pending:
-                self._run_variant(summary, pool, self._context(run_id, variant), variant, pending)
+        self._measure(summary, pool, run_id, plan, latest, lambda key: key not in done)
+        for _ in range(self.sweep.timing.retry_disturbed):  # bounded: each round re-measures once
+            latest = self._latest_rows()
+            again = {key for key, row in latest.items() if row["run_id"] == run_id and self._redo(row)}
+            if not again:
+                break
+            summary.planned_again += len(again)  # the progress shows them as more work, not as done
+            self.progress.start(total + summary.planned_again, summary.already_done + sum(summary.statuses.values()))
+            self.progress.stage(f"re-measuring {len(again)} disturbed trials")
+            self._measure(summary, pool, run_id, plan, latest, again.__contains__)
         summary.accuracy_s = pool.accuracy_s
         latest_rows = list(self._latest_rows().values())
+        summary.still_disturbed = sum(bool(r["disturbed"]) for r in latest_rows)
         write_csv(latest_rows, self.out.results_csv)
         comparisons = seed_comparisons(latest_rows)
         if comparisons:
             write_comparisons_csv(comparisons, self.out.root / SEED_COMPARISON_CSV)
         return summary
+
+    def _measure(self, summary: RunSummary, pool: WorkerPool, run_id: str,
+                 plan: list[tuple[Variant, list[Trial]]], latest: dict[str, dict[str, Any]],
+                 wanted: Callable[[str], bool]) -> None:
+        """Measure the trials ``wanted`` picks, each row numbered after the trial's last one."""
+        self._attempts = {key: _next_attempt(row) for key, row in latest.items()}
+        for variant, variant_trials in plan:
+            pending = [t for t in variant_trials if wanted(t.key)]
+            if pending:
+                self._run_variant(summary, pool, self._context(run_id, variant), variant, pending)
+
+    def _redo(self, row: dict[str, Any]) -> bool:
+        """A disturbed row with re-measurements left (timing.retry_disturbed) is measured again."""
+        return bool(row["disturbed"]) and (row["attempt"] or 1) <= self.sweep.timing.retry_disturbed
 
     def _run_variant(self, summary: RunSummary, pool: WorkerPool, context: dict[str, Any],
                      variant: Variant, pending: list[Trial]) -> None:
@@ -189,7 +227,8 @@ class MeasureRunner:
                 threads=self.sweep.threads, timing=self.sweep.timing,
                 trials=tuple(TrialSpec(t.key, t.batch_size, artifact.input_shape(t.batch_size)) for t in group),
                 stop_after_oom=not self.sweep.continue_after_oom, telemetry=self.sweep.telemetry,
-                perf=self._perf, mem_limit_bytes=None, cgroup=None, stderr_path="")
+                perf=self._perf, mem_limit_bytes=None, cgroup=None, stderr_path="",
+                cpus=self.sweep.cpus, machine_cpus=self._machine_cpus)
             job = dataclasses.replace(job, device_accuracy=pool.device_accuracy(job))
             for outcome in pool.measure(job):
                 yield self._outcome_columns(by_key[outcome.key], resolved, outcome.columns)
@@ -202,6 +241,8 @@ class MeasureRunner:
         if side:  # time series of the samplers, per-kernel GPU table
             append_jsonl(self.out.telemetry, {"trial_key": trial.key, **side})
         limit_mb = self.mem_limit_bytes / 2**20 if self.mem_limit_bytes else None
+        if columns.get("status") == Status.OK.value:
+            columns.update(judge(columns, self.sweep.timing.disturbance, self._machine_cpus).columns())
         capacity_gb = self.machine["device_mem_gb"] if device.startswith("cuda") else self.machine["mem_total_gb"]
         return {
             **self._trial_columns(trial), "device": device, **columns, "mem_limit_mb": limit_mb,
@@ -245,8 +286,10 @@ class MeasureRunner:
                 "device": trial.device, "batch_size": trial.batch_size, "threads": trial.threads}
 
     def _record(self, summary: RunSummary, values: dict[str, Any]) -> dict[str, Any]:
-        row = self.out.results.append(values)
+        row = self.out.results.append({**values, **self._attempts.get(values["trial_key"], {"attempt": 1})})
         summary.statuses[row["status"]] += 1
+        summary.disturbed += bool(row["disturbed"])
+        summary.remeasured += row["retry_of"] is not None
         self.progress.row(row)
         return row
 
@@ -254,6 +297,15 @@ class MeasureRunner:
 def _retry(row: dict[str, Any]) -> bool:
     """A trial skipped for want of an artifact is tried again (the artifact may exist now)."""
     return row["status"] == Status.SKIPPED.value and (row["error"] or "").startswith(MISSING_ARTIFACT)
+
+
+def _next_attempt(row: dict[str, Any]) -> dict[str, Any]:
+    """The ``attempt`` and ``retry_of`` of the next row of a trial whose last row is ``row``:
+    a re-measurement of a disturbed row says so; a row replacing one that measured nothing (a
+    skipped trial, an artifact found only now) is still the first measurement."""
+    if row["disturbed"]:
+        return {"attempt": (row["attempt"] or 1) + 1, "retry_of": row["started_at"]}
+    return {"attempt": row["attempt"] or 1}
 
 
 def _artifact_columns(artifact: Artifact) -> dict[str, Any]:

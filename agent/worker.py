@@ -39,7 +39,9 @@ from typing import Any
 from agent import memlimit
 from agent.accuracy import EVAL_BATCH, device_accuracy, same_as_build
 from agent.artifacts import Artifact
+from agent.affinity import format_cpus, pin
 from agent.backends import BACKENDS, Backend
+from agent.disturbance import wait_until_quiet
 from agent.measure import measure_model
 from agent.outdir import utc_now
 from agent.probes import Probe, ProbeOutcome, ProbeSet, make_probe, merge_results
@@ -50,6 +52,8 @@ from agent.probes.gpuprofilers import ProfilerOptions
 from agent.probes.nvml import NvmlProbe, nvml_index_for_cuda
 from agent.probes.perf import PerfAttachProbe, PerfSupport
 from agent.probes.system import SystemProbe
+from agent.sustained import sustained_columns
+from agent.thermal import cool_down
 from shared.schema import Status
 from shared.sweep import TelemetrySpec, TimingSpec
 
@@ -91,6 +95,8 @@ class WorkerJob:
     accuracy_only: bool = False  # the accuracy pass: evaluate eval.npz, time nothing
     device_accuracy: DeviceAccuracy | None = None  # the pass's result, for every trial's row
     trial_timeout_s: float | None = None  # the pool's limit a trial; the profile pass keeps within it
+    cpus: tuple[int, ...] | None = None  # pin the worker to these cores (None: where the agent may run)
+    machine_cpus: int = 1  # the machine's usable cores (a load average is the whole machine's)
 
 
 @dataclass(frozen=True)
@@ -231,9 +237,22 @@ def _probing(probes: ProbeSet, sink: dict[str, ProbeOutcome]) -> Iterator[None]:
         sink["outcome"] = probes.stop()
 
 
+def _before_trial(job: WorkerJob) -> dict[str, Any]:
+    """Cool down, then wait for a quiet machine, as the sweep asks: the columns saying how."""
+    columns: dict[str, Any] = {}
+    cooled = cool_down(job.timing)
+    if cooled is not None:
+        columns.update(cooldown_s=cooled.seconds, cooldown_reason=cooled.reason)
+    if job.timing.quiet_wait_s > 0:
+        columns.update(wait_until_quiet(job.timing.quiet_wait_s, job.timing.disturbance, job.machine_cpus).columns())
+    return columns
+
+
 def _measure_one(job: WorkerJob, backend: Any, model: Any, trial: TrialSpec,
                  model_outcome: ProbeOutcome) -> dict[str, Any]:
-    started, started_s = {"started_at": utc_now()}, time.monotonic()
+    started_s = time.monotonic()
+    conditions = _before_trial(job)
+    started = {"started_at": utc_now(), **conditions}
     sink: dict[str, ProbeOutcome] = {}
     try:
         result = measure_model(backend, model, trial.input_shape, job.device, job.threads, job.timing,
@@ -244,6 +263,9 @@ def _measure_one(job: WorkerJob, backend: Any, model: Any, trial: TrialSpec,
         return {**started, "status": (Status.OOM if oom else Status.ERROR).value, "is_oom": oom,
                 "error": error_text(exc)}
     telemetry = _combine([_absent(job), sink["outcome"], profile, model_outcome])
+    if result.sustained is not None:
+        telemetry.columns.update(sustained_columns(result.sustained))
+        telemetry.side["sustained"] = result.sustained.side()
     energy, why = energy_columns(telemetry.columns, job.device, len(result.stats.samples_ms), trial.batch_size)
     telemetry.columns.update(energy)
     if why:
@@ -280,6 +302,10 @@ def worker_main(conn: Any, job: WorkerJob) -> None:
     os.setsid()  # a group of its own, so the parent can kill it and anything it started
     with open(job.stderr_path, "ab", buffering=0) as err:
         os.dup2(err.fileno(), 2)
+    cpus = pin(job.cpus)  # before anything starts threads, so that every one inherits it
+    conn.send(("pinned", format_cpus(cpus)))
+    if job.cpus is not None and job.threads is None:  # one thread a core, not the machine's count
+        job = dataclasses.replace(job, threads=len(cpus))
     sys.stderr = os.fdopen(2, "w", buffering=1)
     faulthandler.enable(sys.stderr)  # a segfault leaves its Python stack in the tail
     backend = BACKENDS.get(job.backend)(job.backend_options)
@@ -409,6 +435,7 @@ class _Watch:
         self.timeout_s, self.group, self.stderr_path = timeout_s, group, stderr_path
         self.current: str | None = None  # the trial the worker is on
         self.cap: str | None = None
+        self.cpus: str | None = None  # the cores the worker reported it may run on
 
     def outcomes(self) -> Iterator[Outcome]:
         deadline = time.monotonic() + self.timeout_s  # loading the model counts too
@@ -424,14 +451,16 @@ class _Watch:
                 return
             if message[0] == "capped":
                 self.cap = message[1]
+            elif message[0] == "pinned":
+                self.cpus = message[1]
             elif message[0] == "start":
                 self.current, deadline = message[1], time.monotonic() + self.timeout_s
             elif message[0] == "done":
                 self.current = None
-                yield Outcome(message[1], {**message[2], "mem_cap_method": self.cap})
+                yield Outcome(message[1], {**message[2], "mem_cap_method": self.cap, "cpus": self.cpus})
             elif message[0] == "failed":
                 for key in self._victims():
-                    yield Outcome(key, {**message[1], "mem_cap_method": self.cap})
+                    yield Outcome(key, {**message[1], "mem_cap_method": self.cap, "cpus": self.cpus})
                 return
             else:  # "end"
                 return
@@ -446,14 +475,15 @@ class _Watch:
         reason = f"timeout: no result within {self.timeout_s:g} s; the worker was killed"
         for key in self._victims():
             yield Outcome(key, {"status": Status.TIMEOUT.value, "is_oom": False,
-                                "error": self._with_tail(reason)})
+                                "error": self._with_tail(reason), "cpus": self.cpus})
 
     def _died(self) -> Iterator[Outcome]:
         self.process.join(5)
         status, reason = self._classify(self.process.exitcode)
         for key in self._victims():
             yield Outcome(key, {"status": status.value, "is_oom": status is Status.OOM,
-                                "error": self._with_tail(reason), "mem_cap_method": self.cap})
+                                "error": self._with_tail(reason), "mem_cap_method": self.cap,
+                                "cpus": self.cpus})
 
     def _classify(self, exitcode: int | None) -> tuple[Status, str]:
         if exitcode is None or exitcode >= 0:

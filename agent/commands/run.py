@@ -58,6 +58,9 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--host-name", metavar="NAME",
                         help="the name written in every row's host column (default: this machine's "
                              "host name; the collector passes the inventory's name)")
+    parser.add_argument("--cpus", metavar="LIST",
+                        help="pin the measuring workers to these cores, e.g. 0,1 or 2-3 (overrides the "
+                             "sweep's cpus:; recorded in every row's cpus column)")
     parser.add_argument("--build-missing", action="store_true",
                         help="with --artifacts: build the variants DIR lacks into DIR first "
                              "(needs the full install)")
@@ -158,6 +161,9 @@ def execute(args: argparse.Namespace) -> int:
         if args.trial_timeout <= 0:
             raise UserError("must be a positive number of seconds", field="--trial-timeout")
         sweep = dataclasses.replace(sweep, trial_timeout_s=args.trial_timeout)
+    if args.cpus is not None:
+        from agent.affinity import check_cpus, parse_cpus
+        sweep = dataclasses.replace(sweep, cpus=check_cpus(parse_cpus(args.cpus), "--cpus"))
     mem_limit = parse_size(args.mem_limit) if args.mem_limit else None
     out = args.out or Path("results") / sweep.name
     events = EventWriter(args.events) if args.events else None
@@ -180,6 +186,8 @@ def execute(args: argparse.Namespace) -> int:
     console.print(summary_table(list(runner.out.results.rows())))
     counts = ", ".join(f"{n} {status}" for status, n in sorted(summary.statuses.items())) or "nothing new"
     console.print(f"{summary.total} trials ({summary.already_done} already done; this run: {counts})")
+    if (disturbed := summary.disturbed_line()) is not None:
+        console.print(disturbed, markup=False)
     if summary.timed_s > 0:
         console.print(f"artifacts (finding, building): {summary.build_wall_s:.0f} s; measuring: "
                       f"{summary.measure_wall_s:.1f} s for {summary.timed_s:.1f} s inside timed regions "
