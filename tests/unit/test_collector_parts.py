@@ -14,11 +14,11 @@ import yaml
 from collector.hostplan import agent_args, host_sweep
 from collector.remote_agent import RemoteRun, RunState
 from collector.store import merge
-from shared.resultsdir import load_results
 from collector.transport.local import LocalTransport
 from shared.errors import UserError
 from shared.events import EventWriter, complete_lines, parse_events
 from shared.inventory import Host
+from shared.resultsdir import load_results
 from shared.schema import SCHEMA_VERSION, make_row
 from shared.sweep import read_sweep_file
 from tests.conftest import TINY_SWEEP

@@ -54,6 +54,19 @@ def failures(rows: pd.DataFrame) -> pd.DataFrame:
     return table.reset_index().sort_values("trials", ascending=False)[columns]
 
 
+def disturbed_text(rows: pd.DataFrame) -> str | None:
+    """How many trials the machine disturbed (timing.disturbance), how many were measured again
+    and how many are still disturbed in their last row; None where no trial was judged. A
+    trial's last row says both: ``retry_of`` where an earlier one was disturbed."""
+    remeasured, still = rows["retry_of"].notna(), rows["disturbed"].eq(True)
+    judged = rows["disturbed"].notna() | remeasured
+    if not judged.any():
+        return None
+    return (f"{int((still | remeasured).sum())} of {int(judged.sum())} judged trials were disturbed by the "
+            f"machine (other processes, steal, load, clock); {int(remeasured.sum())} were measured again, "
+            f"{int(still.sum())} are still disturbed in their last row (disturbed_reason says by what).")
+
+
 def _cv_figure(ok: pd.DataFrame) -> Figure:
     known = ok.dropna(subset=["latency_cv"])
     classes = sorted(known["device_class"].unique())
@@ -98,6 +111,9 @@ def build(data: ReportData, budgets: Budgets) -> Section:
     n_noisy = int(ok["noisy"].fillna(False).astype(bool).sum())
     summary = (f"{n_noisy} of {len(ok)} ok trials flagged noisy; median latency CV "
                f"{said(ok['latency_cv'].median(), '.1f', 100, '%')}." if len(ok) else "No ok trials.",)
+    disturbed = disturbed_text(rows)
+    if disturbed:
+        summary += (disturbed,)
     if len(probes):
         summary += (f"Probes missing on some hosts: {', '.join(sorted(probes['probe'].unique()))}.",)
     return Section("quality", title, intro, tuple(blocks), summary)
