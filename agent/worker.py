@@ -38,8 +38,8 @@ from typing import Any
 
 from agent import memlimit
 from agent.accuracy import EVAL_BATCH, device_accuracy, same_as_build
-from agent.artifacts import Artifact
 from agent.affinity import format_cpus, pin
+from agent.artifacts import Artifact
 from agent.backends import BACKENDS, Backend
 from agent.disturbance import wait_until_quiet
 from agent.measure import measure_model
@@ -297,17 +297,32 @@ def _accuracy_pass(conn: Any, backend: Backend, model: object, artifact: Artifac
     conn.send(("end",))
 
 
+def _one_thread_a_core(job: WorkerJob, cpus: tuple[int, ...]) -> WorkerJob:
+    """A pinned worker whose sweep leaves the thread count to the backend runs one thread a
+    pinned core: the backend's default (one a core of the machine) would compete with itself."""
+    if job.cpus is None:
+        return job
+    options = dict(job.backend_options)
+    if "threads" in options and options["threads"] is None:
+        options["threads"] = len(cpus)
+    return dataclasses.replace(job, threads=job.threads or len(cpus), backend_options=options)
+
+
 def worker_main(conn: Any, job: WorkerJob) -> None:
     """The child: its own process group, stderr to a file, the cap, then the trials."""
     os.setsid()  # a group of its own, so the parent can kill it and anything it started
     with open(job.stderr_path, "ab", buffering=0) as err:
         os.dup2(err.fileno(), 2)
-    cpus = pin(job.cpus)  # before anything starts threads, so that every one inherits it
-    conn.send(("pinned", format_cpus(cpus)))
-    if job.cpus is not None and job.threads is None:  # one thread a core, not the machine's count
-        job = dataclasses.replace(job, threads=len(cpus))
     sys.stderr = os.fdopen(2, "w", buffering=1)
     faulthandler.enable(sys.stderr)  # a segfault leaves its Python stack in the tail
+    try:
+        cpus = pin(job.cpus)  # before the runtime starts its threads, so that every one inherits it
+    except OSError as exc:  # checked by the agent; a core taken offline since is still a row
+        conn.send(("failed", {"status": Status.ERROR.value, "is_oom": False,
+                              "error": f"before the first trial: pinning to cpus {job.cpus}: {error_text(exc)}"}))
+        return
+    conn.send(("pinned", format_cpus(cpus)))
+    job = _one_thread_a_core(job, cpus)
     backend = BACKENDS.get(job.backend)(job.backend_options)
     artifact = Artifact(Path(job.artifact_dir), job.artifact_meta)
     try:

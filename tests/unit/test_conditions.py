@@ -1,6 +1,7 @@
 """Pinning, cooling and sustained runs: the pieces, on fake sensors and on this process."""
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 
@@ -144,3 +145,16 @@ def test_a_sustained_run_lasts_as_asked_in_windows() -> None:
     run = run_sustained(lambda: None, 1.0, Sensors(lambda: None, lambda c: 1234.0, lambda c: None), clock)
     assert 5 <= len(run.p50_ms) <= 10 and run.t_s[-1] >= 1.0 and set(run.clock_mhz) == {1234.0}
     assert run.side()["throttle_count_start"] is None
+
+
+def test_a_pinned_worker_runs_one_thread_a_pinned_core_where_the_sweep_leaves_it_open() -> None:
+    from agent.worker import WorkerJob, _one_thread_a_core
+
+    job = WorkerJob(artifact_dir="", artifact_meta={}, backend="onnxruntime", backend_options={"threads": None},
+                    device="cpu", threads=None, timing=TimingSpec(), trials=(), stop_after_oom=True,
+                    telemetry=None, perf=None, mem_limit_bytes=None, cgroup=None, stderr_path="",  # type: ignore[arg-type]
+                    cpus=(2, 3))
+    pinned = _one_thread_a_core(job, (2, 3))
+    assert pinned.threads == 2 and pinned.backend_options == {"threads": 2}
+    assert _one_thread_a_core(dataclasses.replace(job, threads=4), (2, 3)).threads == 4  # the sweep's word stands
+    assert _one_thread_a_core(dataclasses.replace(job, cpus=None), (0, 1)).threads is None
