@@ -8,6 +8,7 @@ import pytest
 
 from agent.disturbance import judge, wait_until_quiet
 from agent.probes.system import CoreTimes, SystemSample, summarize_system
+from shared.errors import UserError
 from shared.sweep import DisturbanceSpec, parse_sweep
 from tests.conftest import TINY_SWEEP
 
@@ -103,3 +104,14 @@ def test_waiting_for_quiet_is_bounded_and_says_what_was_busy() -> None:
                             clock=lambda: machine.now)
     assert wait.seconds == pytest.approx(1.5)
     assert wait.result.startswith("not quiet after 1.5 s: other processes used 90%")
+
+
+@pytest.mark.parametrize(("timing", "message"), [
+    ({"disturbance": {"other_cpu": 5}}, r"timing.disturbance: unknown key 'other_cpu' \(valid: .*other_cpu_pct"),
+    ({"disturbance": {"steal_pct": -1}}, r"timing.disturbance.steal_pct: -1 is outside \[0, inf\)"),
+    ({"retry_disturbed": 11}, r"timing.retry_disturbed: 11 is outside \[0, 10\]"),
+    ({"cooldown_temp_c": "hot"}, r"timing.cooldown_temp_c: expected a number"),
+])
+def test_a_wrong_limit_is_one_line_naming_the_field(timing: dict, message: str) -> None:
+    with pytest.raises(UserError, match=message):
+        parse_sweep({**TINY_SWEEP, "timing": timing}, "s.yml")
