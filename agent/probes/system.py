@@ -159,7 +159,16 @@ def other_cpu_pct(first: SystemSample, last: SystemSample, cpus: Sequence[int]) 
 
 
 def _freq_drop_pct(freq: Sequence[float]) -> float | None:
-    return 100 * (max(freq) - min(freq)) / max(freq) if len(freq) >= 2 and max(freq) > 0 else None
+    """The largest fall of the clock from one sample to a later one, % of the earlier: a clock
+    that rises as the core wakes up (a powersave governor) is no drop."""
+    if len(freq) < 2:
+        return None
+    highest, fall = freq[0], 0.0
+    for f in freq[1:]:
+        if highest > 0:
+            fall = max(fall, 100 * (highest - f) / highest)
+        highest = max(highest, f)
+    return fall
 
 
 def _present(samples: Sequence[SystemSample], name: str) -> list[float]:

@@ -115,3 +115,8 @@ def test_waiting_for_quiet_is_bounded_and_says_what_was_busy() -> None:
 def test_a_wrong_limit_is_one_line_naming_the_field(timing: dict, message: str) -> None:
     with pytest.raises(UserError, match=message):
         parse_sweep({**TINY_SWEEP, "timing": timing}, "s.yml")
+
+
+def test_a_clock_that_rises_as_the_core_wakes_is_no_drop() -> None:
+    rising = columns(stream(0.0, 0.9, freq=(800.0, 3000.0)))
+    assert rising["sys_cpu_freq_drop_pct"] == 0.0 and judge(rising, SPEC, n_cpus=2).disturbed is False
