@@ -187,7 +187,7 @@ def test_the_quality_section_counts_disturbed_and_re_measured_trials() -> None:
             row(latency_p50_ms=1.3, disturbed=True, disturbed_reason="load", attempt=1, batch_size=64)]
     summary = " ".join(quality.build(data(rows), Budgets()).summary)
     assert ("3 of 4 judged trials were disturbed by the machine (other processes, steal, load, clock); "
-            "2 were measured again, 2 are still disturbed") in summary
+            "re-measured: 2; still disturbed in their last row: 2") in summary
     assert quality.disturbed_text(data([row(latency_p50_ms=1.0)]).rows) is None  # rows before version 4
 
 

@@ -63,8 +63,8 @@ def disturbed_text(rows: pd.DataFrame) -> str | None:
     if not judged.any():
         return None
     return (f"{int((still | remeasured).sum())} of {int(judged.sum())} judged trials were disturbed by the "
-            f"machine (other processes, steal, load, clock); {int(remeasured.sum())} were measured again, "
-            f"{int(still.sum())} are still disturbed in their last row (disturbed_reason says by what).")
+            f"machine (other processes, steal, load, clock); re-measured: {int(remeasured.sum())}; still "
+            f"disturbed in their last row: {int(still.sum())} (disturbed_reason says by what).")
 
 
 def _cv_figure(ok: pd.DataFrame) -> Figure:
