@@ -158,3 +158,13 @@ def test_a_pinned_worker_runs_one_thread_a_pinned_core_where_the_sweep_leaves_it
     assert pinned.threads == 2 and pinned.backend_options == {"threads": 2}
     assert _one_thread_a_core(dataclasses.replace(job, threads=4), (2, 3)).threads == 4  # the sweep's word stands
     assert _one_thread_a_core(dataclasses.replace(job, cpus=None), (0, 1)).threads is None
+
+
+def test_the_run_summary_counts_disturbed_measurements() -> None:
+    from agent.measure_runner import RunSummary
+
+    summary = RunSummary(Path("out"), "r", total=6, already_done=0)
+    assert summary.disturbed_line() is None
+    summary.disturbed, summary.remeasured, summary.still_disturbed = 3, 2, 1
+    assert summary.disturbed_line() == ("disturbed: 3 measurements this run (2 of them re-measurements); "
+                                        "1 trials still disturbed at the end (their disturbed_reason says why)")
