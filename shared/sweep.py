@@ -301,7 +301,7 @@ def parse_sweep(data: Any, source: str = "<sweep>") -> Sweep:
     for key in ("name", "models", "methods", "ratios", "batch_sizes"):
         if key not in top:
             raise r.fail(key, "missing (required)")
-    return Sweep(
+    return _fits_the_time_limit(r, Sweep(
         name=_name(r, top["name"]),
         dataset=_dataset(r, top.get("dataset", {"name": "digits"}), "dataset"),
         models=r.each(top["models"], "models", lambda v, w: r.choice(v, w, catalog.MODELS, "model")),
@@ -352,7 +352,20 @@ def parse_sweep(data: Any, source: str = "<sweep>") -> Sweep:
         continue_after_oom=_flag(r, top.get("continue_after_oom", False), "continue_after_oom"),
         onnxruntime=_onnxruntime(r, top.get("onnxruntime"), "onnxruntime"),
         source=source,
-    )
+    ))
+
+
+def _fits_the_time_limit(r: _Reader, sweep: Sweep) -> Sweep:
+    """A trial's waits, timing and sustained run all count towards ``trial_timeout_s``: a sweep
+    whose trials could not fit is refused now, not killed trial by trial."""
+    t = sweep.timing
+    cooling = t.cooldown_max_s if t.cooldown_temp_c is not None else 0.0
+    longest = t.quiet_wait_s + max(t.cooldown_s, cooling) + t.warmup_s + t.max_time_s + t.sustained_s
+    if t.sustained_s + t.quiet_wait_s + t.cooldown_s > 0 and longest >= sweep.trial_timeout_s:
+        raise r.fail("timing", f"a trial may take {longest:g} s (quiet wait, cooling, warm-up, max_time_s and "
+                               f"sustained_s), not less than trial_timeout_s {sweep.trial_timeout_s:g}: raise "
+                               f"trial_timeout_s or shorten them")
+    return sweep
 
 
 def _onnxruntime(r: _Reader, value: Any, where: str) -> OnnxRuntimeSpec:

@@ -111,6 +111,7 @@ def test_waiting_for_quiet_is_bounded_and_says_what_was_busy() -> None:
     ({"disturbance": {"steal_pct": -1}}, r"timing.disturbance.steal_pct: -1 is outside \[0, inf\)"),
     ({"retry_disturbed": 11}, r"timing.retry_disturbed: 11 is outside \[0, 10\]"),
     ({"cooldown_temp_c": "hot"}, r"timing.cooldown_temp_c: expected a number"),
+    ({"sustained_s": 900}, r"timing: a trial may take 905.2 s .*not less than trial_timeout_s 600"),
 ])
 def test_a_wrong_limit_is_one_line_naming_the_field(timing: dict, message: str) -> None:
     with pytest.raises(UserError, match=message):
