@@ -12,9 +12,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 
 from agent.affinity import usable_cpus
 from agent.runner import SweepRunner
+from shared.resultlog import ResultLog
 from shared.resultsdir import load_results
 from shared.sweep import parse_sweep
 from tests.conftest import TINY_SWEEP
@@ -99,3 +101,13 @@ def test_cooling_and_a_sustained_run_are_recorded_with_what_the_machine_can_read
     assert (row["throttled"] is None) == row["throttled_reason"].startswith("no sensor")
     (side,) = [line for line in runner.out.results.path.parent.joinpath("telemetry.jsonl").read_text().splitlines()]
     assert '"sustained"' in side and '"clock_mhz"' in side
+
+
+def test_agent_run_cpus_pins_the_workers_of_a_sweep_that_names_none(tmp_path: Path) -> None:
+    sweep = tmp_path / "s.yml"
+    sweep.write_text(yaml.safe_dump({k: v for k, v in ONE_TRIAL.items() if k != "cpus"}))
+    done = subprocess.run([sys.executable, "-m", "agent.cli", "run", "--sweep", str(sweep), "--out",
+                           str(tmp_path / "out"), "--cpus", str(CORE)], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    (row,) = ResultLog(tmp_path / "out" / "results.jsonl").rows()
+    assert row["cpus"] == str(CORE) and row["threads"] == 1
