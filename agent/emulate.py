@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Callable
 
 from agent import memlimit
+from agent.affinity import pin
 from agent.cache import default_cache_dir
 from shared.profile import DeviceProfile, usable_cores
 
@@ -103,7 +104,7 @@ class CpuCap:
         missing: dict[str, str] = {}
         if self.cores is not None:
             try:
-                os.sched_setaffinity(0, self.cores)
+                pin(self.cores)
             except (OSError, AttributeError) as exc:
                 missing["cpus"] = f"cannot pin to cores {list(self.cores)}: {exc}"
         if group is not None:

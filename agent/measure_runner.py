@@ -14,14 +14,16 @@ import functools
 import json
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 from agent import stages
+from agent.affinity import check_cpus, usable_cpus
 from agent.artifacts import Artifact, ArtifactError, ArtifactStore
 from agent.backends import BACKENDS, Backend
+from agent.disturbance import judge
 from agent.emulate import Emulation, machine_turn
 from agent.layertime import record_of
 from agent.machine import machine_info
@@ -75,6 +77,18 @@ class RunSummary:
     def overhead(self) -> dict[str, object]:
         """run.json's ``overhead``: measuring wall time against the timed regions, by stage."""
         return overhead_record(self.stages.seconds, self.measure_wall_s, self.timed_s)
+    disturbed: int = 0  # rows this run recorded as disturbed (first measurements and re-measurements)
+    remeasured: int = 0  # rows this run recorded re-measuring a disturbed one
+    planned_again: int = 0  # disturbed trials queued for re-measurement at the end of the run
+    still_disturbed: int = 0  # trials whose last row is disturbed when the run ends
+
+    def disturbed_line(self) -> str | None:
+        """One line on disturbed trials for the run's summary; None when there were none."""
+        if not (self.disturbed or self.still_disturbed):
+            return None
+        return (f"disturbed: {self.disturbed} measurements this run ({self.remeasured} of them "
+                f"re-measurements); {self.still_disturbed} trials still disturbed at the end "
+                f"(their disturbed_reason says why)")
 
 
 class NoArtifact(Exception):
@@ -123,6 +137,9 @@ class MeasureRunner:
             self.machine["emulation"] = {"profile": self.emulation.profile.to_mapping(),
                                          "real_device_class": self.machine["device_class"]}
             self.machine["device_class"] = self.emulation.device_class(self.machine["device_class"])
+        check_cpus(sweep.cpus, "cpus", sweep.source)  # a core this machine lacks: before anything slow
+        self._machine_cpus = len(usable_cpus())
+        self._attempts: dict[str, dict[str, Any]] = {}  # trial key -> attempt, retry_of of its next row
         # checked once here rather than by every worker (perf's smoke test takes ~40 ms)
         self._perf = perf_support() if sweep.telemetry.perf else None
         self._run_id = ""  # the run's id, once run() has opened the folder
@@ -152,7 +169,7 @@ class MeasureRunner:
         self._layers_written = self._variants_with_layers()
         self._run_id = run_id
         latest = self._latest_rows()
-        done = {key for key, row in latest.items() if not _retry(row)}
+        done = {key for key, row in latest.items() if not _retry(row) and not self._redo(row)}
         plan = self._plan()
         total = sum(len(ts) for _, ts in plan)
         summary = RunSummary(self.out.root, run_id, total, sum(t.key in done for _, ts in plan for t in ts))
@@ -161,18 +178,26 @@ class MeasureRunner:
         pool = WorkerPool(self.out.work, self.sweep.trial_timeout_s, self.mem_limit_bytes, preload,
                           cpu=self.emulation.cpu if self.emulation else None)
         if self.sweep.strategy.adaptive:
+            self._attempts = {key: _next_attempt(row) for key, row in latest.items()}
             self._run_adaptive(summary, pool, run_id, plan, latest, done)
         else:
-            for variant, variant_trials in plan:
-                pending = [t for t in variant_trials if t.key not in done]
-                if pending:
-                    self._run_variant(summary, pool, self._context(run_id, variant), variant, pending)
+            self._measure(summary, pool, run_id, plan, latest, lambda key: key not in done)
+        for _ in range(self.sweep.timing.retry_disturbed):  # bounded: each round re-measures once
+            latest = self._latest_rows()
+            again = {key for key, row in latest.items() if row["run_id"] == run_id and self._redo(row)}
+            if not again:
+                break
+            summary.planned_again += len(again)  # the progress shows them as more work, not as done
+            self.progress.start(total + summary.planned_again, summary.already_done + sum(summary.statuses.values()))
+            self.progress.stage(f"re-measuring {len(again)} disturbed trials")
+            self._measure(summary, pool, run_id, plan, latest, again.__contains__)
         summary.accuracy_s = pool.accuracy_s
         summary.stages.merge(pool.stages.seconds)
         summary.stages.merge({stages.WARMUP: summary.warmup_s, stages.TIMED: summary.timed_s})
         if summary.timed_s > 0:  # a run that measured something: keep where its time went
             self.out.record_run(overhead=summary.overhead())
         latest_rows = list(self._latest_rows().values())
+        summary.still_disturbed = sum(bool(r["disturbed"]) for r in latest_rows)
         write_csv(latest_rows, self.out.results_csv)
         comparisons = seed_comparisons(latest_rows, load_samples(self.out.root))
         if comparisons:
@@ -202,6 +227,20 @@ class MeasureRunner:
                 if isinstance(record, dict) and isinstance(record.get("variant_key"), str):
                     found.add(record["variant_key"])
         return found
+
+    def _measure(self, summary: RunSummary, pool: WorkerPool, run_id: str,
+                 plan: list[tuple[Variant, list[Trial]]], latest: dict[str, dict[str, Any]],
+                 wanted: Callable[[str], bool]) -> None:
+        """Measure the trials ``wanted`` picks, each row numbered after the trial's last one."""
+        self._attempts = {key: _next_attempt(row) for key, row in latest.items()}
+        for variant, variant_trials in plan:
+            pending = [t for t in variant_trials if wanted(t.key)]
+            if pending:
+                self._run_variant(summary, pool, self._context(run_id, variant), variant, pending)
+
+    def _redo(self, row: dict[str, Any]) -> bool:
+        """A disturbed row with re-measurements left (timing.retry_disturbed) is measured again."""
+        return bool(row["disturbed"]) and (row["attempt"] or 1) <= self.sweep.timing.retry_disturbed
 
     def _run_variant(self, summary: RunSummary, pool: WorkerPool, context: dict[str, Any],
                      variant: Variant, pending: list[Trial]) -> list[dict[str, Any]]:
@@ -264,7 +303,8 @@ class MeasureRunner:
                 threads=self.sweep.threads, timing=self.sweep.timing,
                 trials=tuple(TrialSpec(t.key, t.batch_size, artifact.input_shape(t.batch_size)) for t in group),
                 stop_after_oom=not self.sweep.continue_after_oom, telemetry=self.sweep.telemetry,
-                perf=self._perf, mem_limit_bytes=None, cgroup=None, stderr_path="")
+                perf=self._perf, mem_limit_bytes=None, cgroup=None, stderr_path="",
+                cpus=self.sweep.cpus, machine_cpus=self._machine_cpus)
             job = dataclasses.replace(job, device_accuracy=pool.device_accuracy(job))
             for outcome in pool.measure(job):
                 with times.stage(stages.ROWS):  # samples and telemetry lines
@@ -283,6 +323,8 @@ class MeasureRunner:
                                trial.batch_size)
             append_jsonl(self.out.layer_time, record.to_json())
         limit_mb = self.mem_limit_bytes / 2**20 if self.mem_limit_bytes else None
+        if columns.get("status") == Status.OK.value:
+            columns.update(judge(columns, self.sweep.timing.disturbance, self._machine_cpus).columns())
         capacity_gb = self.machine["device_mem_gb"] if device.startswith("cuda") else self.machine["mem_total_gb"]
         return {
             **self._trial_columns(trial), "device": device, **columns, "mem_limit_mb": limit_mb,
@@ -328,8 +370,10 @@ class MeasureRunner:
                 "device": trial.device, "batch_size": trial.batch_size, "threads": trial.threads}
 
     def _record(self, summary: RunSummary, values: dict[str, Any]) -> dict[str, Any]:
-        row = self.out.results.append(values)
+        row = self.out.results.append({**values, **self._attempts.get(values["trial_key"], {"attempt": 1})})
         summary.statuses[row["status"]] += 1
+        summary.disturbed += bool(row["disturbed"])
+        summary.remeasured += row["retry_of"] is not None
         self.progress.row(row)
         return row
 
@@ -337,6 +381,15 @@ class MeasureRunner:
 def _retry(row: dict[str, Any]) -> bool:
     """A trial skipped for want of an artifact is tried again (the artifact may exist now)."""
     return row["status"] == Status.SKIPPED.value and (row["error"] or "").startswith(MISSING_ARTIFACT)
+
+
+def _next_attempt(row: dict[str, Any]) -> dict[str, Any]:
+    """The ``attempt`` and ``retry_of`` of the next row of a trial whose last row is ``row``:
+    a re-measurement of a disturbed row says so; a row replacing one that measured nothing (a
+    skipped trial, an artifact found only now) is still the first measurement."""
+    if row["disturbed"]:
+        return {"attempt": (row["attempt"] or 1) + 1, "retry_of": row["started_at"]}
+    return {"attempt": row["attempt"] or 1}
 
 
 def _artifact_columns(artifact: Artifact) -> dict[str, Any]:

@@ -13,7 +13,9 @@ def status_line(row: dict[str, Any]) -> str:
     """One line for a finished trial: its p50 when ok, else its status and the reason."""
     what = trial_label(row)
     if row["status"] == "ok":
-        return f"ok       {what}: {_p50(row)}"
+        again = f" (attempt {row['attempt']})" if (row.get("attempt") or 1) > 1 else ""
+        disturbed = f"; disturbed: {row['disturbed_reason']}" if row.get("disturbed") else ""
+        return f"ok       {what}: {_p50(row)}{again}{disturbed}"[:400]
     reason = (row.get("error") or "").splitlines()[-1:] or [""]
     return f"{row['status'].upper():8} {what}: {reason[0][:160]}"
 

@@ -38,8 +38,10 @@ from typing import Any
 
 from agent import memlimit, stages
 from agent.accuracy import EVAL_BATCH, device_accuracy, same_as_build
+from agent.affinity import format_cpus, pin
 from agent.artifacts import Artifact
 from agent.backends import BACKENDS, Backend
+from agent.disturbance import wait_until_quiet
 from agent.emulate import CpuCap, CpuGroup
 from agent.layertime import DEFAULT_PASSES
 from agent.measure import measure_model
@@ -55,6 +57,8 @@ from agent.probes.system import SystemProbe
 from agent.procstart import WorkerStarter
 from agent.repeats import pool_processes
 from agent.stages import StageTimes
+from agent.sustained import sustained_columns
+from agent.thermal import cool_down
 from shared.schema import Status
 from shared.sweep import TelemetrySpec, TimingSpec
 
@@ -98,6 +102,8 @@ class WorkerJob:
     trial_timeout_s: float | None = None  # the pool's limit a trial; the profile pass keeps within it
     cpu: CpuCap | None = None  # a device profile's cores and CPU quota (agent/emulate.py)
     cpu_group: CpuGroup | None = None
+    cpus: tuple[int, ...] | None = None  # pin the worker to these cores (None: where the agent may run)
+    machine_cpus: int = 1  # the machine's usable cores (a load average is the whole machine's)
 
 
 @dataclass(frozen=True)
@@ -254,9 +260,22 @@ def _layer_time(job: WorkerJob, backend: Backend, model: Any, artifact: Artifact
     return {"layer_time": profile}, {}
 
 
+def _before_trial(job: WorkerJob) -> dict[str, Any]:
+    """Cool down, then wait for a quiet machine, as the sweep asks: the columns saying how."""
+    columns: dict[str, Any] = {}
+    cooled = cool_down(job.timing)
+    if cooled is not None:
+        columns.update(cooldown_s=cooled.seconds, cooldown_reason=cooled.reason)
+    if job.timing.quiet_wait_s > 0:
+        columns.update(wait_until_quiet(job.timing.quiet_wait_s, job.timing.disturbance, job.machine_cpus).columns())
+    return columns
+
+
 def _measure_one(job: WorkerJob, backend: Any, model: Any, trial: TrialSpec,
                  model_outcome: ProbeOutcome, times: StageTimes, artifact: Artifact) -> dict[str, Any]:
-    started, started_s = {"started_at": utc_now()}, time.monotonic()
+    started_s = time.monotonic()
+    conditions = _before_trial(job)
+    started = {"started_at": utc_now(), **conditions}
     sink: dict[str, ProbeOutcome] = {}
     try:
         result = measure_model(backend, model, trial.input_shape, job.device, job.threads, job.timing,
@@ -270,6 +289,9 @@ def _measure_one(job: WorkerJob, backend: Any, model: Any, trial: TrialSpec,
                 "error": error_text(exc)}
     telemetry = _combine([_absent(job), sink["outcome"], profile, model_outcome])
     telemetry.errors.update(layer_error)
+    if result.sustained is not None:
+        telemetry.columns.update(sustained_columns(result.sustained))
+        telemetry.side["sustained"] = result.sustained.side()
     energy, why = energy_columns(telemetry.columns, job.device, len(result.stats.samples_ms), trial.batch_size)
     telemetry.columns.update(energy)
     if why:
@@ -301,6 +323,17 @@ def _accuracy_pass(conn: Any, backend: Backend, model: object, artifact: Artifac
     conn.send(("end",))
 
 
+def _one_thread_a_core(job: WorkerJob, cpus: tuple[int, ...]) -> WorkerJob:
+    """A pinned worker whose sweep leaves the thread count to the backend runs one thread a
+    pinned core: the backend's default (one a core of the machine) would compete with itself."""
+    if job.cpus is None:
+        return job
+    options = dict(job.backend_options)
+    if "threads" in options and options["threads"] is None:
+        options["threads"] = len(cpus)
+    return dataclasses.replace(job, threads=job.threads or len(cpus), backend_options=options)
+
+
 def worker_main(conn: Any, job: WorkerJob) -> None:
     """The child: its own process group, stderr to a file, the cap, then the trials."""
     os.setsid()  # a group of its own, so the parent can kill it and anything it started
@@ -308,11 +341,21 @@ def worker_main(conn: Any, job: WorkerJob) -> None:
         os.dup2(err.fileno(), 2)
     sys.stderr = os.fdopen(2, "w", buffering=1)
     faulthandler.enable(sys.stderr)  # a segfault leaves its Python stack in the tail
+    if job.cpu is not None:  # before anything is loaded: the load is the device's work too
+        # an emulated device's cores are the device: they take the place of the sweep's cpus
+        conn.send(("emulation", job.cpu.apply_in_worker(job.cpu_group)))
+    try:
+        # before the runtime starts its threads, so that every one inherits it
+        cpus = pin(None if job.cpu is not None and job.cpu.cores is not None else job.cpus)
+    except OSError as exc:  # checked by the agent; a core taken offline since is still a row
+        conn.send(("failed", {"status": Status.ERROR.value, "is_oom": False,
+                              "error": f"before the first trial: pinning to cpus {job.cpus}: {error_text(exc)}"}))
+        return
+    conn.send(("pinned", format_cpus(cpus)))
+    job = _one_thread_a_core(job, cpus)
     backend = BACKENDS.get(job.backend)(job.backend_options)
     artifact = Artifact(Path(job.artifact_dir), job.artifact_meta)
     times = StageTimes()
-    if job.cpu is not None:  # before anything is loaded: the load is the device's work too
-        conn.send(("emulation", job.cpu.apply_in_worker(job.cpu_group)))
     try:
         conn.send(("capped", _apply_memory_cap(job)))
         with times.stage(stages.MODEL_LOAD):
@@ -497,7 +540,8 @@ class _Watch:
     def _caps(self) -> dict[str, Any]:
         """How the worker was constrained, for every row it ends."""
         missing = json.dumps(self.missing, sort_keys=True) if self.missing else None
-        return {"mem_cap_method": self.cap, "emulation_missing": missing}
+        return {"mem_cap_method": self.cap, "emulation_missing": missing, "cpus": self.cpus}
+        self.cpus: str | None = None  # the cores the worker reported it may run on
 
     def outcomes(self) -> Iterator[Outcome]:
         deadline = time.monotonic() + self.timeout_s  # loading the model counts too
@@ -518,6 +562,8 @@ class _Watch:
                 self.missing = {**(self.missing or {}), **message[1]}
             elif message[0] == "stages":
                 self.clock.times.merge(message[1])
+            elif message[0] == "pinned":
+                self.cpus = message[1]
             elif message[0] == "start":
                 self.current, deadline = message[1], time.monotonic() + self.timeout_s
             elif message[0] == "done":

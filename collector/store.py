@@ -3,7 +3,10 @@
 The per-host raw files (``OUT/<host>/results.jsonl``) stay the truth; merging reads them
 again and upserts them keyed by (run_id, host, trial_key), so a re-merge is idempotent and a
 host fetched twice is not counted twice. Where a trial has two rows (a skipped trial retried
-by a later resume) the later one wins, as everywhere else. Rows of an older schema are
+by a later resume, a disturbed trial re-measured) the later one is the trial's row in
+``results``, as everywhere else, and the earlier ones go to the table ``earlier_rows`` (same
+columns, no key; a host's earlier rows replaced whole on each merge): evidence, never
+counted as trials. Rows of an older schema are
 upgraded on the way in (shared.schema); a host whose file this collector cannot read is
 left out with its reason and the others are merged. A row's host is the host folder it was
 fetched into (shared.resultsdir), never the host the row names: rows naming another host are
@@ -18,12 +21,13 @@ import duckdb
 import pandas as pd
 
 from shared.errors import NoSpace, UserError, no_space
-from shared.resultsdir import ROW_IDENTITY, device_folders
+from shared.resultsdir import ROW_IDENTITY, device_folders, latest_and_earlier
 from shared.schema import COLUMNS, COLUMN_NAMES, SchemaError
 
 STORE_FILE = "fleet.duckdb"
 PARQUET_FILE = "results.parquet"
 TABLE = "results"
+EARLIER_TABLE = "earlier_rows"  # rows superseded by a later row of the same trial
 SQL_TYPES = {int: "BIGINT", float: "DOUBLE", str: "VARCHAR", bool: "BOOLEAN"}
 
 
@@ -33,6 +37,7 @@ class MergeResult:
     parquet: Path
     rows_total: int = 0
     rows_added: int = 0  # new keys (a replaced row is not counted)
+    earlier_rows: int = 0  # rows superseded by a later row of their trial, kept in EARLIER_TABLE
     hosts: int = 0
     refused: dict[str, str] = field(default_factory=dict)  # host folder -> why its rows were left out
     mismatched: dict[str, str] = field(default_factory=dict)  # host -> the other hosts its rows claimed
@@ -49,12 +54,21 @@ def _ensure_table(con: duckdb.DuckDBPyConnection) -> None:
     columns = ", ".join(f'"{c.name}" {SQL_TYPES[c.type]}' for c in COLUMNS)
     keys = ", ".join(f'"{k}"' for k in ROW_IDENTITY)
     con.execute(f"CREATE TABLE IF NOT EXISTS {TABLE} ({columns}, PRIMARY KEY ({keys}))")
-    # a store made by an older edgeprune lacks the columns added since: add them (null)
-    have = {row[0] for row in con.execute(f"SELECT column_name FROM information_schema.columns "
-                                          f"WHERE table_name = '{TABLE}'").fetchall()}
-    for column in COLUMNS:
-        if column.name not in have:
-            con.execute(f'ALTER TABLE {TABLE} ADD COLUMN "{column.name}" {SQL_TYPES[column.type]}')
+    con.execute(f"CREATE TABLE IF NOT EXISTS {EARLIER_TABLE} ({columns})")
+    for table in (TABLE, EARLIER_TABLE):
+        # a store made by an older edgeprune lacks the columns added since: add them (null)
+        have = {row[0] for row in con.execute(f"SELECT column_name FROM information_schema.columns "
+                                              f"WHERE table_name = '{table}'").fetchall()}
+        for column in COLUMNS:
+            if column.name not in have:
+                con.execute(f'ALTER TABLE {table} ADD COLUMN "{column.name}" {SQL_TYPES[column.type]}')
+
+
+def _insert(con: duckdb.DuckDBPyConnection, table: str, rows: list[dict], verb: str = "INSERT") -> None:
+    con.register("incoming", _frame(rows))
+    casts = ", ".join(f'CAST("{c.name}" AS {SQL_TYPES[c.type]}) AS "{c.name}"' for c in COLUMNS)
+    con.execute(f"{verb} INTO {table} BY NAME SELECT {casts} FROM incoming")
+    con.unregister("incoming")
 
 
 def _count(con: duckdb.DuckDBPyConnection) -> int:
@@ -127,12 +141,14 @@ def _merge(out_dir: Path, result: MergeResult, store: Path) -> MergeResult:
             if not rows:
                 continue
             before = _count(con)
-            incoming = _frame(rows).drop_duplicates(list(ROW_IDENTITY), keep="last")
-            con.register("incoming", incoming)
-            casts = ", ".join(f'CAST("{c.name}" AS {SQL_TYPES[c.type]}) AS "{c.name}"' for c in COLUMNS)
-            con.execute(f"INSERT OR REPLACE INTO {TABLE} BY NAME SELECT {casts} FROM incoming")
-            con.unregister("incoming")
+            latest, earlier = latest_and_earlier(rows)
+            _insert(con, TABLE, latest, "INSERT OR REPLACE")
             result.rows_added += _count(con) - before
+            for host in sorted({str(row["host"]) for row in rows}):  # replaced whole: a re-merge adds none twice
+                con.execute(f"DELETE FROM {EARLIER_TABLE} WHERE host = ?", [host])
+            if earlier:
+                _insert(con, EARLIER_TABLE, earlier)
+            result.earlier_rows += len(earlier)
         result.rows_total = _count(con)
         parquet = str(result.parquet).replace("'", "''")  # a SQL string literal
         con.execute(f"COPY (SELECT * FROM {TABLE} ORDER BY host, run_id, started_at) "

@@ -16,7 +16,9 @@ host's rows. The names rows claimed instead are reported by whoever reads them.
 
 The raw per-host files are the truth; every reader goes through :func:`load_results`, which
 upgrades old rows and keeps one row a trial (same run, host and trial key): the last one, as
-a skipped trial retried by a later resume appends its new row after the old. In a fleet, a
+a skipped trial retried by a later resume, or a disturbed trial re-measured at the end of its
+run (``attempt`` 2, ``retry_of``), appends its new row after the old. The rows superseded stay
+in the file as evidence (:func:`latest_and_earlier`; the collector's store keeps them apart). In a fleet, a
 host whose results file cannot be read (damaged, foreign, from a newer edgeprune) is left out
 with its reason and the other hosts are read; one device's unreadable file is a UserError.
 """
@@ -149,6 +151,16 @@ def _host_name(folder: Path) -> str:
     return name if isinstance(name, str) and name else folder.name
 
 
+def latest_and_earlier(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The last row of each trial (same run, host and trial key), which every reader counts once;
+    and the rows those superseded (a disturbed measurement re-measured at the end of its run, a
+    skipped trial tried again), kept as evidence. Both in file order."""
+    last = {tuple(row[k] for k in ROW_IDENTITY): i for i, row in enumerate(rows)}
+    wins = set(last.values())
+    return ([row for i, row in enumerate(rows) if i in wins],
+            [row for i, row in enumerate(rows) if i not in wins])
+
+
 @dataclass(frozen=True)
 class LoadedResults:
     """The rows of a results folder, and the host folders left out: folder name -> why."""
@@ -178,7 +190,7 @@ def load_results(root: str | Path) -> LoadedResults:
                 raise UserError(why, source=str(device.results.path)) from None
             left_out[device.root.name] = f"{device.results.path}: {why}"
             continue
-        for row in found:
+        for row in latest_and_earlier(found)[0]:
             rows[tuple(row[k] for k in ROW_IDENTITY)] = row
     if left_out and len(left_out) == len(folders):
         first = next(iter(left_out.values()))

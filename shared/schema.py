@@ -14,9 +14,14 @@ Format history (bump ``SCHEMA_VERSION`` and add a step to :data:`MIGRATIONS`):
      emulation_missing; latency quality (shared/latency_columns.py): latency_p50_reason,
      latency_p90_reason, latency_p99_reason, latency_p50_ci_low_ms, latency_p50_ci_high_ms,
      process_count, latency_p50_process_min_ms, latency_p50_process_max_ms,
-     latency_p50_process_cv. From version 4 on a percentile is null where too few samples back
-     it: a version 3 row's unbacked percentile (its p99 of 10 samples is their maximum) becomes
-     null with the reason; its other new columns are null.
+     latency_p50_process_cv; trial conditions (shared/conditions_columns.py): cpus, disturbed,
+     disturbed_reason, attempt, retry_of, quiet_wait_s, quiet_wait_result, cooldown_s,
+     cooldown_reason, sustained_s, sustained_cold_p50_ms, sustained_steady_p50_ms,
+     sustained_temp_max_c, throttled, throttled_reason; and the system sampler's
+     sys_cpu_freq_drop_pct and sys_other_cpu_pct. From version 4 on a percentile is null where
+     too few samples back it: a version 3 row's unbacked percentile (its p99 of 10 samples is
+     their maximum) becomes null with the reason; its other new columns are null (attempt
+     null reads as 1).
 """
 from __future__ import annotations
 
@@ -27,6 +32,7 @@ from typing import Any
 
 from shared.artifact_columns import ARTIFACT_COLUMNS
 from shared.columns import Column, _c
+from shared.conditions_columns import CONDITIONS_COLUMNS
 from shared.latency_columns import DEFAULT_MIN_SAMPLES, LATENCY_QUALITY_COLUMNS, unbacked_reason
 from shared.telemetry_columns import TELEMETRY_COLUMNS
 
@@ -105,7 +111,7 @@ COLUMNS: tuple[Column, ...] = (
 )
 
 # telemetry (isolation, caps, perf, GPU, system sampler) is defined beside, in its own module
-COLUMNS = COLUMNS + TELEMETRY_COLUMNS + ARTIFACT_COLUMNS + LATENCY_QUALITY_COLUMNS
+COLUMNS = COLUMNS + TELEMETRY_COLUMNS + ARTIFACT_COLUMNS + LATENCY_QUALITY_COLUMNS + CONDITIONS_COLUMNS
 COLUMN_NAMES: tuple[str, ...] = tuple(c.name for c in COLUMNS)
 _BY_NAME: dict[str, Column] = {c.name: c for c in COLUMNS}
 STATUSES: tuple[str, ...] = tuple(s.value for s in Status)
@@ -166,7 +172,8 @@ def _v2_to_v3(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def _v3_to_v4(row: dict[str, Any]) -> dict[str, Any]:
-    """Version 4 added nullable columns (device profiles, latency quality), and a percentile
+    """Version 4 added nullable columns (device profiles, latency quality,
+    trial conditions), and a percentile
     needs enough samples: a version 3 row's percentile that too few samples back (its p99 from
     10 samples is their maximum) becomes null with the reason, by the default counts; the other
     new columns are null."""

@@ -68,6 +68,19 @@ PERCENTILES = tuple(DEFAULT_MIN_SAMPLES)  # the latency percentiles a row report
 
 
 @dataclass(frozen=True)
+class DisturbanceSpec:
+    """When a trial counts as disturbed (``timing.disturbance``): each limit is checked against
+    what the system sampler saw over the timed region; null turns a check off."""
+
+    other_cpu_pct: float | None = 20.0  # other processes' busy share of the worker's cores, %
+    steal_pct: float | None = 5.0  # CPU time stolen by the hypervisor, %
+    psi_cpu_pct: float | None = 40.0  # share of the region some task waited for a CPU (PSI), %
+    load_per_cpu: float | None = 2.0  # highest 1-minute load average / the machine's usable cores
+    freq_drop_pct: float | None = 10.0  # fall of the CPU clock within the region, % of its highest
+    swap_mb: float | None = 1.0  # swapped in plus out during the region, MiB
+
+
+@dataclass(frozen=True)
 class TimingSpec:
     """How a trial is timed (the sweep's ``timing:`` section; agent/timing.py does it).
 
@@ -99,6 +112,13 @@ class TimingSpec:
     def target_samples(self) -> int:
         """Samples timing goes on for (within max_time_s): min_reps, and every wanted percentile's count."""
         return max([self.min_reps, *(self.min_samples(p) for p in self.percentiles)])
+    disturbance: DisturbanceSpec = DisturbanceSpec()
+    retry_disturbed: int = 1  # re-measure a disturbed trial at the end of the run, at most this often
+    quiet_wait_s: float = 0.0  # before a trial, wait up to this long for the machine to be quiet
+    cooldown_s: float = 0.0  # sleep before every trial
+    cooldown_temp_c: float | None = None  # before every trial, cool until below this (where readable)
+    cooldown_max_s: float = 120.0  # the longest cooling to a temperature may take
+    sustained_s: float = 0.0  # after the timed region, run this long recording latency, clock, heat
 
 
 @dataclass(frozen=True)
@@ -147,6 +167,7 @@ class Sweep:
     devices: tuple[str, ...] = ("auto",)
     input_size: str = "small"
     threads: int | None = None  # None: the backend's default (all cores)
+    cpus: tuple[int, ...] | None = None  # pin the workers to these cores (None: not pinned)
     seed: int = 0
     train: TrainSpec = TrainSpec()
     timing: TimingSpec = TimingSpec()
@@ -315,7 +336,7 @@ def parse_sweep(data: Any, source: str = "<sweep>") -> Sweep:
     for key in ("name", "models", "methods", "ratios", "batch_sizes"):
         if key not in top:
             raise r.fail(key, "missing (required)")
-    return Sweep(
+    return _fits_the_time_limit(r, Sweep(
         name=_name(r, top["name"]),
         dataset=_dataset(r, top.get("dataset", {"name": "digits"}), "dataset"),
         models=r.each(top["models"], "models", lambda v, w: r.choice(v, w, catalog.MODELS, "model")),
@@ -328,6 +349,7 @@ def parse_sweep(data: Any, source: str = "<sweep>") -> Sweep:
         devices=r.each(top.get("devices", ["auto"]), "devices", lambda v, w: r.choice(v, w, catalog.DEVICES, "device")),
         input_size=r.choice(top.get("input_size", "small"), "input_size", list(catalog.INPUT_SIZES), "input size"),
         threads=None if top.get("threads") is None else r.number(top["threads"], "threads", int, low=1),
+        cpus=None if top.get("cpus") is None else _cpus(r, top["cpus"], "cpus"),
         seed=r.number(top.get("seed", 0), "seed", int, low=0),
         train=r.nested(TrainSpec, top.get("train"), "train", {
             "epochs": lambda v, w: r.number(v, w, int, low=0),
@@ -347,6 +369,15 @@ def parse_sweep(data: Any, source: str = "<sweep>") -> Sweep:
             "min_samples_p90": lambda v, w: r.number(v, w, int, low=1),
             "min_samples_p99": lambda v, w: r.number(v, w, int, low=1),
             "processes": lambda v, w: r.number(v, w, int, low=1, high=MAX_PROCESSES),
+            "disturbance": lambda v, w: r.nested(DisturbanceSpec, v, w, {
+                name: lambda x, at: None if x is None else r.number(x, at, float, low=0)
+                for name in DisturbanceSpec.__dataclass_fields__}),
+            "retry_disturbed": lambda v, w: r.number(v, w, int, low=0, high=10),
+            "quiet_wait_s": lambda v, w: r.number(v, w, float, low=0, high=3600),
+            "cooldown_s": lambda v, w: r.number(v, w, float, low=0, high=3600),
+            "cooldown_temp_c": lambda v, w: None if v is None else r.number(v, w, float, low=0, high=150),
+            "cooldown_max_s": lambda v, w: r.number(v, w, float, low=0, high=3600),
+            "sustained_s": lambda v, w: r.number(v, w, float, low=0, high=86400),
         }),
         telemetry=r.nested(TelemetrySpec, top.get("telemetry"), "telemetry", {
             "perf": lambda v, w: _flag(r, v, w),
@@ -363,7 +394,20 @@ def parse_sweep(data: Any, source: str = "<sweep>") -> Sweep:
         onnxruntime=_onnxruntime(r, top.get("onnxruntime"), "onnxruntime"),
         strategy=parse_strategy(top.get("strategy"), source),
         source=source,
-    )
+    ))
+
+
+def _fits_the_time_limit(r: _Reader, sweep: Sweep) -> Sweep:
+    """A trial's waits, timing and sustained run all count towards ``trial_timeout_s``: a sweep
+    whose trials could not fit is refused now, not killed trial by trial."""
+    t = sweep.timing
+    cooling = t.cooldown_max_s if t.cooldown_temp_c is not None else 0.0
+    longest = t.quiet_wait_s + max(t.cooldown_s, cooling) + t.warmup_s + t.max_time_s + t.sustained_s
+    if t.sustained_s + t.quiet_wait_s + t.cooldown_s > 0 and longest >= sweep.trial_timeout_s:
+        raise r.fail("timing", f"a trial may take {longest:g} s (quiet wait, cooling, warm-up, max_time_s and "
+                               f"sustained_s), not less than trial_timeout_s {sweep.trial_timeout_s:g}: raise "
+                               f"trial_timeout_s or shorten them")
+    return sweep
 
 
 def _onnxruntime(r: _Reader, value: Any, where: str) -> OnnxRuntimeSpec:
@@ -381,6 +425,11 @@ def _percentile(r: _Reader, value: Any, where: str) -> int:
     if isinstance(value, bool) or value not in PERCENTILES:
         raise r.fail(where, f"{shown(value)} is not a percentile a row reports", valid=PERCENTILES)
     return int(value)
+def _cpus(r: _Reader, value: Any, where: str) -> tuple[int, ...]:
+    """Core numbers; whether this machine has them is the agent's check (the collector reads
+    sweeps for hosts it does not run on)."""
+    cores = r.each(value, where, lambda v, w: r.number(v, w, int, low=0, high=4095))
+    return tuple(cores)
 
 
 def _flag(r: _Reader, value: Any, where: str) -> bool:

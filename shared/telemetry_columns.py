@@ -83,6 +83,8 @@ TELEMETRY_COLUMNS: tuple[Column, ...] = (
     _c("sys_cpu_core_max_pct", float, "busy share of the busiest CPU over the region, %"),
     _c("sys_cpu_steal_pct", float, "share of CPU time stolen by the hypervisor over the region, %"),
     _c("sys_cpu_freq_mean_mhz", float, "mean current CPU frequency over the samples, MHz"),
+    _c("sys_cpu_freq_drop_pct", float, "largest fall of the CPU frequency from one sample to a later one in the region, %"),
+    _c("sys_other_cpu_pct", float, "busy share of the worker's cores spent on other processes over the region, %"),
     _c("sys_load_1m_max", float, "highest 1-minute load average sampled"),
     _c("sys_psi_cpu_some_avg10", float, "highest PSI cpu 'some' avg10 sampled, %"),
     _c("sys_psi_cpu_some_total_us", float, "PSI cpu 'some' stall time over the region (total delta), us"),

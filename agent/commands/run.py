@@ -72,6 +72,9 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
                         help="the name written in every row's host column (default: this machine's "
                              "host name; the collector passes the inventory's name)")
     strategy.add_arguments(parser)
+    parser.add_argument("--cpus", metavar="LIST",
+                        help="pin the measuring workers to these cores, e.g. 0,1 or 2-3 (overrides the "
+                             "sweep's cpus:; recorded in every row's cpus column)")
     parser.add_argument("--build-missing", action="store_true",
                         help="with --artifacts: build the variants DIR lacks into DIR first "
                              "(needs the full install)")
@@ -207,6 +210,9 @@ def execute(args: argparse.Namespace) -> int:
     if args.strategy is not None or args.budget is not None:
         chosen = strategy.with_arguments(sweep.strategy.to_json(), args)
         sweep = dataclasses.replace(sweep, strategy=strategy.parse_strategy(chosen, "command line"))
+    if args.cpus is not None:
+        from agent.affinity import check_cpus, parse_cpus
+        sweep = dataclasses.replace(sweep, cpus=check_cpus(parse_cpus(args.cpus), "--cpus"))
     mem_limit = parse_size(args.mem_limit) if args.mem_limit else None
     profile = _profile(args.profile)
     out = args.out or Path("results") / sweep.name
@@ -234,6 +240,8 @@ def execute(args: argparse.Namespace) -> int:
     if sweep.strategy.adaptive:
         console.print(f"adaptive sweep: at most {sweep.strategy.budget:.0%} of the grid's trials, chosen by the "
                       f"causal model; why each was chosen: {runner.out.strategy}")
+    if (disturbed := summary.disturbed_line()) is not None:
+        console.print(disturbed, markup=False)
     if summary.timed_s > 0:
         console.print(f"artifacts (finding, building): {summary.build_wall_s:.0f} s; measuring: "
                       f"{summary.measure_wall_s:.1f} s for {summary.timed_s:.1f} s inside timed regions "

@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 import psutil
 
 from agent.probes.base import PROBES, Probe, ProbeResult, Sampler, format_reasons
+from agent.thermal import read_temp_c
 
 DEFAULT_INTERVAL_S = 0.5
 PSI_DIR = Path("/proc/pressure")
@@ -25,6 +26,7 @@ PSI_SERIES = ("cpu_some", "memory_some", "memory_full", "io_some", "io_full")
 MB = 2**20
 SYSTEM_COLUMNS: tuple[str, ...] = (
     "sys_cpu_mean_pct", "sys_cpu_core_max_pct", "sys_cpu_steal_pct", "sys_cpu_freq_mean_mhz",
+    "sys_cpu_freq_drop_pct", "sys_other_cpu_pct",
     "sys_load_1m_max",
     *(f"sys_psi_{s}_{k}" for s in PSI_SERIES for k in ("avg10", "total_us")),
     "sys_mem_used_max_mb", "sys_mem_available_min_mb", "sys_swap_used_max_mb",
@@ -58,6 +60,7 @@ class SystemSample:
     swap_out_mb: float | None = None
     disk: tuple[float, float, int, int] | None = None  # cumulative read/write MiB and ops
     temp_max_c: float | None = None
+    own_cpu_s: float | None = None  # CPU seconds of the sampling process (the worker) since it began
 
 
 def parse_psi(text: str) -> dict[str, dict[str, float]]:
@@ -96,10 +99,9 @@ def _attempt(read: Callable[[], Any]) -> Any:
         return None
 
 
-def _temp_max() -> float | None:
-    sensors = getattr(psutil, "sensors_temperatures", dict)() or {}
-    values = [t.current for entries in sensors.values() for t in entries if t.current]
-    return max(values, default=None)
+def _own_cpu_s() -> float:
+    times = os.times()
+    return times.user + times.system
 
 
 def read_sample(t_s: float, psi_dir: Path = PSI_DIR) -> SystemSample:
@@ -120,7 +122,8 @@ def read_sample(t_s: float, psi_dir: Path = PSI_DIR) -> SystemSample:
         swap_out_mb=swap.sout / MB if swap else None,
         disk=(disk.read_bytes / MB, disk.write_bytes / MB, disk.read_count, disk.write_count)
         if disk else None,
-        temp_max_c=_attempt(_temp_max),
+        temp_max_c=_attempt(read_temp_c),
+        own_cpu_s=_own_cpu_s(),
     )
 
 
@@ -139,6 +142,33 @@ def _all_cores_pct(first: SystemSample, last: SystemSample, part: str) -> float 
     total = sum(b.total_s - a.total_s for a, b in zip(first.cores, last.cores))
     spent = sum(getattr(b, part) - getattr(a, part) for a, b in zip(first.cores, last.cores))
     return 100 * spent / total if total > 0 else None
+
+
+def other_cpu_pct(first: SystemSample, last: SystemSample, cpus: Sequence[int]) -> float | None:
+    """Busy share of ``cpus`` (the worker's cores) that went to other processes: their busy
+    time less this process's own CPU time and the hypervisor's steal, % of their time."""
+    if first.own_cpu_s is None or last.own_cpu_s is None:
+        return None
+    pairs = [(first.cores[c], last.cores[c]) for c in cpus if c < min(len(first.cores), len(last.cores))]
+    total = sum(b.total_s - a.total_s for a, b in pairs)
+    if not pairs or total <= 0:
+        return None
+    busy = sum((b.busy_s - b.steal_s) - (a.busy_s - a.steal_s) for a, b in pairs)
+    # clamped: CPU times are counted in ticks (10 ms), so a quiet short region can come out below 0
+    return min(100.0, max(0.0, 100 * (busy - (last.own_cpu_s - first.own_cpu_s)) / total))
+
+
+def _freq_drop_pct(freq: Sequence[float]) -> float | None:
+    """The largest fall of the clock from one sample to a later one, % of the earlier: a clock
+    that rises as the core wakes up (a powersave governor) is no drop."""
+    if len(freq) < 2:
+        return None
+    highest, fall = freq[0], 0.0
+    for f in freq[1:]:
+        if highest > 0:
+            fall = max(fall, 100 * (highest - f) / highest)
+        highest = max(highest, f)
+    return fall
 
 
 def _present(samples: Sequence[SystemSample], name: str) -> list[float]:
@@ -160,8 +190,9 @@ def _psi_columns(first: SystemSample, last: SystemSample,
     return columns
 
 
-def summarize_system(samples: Sequence[SystemSample]) -> dict[str, Any]:
-    """The ``sys_*`` columns of a sample stream (first and last sample bound the region)."""
+def summarize_system(samples: Sequence[SystemSample], cpus: Sequence[int] = ()) -> dict[str, Any]:
+    """The ``sys_*`` columns of a sample stream (first and last sample bound the region);
+    ``cpus``: the cores the measured process may run on (for ``sys_other_cpu_pct``)."""
     first, last = samples[0], samples[-1]
     cores = [p for p in core_busy_pct(first, last) if p is not None]
     freq, load = _present(samples, "cpu_freq_mhz"), _present(samples, "load_1m")
@@ -170,6 +201,8 @@ def summarize_system(samples: Sequence[SystemSample]) -> dict[str, Any]:
         "sys_cpu_core_max_pct": max(cores, default=None),
         "sys_cpu_steal_pct": _all_cores_pct(first, last, "steal_s"),
         "sys_cpu_freq_mean_mhz": sum(freq) / len(freq) if freq else None,
+        "sys_cpu_freq_drop_pct": _freq_drop_pct(freq),
+        "sys_other_cpu_pct": other_cpu_pct(first, last, cpus),
         "sys_load_1m_max": max(load, default=None),
         **_psi_columns(first, last, samples),
         "sys_mem_used_max_mb": max(_present(samples, "mem_used_mb"), default=None),
@@ -194,6 +227,7 @@ def null_reasons(columns: dict[str, Any], psi_dir: Path = PSI_DIR) -> dict[str, 
         if not psi_dir.is_dir() else f"{psi_dir} lacks this line (older kernel)",
         "sys_temp_": "no readable temperature sensor",
         "sys_cpu_freq": "no CPU frequency readable",
+        "sys_other_cpu": "no CPU times of the worker's cores",
         "sys_disk_": "no disk IO counters",
         "sys_swap_in": "swap counters unreadable",
         "sys_swap_out": "swap counters unreadable",
@@ -244,6 +278,7 @@ class SystemProbe(Probe):
         self._samples: list[SystemSample] = []
         self._lock = threading.Lock()
         self._sampler: Sampler | None = None
+        self._cpus: tuple[int, ...] = ()
 
     def _take(self, t_s: float) -> None:
         sample = self._reader(t_s, self.psi_dir)
@@ -252,6 +287,7 @@ class SystemProbe(Probe):
 
     def _start(self) -> None:
         self._samples = []
+        self._cpus = tuple(sorted(os.sched_getaffinity(0)))
         self._sampler = Sampler(self._take, self.interval_s, "edgeprune-system")
         self._take(0.0)
         self._sampler.start()
@@ -263,7 +299,7 @@ class SystemProbe(Probe):
         self._take(sampler.now())
         with self._lock:
             samples = list(self._samples)
-        columns = summarize_system(samples)
+        columns = summarize_system(samples, self._cpus)
         notes = [format_reasons(null_reasons(columns, self.psi_dir)),
                  sampler.error and f"sampler: {sampler.error}"]
         return ProbeResult(columns, "; ".join(n for n in notes if n) or None,

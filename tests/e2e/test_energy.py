@@ -25,7 +25,7 @@ while True:
     print(line, flush=True)
 """
 SWEEP = {"batch_sizes": [2], "telemetry": {"perf": False, "gpu_profile": False, "tegrastats_interval_s": 0.02},
-         "timing": {"warmup_s": 0, "min_reps": 5, "min_time_s": 0.3, "max_time_s": 1.0}}
+         "timing": {"warmup_s": 0, "min_reps": 5, "min_time_s": 0.3, "max_time_s": 1.0, "retry_disturbed": 0}}
 
 
 @pytest.mark.skipif(POWERCAP_DIR.is_dir(), reason="this machine has powercap; the test is of a row without it")

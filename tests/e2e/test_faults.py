@@ -18,7 +18,7 @@ from shared.resultlog import ResultLog
 SYNTHETIC = {
     "name": "faults", "dataset": {"name": "synthetic", "samples": 8},
     "models": ["resnet18"], "methods": ["l1_unstructured"], "ratios": [0.0],
-    "timing": {"warmup_s": 0, "min_reps": 2, "min_time_s": 0, "max_time_s": 0.2},
+    "timing": {"warmup_s": 0, "min_reps": 2, "min_time_s": 0, "max_time_s": 0.2, "retry_disturbed": 0},
 }
 
 

@@ -28,7 +28,8 @@ def fleet_sweep(min_time_s: float = 0.05, batch_sizes: Iterable[int] = (1, 2, 4,
     return {**TINY_SWEEP, "name": "fleet", "methods": [{"name": "structured", "importance": "l1"}],
             "ratios": [0.0, 0.5], "backends": ["onnxruntime"], "batch_sizes": list(batch_sizes),
             "telemetry": {"perf": False},
-            "timing": {"warmup_s": 0.01, "min_reps": 3, "min_time_s": min_time_s, "max_time_s": max(1.0, min_time_s * 2)}}
+            "timing": {"warmup_s": 0.01, "min_reps": 3, "min_time_s": min_time_s, "max_time_s": max(1.0, min_time_s * 2),
+                       "retry_disturbed": 0}}
 
 
 def build_store(tmp: Path) -> Path:

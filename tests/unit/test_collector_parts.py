@@ -18,6 +18,7 @@ from collector.transport.local import LocalTransport
 from shared.errors import UserError
 from shared.events import EventWriter, complete_lines, parse_events
 from shared.inventory import Host
+from shared.resultsdir import load_results
 from shared.schema import SCHEMA_VERSION, make_row
 from shared.sweep import read_sweep_file
 from tests.conftest import TINY_SWEEP
@@ -175,6 +176,21 @@ def test_merge_is_idempotent_and_a_retried_trials_last_row_wins(tmp_path: Path) 
     assert con.execute("SELECT status FROM results WHERE host = 'a' AND trial_key = 'k1'").fetchall() == [("ok",)]
     assert con.execute(f"SELECT count(*) FROM read_parquet('{again.parquet}')").fetchall() == [(3,)]
     con.close()
+
+
+def test_a_disturbed_row_and_its_re_measurement_are_both_kept_and_the_trial_counted_once(tmp_path: Path) -> None:
+    first = _row("a", "k1", disturbed=True, disturbed_reason="other processes used 50%", attempt=1, started_at="t1")
+    again = _row("a", "k1", disturbed=False, attempt=2, retry_of="t1", started_at="t2")
+    _write(tmp_path / "a", [first, again, _row("a", "k2", attempt=1)])
+    for _ in range(2):  # a re-merge adds nothing twice
+        result = merge(tmp_path)
+        assert (result.rows_total, result.earlier_rows) == (2, 1)
+        con = duckdb.connect(str(result.store), read_only=True)
+        assert con.execute("SELECT attempt, retry_of FROM results WHERE trial_key = 'k1'").fetchall() == [(2, "t1")]
+        assert con.execute("SELECT attempt, disturbed, disturbed_reason FROM earlier_rows").fetchall() == [
+            (1, True, "other processes used 50%")]
+        con.close()
+    assert [r["attempt"] for r in load_results(tmp_path).rows if r["trial_key"] == "k1"] == [2]
 
 
 def test_merge_upgrades_old_rows_and_leaves_out_a_newer_schema_with_its_reason(tmp_path: Path) -> None:

@@ -181,6 +181,17 @@ def test_missing_probes_say_why_and_where() -> None:
     assert (table["probe"], table["reason"], table["hosts"], table["trials"]) == ("perf", "not supported", 2, 2)
 
 
+def test_the_quality_section_counts_disturbed_and_re_measured_trials() -> None:
+    rows = [row(latency_p50_ms=1.0, disturbed=False, attempt=1),
+            row(latency_p50_ms=1.1, disturbed=False, attempt=2, retry_of="t0", batch_size=8),
+            row(latency_p50_ms=1.2, disturbed=True, disturbed_reason="steal", attempt=2, retry_of="t1", batch_size=32),
+            row(latency_p50_ms=1.3, disturbed=True, disturbed_reason="load", attempt=1, batch_size=64)]
+    summary = " ".join(quality.build(data(rows), Budgets()).summary)
+    assert ("3 of 4 judged trials were disturbed by the machine (other processes, steal, load, clock); "
+            "re-measured: 2; still disturbed in their last row: 2") in summary
+    assert quality.disturbed_text(data([row(latency_p50_ms=1.0)]).rows) is None  # rows before version 4
+
+
 def _noted(section: Section) -> bool:
     return any(isinstance(b, Note) for b in section.blocks)
 

@@ -34,5 +34,7 @@ def test_a_version_3_row_keeps_only_the_percentiles_its_samples_back() -> None:
     assert row["latency_p90_ms"] is None and row["latency_p99_ms"] is None  # the v3 p99 was the maximum
     assert row["latency_p99_reason"] == "10 samples, p99 needs 662: written by schema version 3, which timed no further"
     for column in ("latency_p50_ci_low_ms", "latency_p50_ci_high_ms", "process_count", "latency_p50_process_cv",
-                   "emulated", "emulation_profile", "emulation_missing"):
+                   "emulated", "emulation_profile", "emulation_missing", "cpus", "disturbed", "disturbed_reason",
+                   "attempt", "retry_of", "quiet_wait_s", "cooldown_s", "cooldown_reason", "sustained_s", "throttled",
+                   "throttled_reason", "sys_other_cpu_pct", "sys_cpu_freq_drop_pct"):
         assert row[column] is None

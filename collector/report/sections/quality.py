@@ -55,6 +55,19 @@ def failures(rows: pd.DataFrame) -> pd.DataFrame:
     return table.reset_index().sort_values("trials", ascending=False)[columns]
 
 
+def disturbed_text(rows: pd.DataFrame) -> str | None:
+    """How many trials the machine disturbed (timing.disturbance), how many were measured again
+    and how many are still disturbed in their last row; None where no trial was judged. A
+    trial's last row says both: ``retry_of`` where an earlier one was disturbed."""
+    remeasured, still = rows["retry_of"].notna(), rows["disturbed"].eq(True)
+    judged = rows["disturbed"].notna() | remeasured
+    if not judged.any():
+        return None
+    return (f"{int((still | remeasured).sum())} of {int(judged.sum())} judged trials were disturbed by the "
+            f"machine (other processes, steal, load, clock); re-measured: {int(remeasured.sum())}; still "
+            f"disturbed in their last row: {int(still.sum())} (disturbed_reason says by what).")
+
+
 def _cv_figure(ok: pd.DataFrame) -> Figure:
     known = ok.dropna(subset=["latency_cv"])
     classes = sorted(known["device_class"].unique())
@@ -110,6 +123,9 @@ def build(data: ReportData, budgets: Budgets) -> Section:
                f"{said(ok['latency_cv'].median(), '.1f', 100, '%')}." if len(ok) else "No ok trials.",)
     said_load = load_sentence(load)
     summary += (said_load,) if said_load else ()
+    disturbed = disturbed_text(rows)
+    if disturbed:
+        summary += (disturbed,)
     if len(probes):
         summary += (f"Probes missing on some hosts: {', '.join(sorted(probes['probe'].unique()))}.",)
     return Section("quality", title, intro, tuple(blocks), summary)
