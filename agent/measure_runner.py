@@ -30,7 +30,7 @@ from agent.machine import machine_info
 from agent.outdir import OutputFolder, utc_now
 from agent.probes.perf import perf_support
 from agent.repeats import SAMPLES_BY_PROCESS
-from agent.stages import StageTimes, overhead_record
+from agent.stages import overhead_record
 from agent.worker import TrialSpec, WorkerJob, WorkerPool
 from shared.errors import MissingDependency
 from shared.comparison import seed_comparisons, write_comparisons_csv
@@ -39,6 +39,7 @@ from shared.profile import DeviceProfile
 from shared.resultlog import append_jsonl, write_csv
 from shared.resultsdir import load_samples
 from shared.schema import COLUMN_NAMES, Status
+from shared.stages import StageTimes
 from shared.sweep import Sweep
 from shared.version import __version__
 

@@ -8,8 +8,7 @@ The breakdown is printed by ``agent run`` and kept in run.json (``overhead``).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 
 # The stages, in the order a trial meets them (one owner for their names).
 SERVER_START = "first worker start"  # the first worker waits for the forkserver to import the runtimes
@@ -36,29 +35,6 @@ def _place(name: str) -> int:
     """Where a stage goes in ORDER: its own place, its parent's (``probes: perf``), else last."""
     parent = name.split(": ", 1)[0]
     return ORDER.index(name) if name in ORDER else ORDER.index(parent) if parent in ORDER else len(ORDER)
-
-
-class StageTimes:
-    """Seconds a stage, summed over every time it ran."""
-
-    def __init__(self, clock: Callable[[], float] = time.perf_counter) -> None:
-        self._clock = clock
-        self.seconds: dict[str, float] = {}
-
-    @contextmanager
-    def stage(self, name: str) -> Iterator[None]:
-        started = self._clock()
-        try:
-            yield
-        finally:
-            self.add(name, self._clock() - started)
-
-    def add(self, name: str, seconds: float) -> None:
-        self.seconds[name] = self.seconds.get(name, 0.0) + seconds
-
-    def merge(self, other: Mapping[str, float]) -> None:
-        for name, seconds in other.items():
-            self.add(name, seconds)
 
 
 def breakdown(stages: Mapping[str, float], wall_s: float) -> dict[str, float]:

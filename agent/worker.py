@@ -56,10 +56,10 @@ from agent.probes.perf import PerfAttachProbe, PerfSupport
 from agent.probes.system import SystemProbe
 from agent.procstart import WorkerStarter
 from agent.repeats import pool_processes
-from agent.stages import StageTimes
 from agent.sustained import sustained_columns
 from agent.thermal import cool_down
 from shared.schema import Status
+from shared.stages import StageTimes
 from shared.sweep import TelemetrySpec, TimingSpec
 
 ERROR_TAIL_CHARS = 2000

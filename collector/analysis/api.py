@@ -10,8 +10,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -28,22 +27,8 @@ from collector.analysis.whatif import check_setting, parse_setting, recommend, w
 from shared.errors import UserError
 from shared.resultsdir import SampleIndex, load_samples
 from shared.schema import COLUMN_NAMES
+from shared.stages import StageTimes
 from shared.version import __version__
-
-
-class _Clock:
-    """Seconds spent in each stage, for analysis.json and the P7 benchmark."""
-
-    def __init__(self) -> None:
-        self.seconds: dict[str, float] = {}
-
-    @contextmanager
-    def stage(self, name: str) -> Iterator[None]:
-        start = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.seconds[name] = round(self.seconds.get(name, 0.0) + time.perf_counter() - start, 3)
 
 
 def _check_treatments(frame: ResultFrame, config: AnalysisConfig) -> None:
@@ -89,7 +74,7 @@ def _settings(config: AnalysisConfig) -> dict[str, Any]:
             "binary_estimator": config.binary_estimator, "max_missing_share": config.max_missing_share}
 
 
-def _gcm_results(frame: ResultFrame, graph: CausalGraph, config: AnalysisConfig, clock: _Clock,
+def _gcm_results(frame: ResultFrame, graph: CausalGraph, config: AnalysisConfig, clock: StageTimes,
                  explain: Iterable[str], what_ifs: Iterable[Mapping[str, Any]], samples: SampleIndex) -> dict[str, Any]:
     seed = config.refuters.seed
     with clock.stage("gcm_fit"):
@@ -116,7 +101,7 @@ def analyze(results_dir: str | Path, graph: str | Path | CausalGraph | None = No
     """Analyse ``results_dir/results.jsonl``: effects with refutations and verdicts, and (unless
     ``config.gcm.enabled`` is off) arrow strengths, recommendations, the trials in ``explain``
     attributed, and the ``what_ifs`` settings predicted. A user mistake is a UserError."""
-    clock = _Clock()
+    clock = StageTimes()
     config = config if isinstance(config, AnalysisConfig) else load_config(config)
     with clock.stage("load"):
         rows, source, left_out = read_rows(results_dir)
@@ -135,4 +120,4 @@ def analyze(results_dir: str | Path, graph: str | Path | CausalGraph | None = No
     return Analysis(
         source=source, n_rows=frame.n_rows, created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         edgeprune_version=__version__, graph_source=graph.source, graph_edges=tuple(graph.edges_text()),
-        settings=_settings(config), notes=notes, effects=effects, timings_s=clock.seconds, **extra)
+        settings=_settings(config), notes=notes, effects=effects, timings_s={k: round(v, 3) for k, v in clock.seconds.items()}, **extra)

@@ -4,7 +4,8 @@ from __future__ import annotations
 import pytest
 
 from agent import stages
-from agent.stages import StageTimes, breakdown, format_breakdown, overhead_record
+from agent.stages import breakdown, format_breakdown, overhead_record
+from shared.stages import StageTimes
 
 
 class FakeClock:
