@@ -21,6 +21,10 @@ from agent.probes.system import SystemSample, read_sample, summarize_system
 from shared.sweep import DisturbanceSpec
 
 QUIET_WINDOW_S = 0.5  # how long one look at the machine lasts while waiting for quiet
+# Shorter regions are not judged: /proc/stat ticks at 10 ms, so a 20 ms region reads 0, 50 or
+# 100% "other processes", and PSI's counter spans the sampler's start and stop (measured on an
+# idle 2-core VM: 0.01 s regions read 20-60% others and 45-73% PSI, 0.3 s regions 0-5% and 2-3%)
+MIN_REGION_S = 0.2
 
 
 @dataclass(frozen=True)
@@ -87,6 +91,11 @@ class Verdict:
 def judge(columns: Mapping[str, Any], spec: DisturbanceSpec, n_cpus: int) -> Verdict:
     """The verdict on one region from its row columns (``sys_*``, ``timed_s``); ``n_cpus``:
     the machine's usable cores (the load average is the whole machine's)."""
+    region_s = columns.get("timed_s")
+    if isinstance(region_s, (int, float)) and region_s < MIN_REGION_S:
+        return Verdict(None, f"not judged: a timed region of {region_s:.3g} s is too short for the CPU figures "
+                             f"(they tick every 10 ms and span the sampler's start and stop); "
+                             f"at least {MIN_REGION_S:g} s (timing.min_time_s) is needed")
     over, measured = [], []
     for check in CHECKS:
         limit = getattr(spec, check.limit)

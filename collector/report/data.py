@@ -30,7 +30,7 @@ BASE_KEYS = ("host", "model", "dataset", "input_size", "seed")
 CHANCE_MARGIN = 1.5
 # row columns that, when true, say a trial's timing is not evidence (the agent's own noise flag;
 # `disturbed` where the agent records it): such a trial never makes a headline or a recommendation
-UNTRUSTED_FLAGS = ("noisy", "disturbed")
+PRECISE_MEDIAN = 0.05  # a median whose 95% interval is within +-5% of it is evidence despite a high CV
 
 
 @dataclass(frozen=True)
@@ -131,13 +131,27 @@ def derive(rows: pd.DataFrame, machines: pd.DataFrame) -> pd.DataFrame:
     return rows
 
 
+def _flag(rows: pd.DataFrame, name: str) -> pd.Series:
+    if name not in rows.columns:
+        return pd.Series(False, index=rows.index)
+    return rows[name].astype("boolean").fillna(False).astype(bool)
+
+
+def precise_median(rows: pd.DataFrame) -> pd.Series:
+    """True where the p50's 95% interval (latency_p50_ci_*) is within PRECISE_MEDIAN of it."""
+    if not {"latency_p50_ci_low_ms", "latency_p50_ci_high_ms"} <= set(rows.columns):
+        return pd.Series(False, index=rows.index)
+    half = (rows["latency_p50_ci_high_ms"].astype(float) - rows["latency_p50_ci_low_ms"].astype(float)) / 2
+    return (half <= PRECISE_MEDIAN * rows["latency_p50_ms"].astype(float)).fillna(False)
+
+
 def trusted(rows: pd.DataFrame) -> pd.Series:
-    """True where no flag in UNTRUSTED_FLAGS says the trial's timing cannot be trusted."""
-    bad = pd.Series(False, index=rows.index)
-    for flag in UNTRUSTED_FLAGS:
-        if flag in rows.columns:
-            bad |= rows[flag].astype("boolean").fillna(False).astype(bool)
-    return ~bad
+    """True where neither ``disturbed`` nor ``noisy`` says the trial's timing cannot be trusted. A trial
+    flagged noisy by the spread of its single samples (CV) still counts where its median is
+    precise: at sub-millisecond latencies a CV of 0.2 is scheduler jitter around a median that
+    a few hundred samples pin down to a percent."""
+    noisy = _flag(rows, "noisy") & ~precise_median(rows)
+    return ~(noisy | _flag(rows, "disturbed"))
 
 
 def at_chance(rows: pd.DataFrame) -> pd.DataFrame:

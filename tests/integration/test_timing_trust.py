@@ -38,7 +38,8 @@ def store(tmp_path_factory: pytest.TempPathFactory, private_cache: Path) -> Path
 
 
 def measure(store: Path, out: Path, timing: dict[str, Any]) -> list[dict[str, Any]]:
-    sweep = parse_sweep({**SWEEP, "timing": timing}, str(out.parent / "s.yml"))
+    # retry_disturbed 0: the rows are counted, and a shared machine disturbs trials
+    sweep = parse_sweep({**SWEEP, "timing": {"retry_disturbed": 0, **timing}}, str(out.parent / "s.yml"))
     runner = MeasureRunner(sweep, out, ArtifactStore.existing(store))
     runner.run()
     return list(runner.out.results.rows())

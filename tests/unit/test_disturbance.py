@@ -121,3 +121,10 @@ def test_a_wrong_limit_is_one_line_naming_the_field(timing: dict, message: str) 
 def test_a_clock_that_rises_as_the_core_wakes_is_no_drop() -> None:
     rising = columns(stream(0.0, 0.9, freq=(800.0, 3000.0)))
     assert rising["sys_cpu_freq_drop_pct"] == 0.0 and judge(rising, SPEC, n_cpus=2).disturbed is False
+
+
+def test_a_region_too_short_for_the_cpu_figures_is_not_judged() -> None:
+    # 10 ms ticks: an idle machine read 20-60% "other processes" over 0.01 s regions
+    verdict = judge({"timed_s": 0.01, "sys_other_cpu_pct": 60.0, "sys_psi_cpu_some_total_us": 7000}, DisturbanceSpec(), 2)
+    assert verdict.disturbed is None and verdict.reason.startswith("not judged: a timed region of 0.01 s is too short")
+    assert judge({"timed_s": 0.3, "sys_other_cpu_pct": 60.0}, DisturbanceSpec(), 2).disturbed is True

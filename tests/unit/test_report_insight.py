@@ -157,3 +157,13 @@ def test_a_disturbed_trial_is_untrusted_where_rows_carry_the_flag() -> None:
     frame = pd.DataFrame({"noisy": [False, None, False], "disturbed": [False, False, True]})
     assert trusted(frame).tolist() == [True, True, False]
     assert trusted(frame.drop(columns="disturbed")).tolist() == [True, True, True]
+
+
+def test_a_noisy_trial_with_a_precise_median_is_evidence() -> None:
+    # sub-millisecond trials: a CV of 0.2 from scheduler jitter, the median pinned to a percent
+    from collector.report.data import trusted
+    frame = pd.DataFrame({"noisy": [True, True, True], "disturbed": [False, False, True],
+                          "latency_p50_ms": [0.125, 0.125, 0.125],
+                          "latency_p50_ci_low_ms": [0.124, 0.100, 0.124], "latency_p50_ci_high_ms": [0.126, 0.150, 0.126]})
+    assert trusted(frame).tolist() == [True, False, False]  # precise; too wide; disturbed whatever its median
+    assert trusted(frame.drop(columns=["latency_p50_ci_low_ms", "latency_p50_ci_high_ms"])).tolist() == [False] * 3
