@@ -11,6 +11,7 @@ The same rule decides whether the machine is quiet enough to start a trial
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -88,9 +89,22 @@ class Verdict:
         return {"disturbed": self.disturbed, "disturbed_reason": self.reason}
 
 
-def judge(columns: Mapping[str, Any], spec: DisturbanceSpec, n_cpus: int) -> Verdict:
+def _under_quota(spec: DisturbanceSpec, cpu_quota: float | None) -> DisturbanceSpec:
+    """The limits for a worker held to ``cpu_quota`` of its cores (an emulated device): the
+    time the quota throttles it shows as tasks waiting (PSI) and is free for other processes,
+    so PSI is not checked and others may use that share on top of the limit."""
+    if cpu_quota is None or cpu_quota >= 1:
+        return spec
+    others = None if spec.other_cpu_pct is None else spec.other_cpu_pct + 100 * (1 - cpu_quota)
+    return dataclasses.replace(spec, psi_cpu_pct=None, other_cpu_pct=others)
+
+
+def judge(columns: Mapping[str, Any], spec: DisturbanceSpec, n_cpus: int,
+          cpu_quota: float | None = None) -> Verdict:
     """The verdict on one region from its row columns (``sys_*``, ``timed_s``); ``n_cpus``:
-    the machine's usable cores (the load average is the whole machine's)."""
+    the machine's usable cores (the load average is the whole machine's); ``cpu_quota``: the
+    share of its cores an emulated device's worker may use (None: all)."""
+    spec = _under_quota(spec, cpu_quota)
     region_s = columns.get("timed_s")
     if isinstance(region_s, (int, float)) and region_s < MIN_REGION_S:
         return Verdict(None, f"not judged: a timed region of {region_s:.3g} s is too short for the CPU figures "

@@ -325,7 +325,8 @@ class MeasureRunner:
             append_jsonl(self.out.layer_time, record.to_json())
         limit_mb = self.mem_limit_bytes / 2**20 if self.mem_limit_bytes else None
         if columns.get("status") == Status.OK.value:
-            columns.update(judge(columns, self.sweep.timing.disturbance, self._machine_cpus).columns())
+            quota = self.emulation.cpu.cpu_quota if self.emulation else None
+            columns.update(judge(columns, self.sweep.timing.disturbance, self._machine_cpus, quota).columns())
         capacity_gb = self.machine["device_mem_gb"] if device.startswith("cuda") else self.machine["mem_total_gb"]
         return {
             **self._trial_columns(trial), "device": device, **columns, "mem_limit_mb": limit_mb,

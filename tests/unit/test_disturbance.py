@@ -128,3 +128,14 @@ def test_a_region_too_short_for_the_cpu_figures_is_not_judged() -> None:
     verdict = judge({"timed_s": 0.01, "sys_other_cpu_pct": 60.0, "sys_psi_cpu_some_total_us": 7000}, DisturbanceSpec(), 2)
     assert verdict.disturbed is None and verdict.reason.startswith("not judged: a timed region of 0.01 s is too short")
     assert judge({"timed_s": 0.3, "sys_other_cpu_pct": 60.0}, DisturbanceSpec(), 2).disturbed is True
+
+
+def test_under_a_cpu_quota_the_throttled_share_is_not_disturbance() -> None:
+    # the board (half a core): measured 20-25% others and ~50% PSI on every trial of a quiet run
+    board = {"timed_s": 0.5, "sys_other_cpu_pct": 24.4, "sys_psi_cpu_some_total_us": 0.507 * 0.5e6}
+    assert judge(board, DisturbanceSpec(), 2).disturbed is True
+    assert judge(board, DisturbanceSpec(), 2, cpu_quota=0.5).disturbed is False
+    # a busy loop on the board's core still shows: others over 20 + 50%
+    loaded = {**board, "sys_other_cpu_pct": 75.0}
+    verdict = judge(loaded, DisturbanceSpec(), 2, cpu_quota=0.5)
+    assert verdict.disturbed is True and "limit 70" in verdict.reason

@@ -167,3 +167,10 @@ def test_a_noisy_trial_with_a_precise_median_is_evidence() -> None:
                           "latency_p50_ci_low_ms": [0.124, 0.100, 0.124], "latency_p50_ci_high_ms": [0.126, 0.150, 0.126]})
     assert trusted(frame).tolist() == [True, False, False]  # precise; too wide; disturbed whatever its median
     assert trusted(frame.drop(columns=["latency_p50_ci_low_ms", "latency_p50_ci_high_ms"])).tolist() == [False] * 3
+
+
+def test_the_latency_sentence_names_the_largest_changes_and_counts_the_rest() -> None:
+    effects = [_effect(f"m{i}", -float(i), -float(i)) for i in range(7)]
+    text = causal.latency_by_method(_analysis(*effects))
+    assert "m6 -6 ms" in text and "m3 -3 ms" in text and "m2 -2 ms" not in text
+    assert text.endswith("; 3 more in the causal effects table.")

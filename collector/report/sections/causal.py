@@ -62,19 +62,26 @@ def adjustment_note(analysis: Analysis) -> str:
             f"confounders go with the ratio): {listed}. In the others the adjusted estimate equals the naive slope.")
 
 
+MOST_CLAUSES = 4  # effects named in the latency-by-method sentence
+
+
 def latency_by_method(analysis: Analysis) -> str:
     """The ratio's effect on latency, one clause a method: what the per-method questions are for."""
     effects = [e for e in analysis.effects if e.outcome == "latency_p50_ms" and e.estimated and "method" in e.group]
     if not effects:
         return ""
     clauses = []
-    for e in sorted(effects, key=lambda e: e.estimate or 0.0):
+    # the largest changes, then a count: a fleet has an effect a method, backend and device class
+    shown = sorted(sorted(effects, key=lambda e: -abs(e.estimate or 0.0))[:MOST_CLAUSES], key=lambda e: e.estimate or 0.0)
+    for e in shown:
         rest = ", ".join(f"{v}" for k, v in e.group.items() if k != "method")
         where = f" ({rest})" if rest and len({tuple(x.group.items()) for x in effects}) > len(
             {x.group["method"] for x in effects}) else ""
         clauses.append(f"{e.group['method']}{where} {e.estimate:+.3g} ms [{e.ci_low:.3g}, {e.ci_high:.3g}], "
                        f"{e.verdict.label}")
-    return "Latency change from unpruned to fully pruned, by method (causal, adjusted): " + "; ".join(clauses) + "."
+    more = f"; {len(effects) - len(shown)} more in the causal effects table" if len(effects) > len(shown) else ""
+    return ("Latency change from unpruned to fully pruned, by method (causal, adjusted; the largest): "
+            + "; ".join(clauses) + more + ".")
 
 
 def refutation_grid(refutations: pd.DataFrame) -> pd.DataFrame:
