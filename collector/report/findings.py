@@ -12,6 +12,9 @@ from collector.report.model import Section
 MAX_FINDINGS = 4
 # a host whose 1-minute load reached this share of its cores was busy with something else too
 LOADED_SHARE = 0.8
+# where rows carry the disturbance verdict: a host disturbed in this share of its judged trials
+# was busy with other work (the load alone counts the measuring worker's own threads)
+DISTURBED_SHARE = 0.25
 
 
 def machine_load(data: ReportData) -> pd.DataFrame:
@@ -19,19 +22,27 @@ def machine_load(data: ReportData) -> pd.DataFrame:
     trials' timed regions, and how many of its ok trials were flagged noisy."""
     ok = data.ok
     columns = ["host", "cores", "load_1m_median", "load_1m_max", "cpu_busy_mean_pct", "cpu_steal_mean_pct",
-               "noisy_trials", "ok_trials"]
+               "noisy_trials", "ok_trials", "disturbed_trials", "judged_trials"]
+    if "disturbed" not in ok.columns:
+        ok = ok.assign(disturbed=pd.Series(pd.NA, index=ok.index, dtype="boolean"))
     if ok.empty:
         return pd.DataFrame(columns=columns)
     grouped = ok.groupby("host")
     table = pd.DataFrame({
         "load_1m_median": grouped["sys_load_1m_max"].median(), "load_1m_max": grouped["sys_load_1m_max"].max(),
         "cpu_busy_mean_pct": grouped["sys_cpu_mean_pct"].mean(), "cpu_steal_mean_pct": grouped["sys_cpu_steal_pct"].mean(),
-        "noisy_trials": grouped["trusted"].agg(lambda s: int((~s).sum())), "ok_trials": grouped.size()})
+        "noisy_trials": grouped["trusted"].agg(lambda s: int((~s).sum())), "ok_trials": grouped.size(),
+        "disturbed_trials": grouped["disturbed"].agg(_count_true),
+        "judged_trials": grouped["disturbed"].agg(lambda s: int(s.notna().sum()))})
     machines = data.machines
     cores = machines.drop_duplicates("host").set_index("host")["cores"] if "cores" in machines.columns \
         else pd.Series(dtype=float)
     table["cores"] = [cores.get(h) for h in table.index]
     return table.reset_index()[columns]
+
+
+def _count_true(values: pd.Series) -> int:
+    return int(values.astype("boolean").fillna(False).astype(bool).sum())
 
 
 def load_sentence(load: pd.DataFrame) -> str:
@@ -40,7 +51,11 @@ def load_sentence(load: pd.DataFrame) -> str:
     if sampled.empty:
         return ""
     noisy, ok = int(load["noisy_trials"].sum()), int(load["ok_trials"].sum())
-    loaded = [r for r in sampled.itertuples() if pd.notna(r.cores) and r.load_1m_max >= LOADED_SHARE * r.cores]
+    judged = "judged_trials" in load.columns and load["judged_trials"].fillna(0).sum() > 0
+    if judged:  # the disturbance verdict saw other processes on the worker's cores: the evidence
+        loaded = [r for r in sampled.itertuples() if r.disturbed_trials >= DISTURBED_SHARE * max(r.judged_trials, 1)]
+    else:  # older rows: the load alone, which counts the measuring threads too
+        loaded = [r for r in sampled.itertuples() if pd.notna(r.cores) and r.load_1m_max >= LOADED_SHARE * r.cores]
     worst = max(sampled.itertuples(), key=lambda r: r.load_1m_max / (r.cores or 1))
     cores = f" on {worst.cores:.0f} cores" if pd.notna(worst.cores) else ""
     where = f" ({worst.host})" if len(sampled) > 1 else ""

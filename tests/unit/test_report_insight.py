@@ -174,3 +174,14 @@ def test_the_latency_sentence_names_the_largest_changes_and_counts_the_rest() ->
     text = causal.latency_by_method(_analysis(*effects))
     assert "m6 -6 ms" in text and "m3 -3 ms" in text and "m2 -2 ms" not in text
     assert text.endswith("; 3 more in the causal effects table.")
+
+
+def test_where_rows_carry_the_disturbance_verdict_it_decides_who_was_busy() -> None:
+    # the load counts the measuring worker's own threads: a 2-thread worker on 2 cores reads 2.0
+    quiet = [row(target_ratio=r, latency_p50_ms=10.0, sys_load_1m_max=1.9, disturbed=False) for r in (0.0, 0.5)]
+    found = dataclasses.replace(data(quiet), machines=pd.DataFrame({"host": ["h1"], "cores": [2.0],
+                                                                     "device_mem_gb": [4.0]}))
+    assert "busy" not in load_sentence(machine_load(found))
+    busy = [row(target_ratio=r, latency_p50_ms=10.0, sys_load_1m_max=1.0, disturbed=d) for r, d in ((0.0, True), (0.5, False))]
+    found = dataclasses.replace(data(busy), machines=found.machines)
+    assert "1 host(s) were busy with other work" in load_sentence(machine_load(found))
