@@ -38,8 +38,8 @@ from shared.strategy import Strategy
 # what makes a trial: its key (variant, batch size, backend, ...) on one host
 TRIAL_KEYS = ("host", "trial_key")
 # the design a start must cover, and what the spread is measured in
-CELL_KEYS = ("host", "model", "method")
-START_SHARE = 0.4         # of the budget, spent on the space-filling start
+CELL_KEYS = ("host", "model", "method", "backend")
+START_SHARE = 0.4        # of the budget, spent on the space-filling start
 ROUND_SHARE = 0.15        # of the budget, spent each later round
 # An effect whose CI half-width is within this many outcome SDs per treatment SD is known to be
 # small: a null effect never gets narrow relative to its own estimate, and would take the budget.
