@@ -238,6 +238,15 @@ class HostRun:
     def _remote_store(self) -> str:
         return self.t.path(f"{self.host.workdir.rstrip('/')}/artifacts")
 
+    def _builds_on_host(self) -> bool:
+        # no store pushed: a full agent builds into <workdir>/artifacts, so that every inventory
+        # name on one machine (emulated devices) measures the same files, built once
+        return self.settings.artifacts is None and self.host.extras == "full"
+
+    def _store_in_use(self) -> str | None:
+        """The shared store the agent measures from, or None where it builds into its run folder."""
+        return self._remote_store() if self.settings.artifacts is not None or self._builds_on_host() else None
+
     def _remote_state(self) -> RunState:
         assert self.remote is not None
         done = self.t.run(self.remote.state_command()).check("reading the agent's state")
@@ -246,11 +255,8 @@ class HostRun:
     def _start(self) -> None:
         assert self.remote is not None
         self._state("starting agent")
-        # no store pushed: a full agent builds into <workdir>/artifacts, so that every inventory
-        # name on one machine (emulated devices) measures the same files, built once
-        builds = self.settings.artifacts is None and self.host.extras == "full"
-        store = self._remote_store() if self.settings.artifacts is not None or builds else None
-        command = self.remote.start_command(agent_command(self.host, self.t), agent_args(self.host, store, builds))
+        command = self.remote.start_command(agent_command(self.host, self.t),
+                                            agent_args(self.host, self._store_in_use(), self._builds_on_host()))
         self.t.run(command).check("starting the agent")
 
     def _stop_agent(self) -> None:
@@ -406,7 +412,7 @@ class HostRun:
         """Where the variants built on the host are kept and how much disk they take (738 MB for
         the quick sweep): kept for reruns, so the operator should know they are there."""
         assert self.remote is not None
-        store = self._remote_store() if self.settings.artifacts is not None else self.remote.file("artifacts")
+        store = self._store_in_use() or self.remote.file("artifacts")
         done = self.t.run(f"du -sk {shlex.quote(store)} 2>/dev/null")
         fields = done.stdout.split()
         if done.returncode == 0 and fields and fields[0].isdigit():
