@@ -45,7 +45,7 @@ class ArtifactBuilder:
         # options as given: a sweep may list one method twice with different options.
         self._methods: dict[tuple[str, str], MethodSpec] = {
             _method_key(spec.name, spec.options): MethodSpec(
-                spec.name, check_method_options(spec, sweep.source, f"methods[{i}]"))
+                spec.name, check_method_options(spec, sweep.source, f"methods[{i}]", sweep.models))
             for i, spec in enumerate(sweep.methods)
         }
         # Variants are built (pruned, fine-tuned, evaluated) on the GPU where one is wanted.

@@ -6,6 +6,9 @@ name); the collector validates a sweep against them without importing torch.
 from __future__ import annotations
 
 MODELS = ("lenet5", "alexnet", "vgg16", "resnet18", "resnet50", "googlenet", "mobilenet_v2")
+# models with no BatchNorm layer, for the options that need one (structured's bn_scale);
+# tests/integration/test_pruning_criteria.py checks it against the built models
+WITHOUT_BATCHNORM = ("lenet5", "alexnet")
 METHODS = ("l1_unstructured", "random_unstructured", "ln_structured_mask", "structured", "causal")
 DATASETS = ("digits", "mnist", "fashion_mnist", "cifar10", "imagefolder", "synthetic")
 FILE_DATASETS = ("mnist", "fashion_mnist", "cifar10", "imagefolder")  # need ``root:``

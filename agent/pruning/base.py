@@ -124,6 +124,12 @@ class PruningMethod(ABC):
                                 valid=option.choices)
         return {key: given.get(key, option.default) for key, option in cls.options.items()}
 
+    @classmethod
+    def check_model(cls, values: Mapping[str, Any], model: str, *, source: str | None = None,
+                    where: str = "options") -> None:
+        """Raise UserError where resolved options ``values`` cannot work on ``model`` (a catalog
+        name), so that a sweep fails before anything is built; every model works by default."""
+
     @abstractmethod
     def step(self, cumulative_ratio: float) -> None:
         """Prune so that ``cumulative_ratio`` of the prunable weights (or channels) are gone."""
@@ -168,10 +174,15 @@ def register(cls: type[PruningMethod]) -> type[PruningMethod]:
     return METHODS.register(cls.name)(cls)
 
 
-def check_method_options(spec: MethodSpec, source: str, where: str) -> dict[str, Any]:
+def check_method_options(spec: MethodSpec, source: str, where: str,
+                         models: tuple[str, ...] = ()) -> dict[str, Any]:
     """The options of ``spec`` with the defaults filled in; ``where`` is e.g. ``methods[0]``.
 
-    An unknown method, an unknown option or a bad value is a UserError naming the field.
+    An unknown method, an unknown option, a bad value or options that cannot work on one of
+    ``models`` is a UserError naming the field.
     """
     method = METHODS.get(spec.name, source=source, field=where)
-    return method.resolve_options(spec.options, source=source, where=where)
+    values = method.resolve_options(spec.options, source=source, where=where)
+    for model in models:
+        method.check_model(values, model, source=source, where=where)
+    return values

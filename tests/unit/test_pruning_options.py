@@ -44,7 +44,8 @@ def test_registry_holds_exactly_the_catalog() -> None:
     ("l1_unstructured", {"scope": "global"}),
     ("random_unstructured", {"scope": "global"}),
     ("ln_structured_mask", {"n": 2, "dim": 0}),
-    ("structured", {"importance": "l1", "global_pruning": False, "round_to": None}),
+    ("structured", {"importance": "l1", "global_pruning": False, "isomorphic": False, "round_to": None,
+                    "coupling": "group"}),
 ])
 def test_defaults_are_filled_in(name: str, defaults: dict[str, object]) -> None:
     assert check(name) == defaults
@@ -52,7 +53,7 @@ def test_defaults_are_filled_in(name: str, defaults: dict[str, object]) -> None:
 
 def test_given_options_override_defaults() -> None:
     assert check("structured", importance="l2", global_pruning=True) == {
-        "importance": "l2", "global_pruning": True, "round_to": None}
+        "importance": "l2", "global_pruning": True, "isomorphic": False, "round_to": None, "coupling": "group"}
     assert check("l1_unstructured", scope="layer") == {"scope": "layer"}
 
 
