@@ -124,6 +124,14 @@ class PruningMethod(ABC):
                                 valid=option.choices)
         return {key: given.get(key, option.default) for key, option in cls.options.items()}
 
+    @classmethod
+    def refusal(cls, model_name: str, layers: list[tuple[str, nn.Module]],
+                options: Mapping[str, Any]) -> str | None:
+        """Why this method with ``options`` (resolved) cannot prune ``model_name``, whose
+        prunable layers are ``layers``, naming the option; None where it can. Asked of every
+        model of a sweep before anything is built (:func:`check_method_on_models`)."""
+        return None
+
     @abstractmethod
     def step(self, cumulative_ratio: float) -> None:
         """Prune so that ``cumulative_ratio`` of the prunable weights (or channels) are gone."""
@@ -175,3 +183,20 @@ def check_method_options(spec: MethodSpec, source: str, where: str) -> dict[str,
     """
     method = METHODS.get(spec.name, source=source, field=where)
     return method.resolve_options(spec.options, source=source, where=where)
+
+
+def check_method_on_models(spec: MethodSpec, models: dict[str, list[tuple[str, nn.Module]]],
+                           source: str, where: str) -> None:
+    """Refuse (UserError naming the method, the option and the model) a method whose options
+    cannot prune one of ``models`` (name -> prunable layers); ``spec.options`` are resolved."""
+    method = METHODS.get(spec.name, source=source, field=where)
+    for model_name, layers in models.items():
+        problem = method.refusal(model_name, layers, spec.options)
+        if problem is not None:
+            raise UserError(f"method {spec.name!r}: {problem}", source=source, field=where)
+
+
+def asks_about_models(spec: MethodSpec) -> bool:
+    """Whether ``spec``'s method refuses some models (so that the sweep's models are built on
+    the meta device to ask it)."""
+    return METHODS.get(spec.name).refusal.__func__ is not PruningMethod.refusal.__func__  # type: ignore[attr-defined]
