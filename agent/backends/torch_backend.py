@@ -47,11 +47,11 @@ class TorchBackend(Backend):
 
     def _on_device(self, model: nn.Module, target: torch.device) -> tuple[nn.Module, torch.dtype]:
         """The model on ``target`` in eval mode, and the dtype its input must have. A model
-        with semi-structured weights is there already (moving it again would copy them)."""
+        with semi-structured weights is left where load() put it: on the device, in its dtype."""
         plan = self._sparse.get(model)
-        if plan is not None and plan.used:
-            return model.eval(), plan.dtype
-        return model.to(target).eval(), torch.float32
+        if plan is None or not plan.used:
+            model = model.to(target)
+        return model.eval(), plan.dtype if plan is not None else torch.float32
 
     def prepare(self, model: nn.Module, input_shape: tuple[int, ...], device: str,
                 threads: int | None) -> Prepared:
