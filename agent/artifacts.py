@@ -108,6 +108,11 @@ class Artifact:
         """name, num_classes, in_channels, input_size: what rebuilds the architecture."""
         return self.meta["model_spec"]
 
+    @property
+    def variant(self) -> Mapping[str, Any]:
+        """The variant's identity as planned (model, method, target_ratio, ...)."""
+        return self.meta.get("variant") or {}
+
     def input_shape(self, batch_size: int) -> tuple[int, int, int, int]:
         spec = self.model_spec
         return (batch_size, spec["in_channels"], spec["input_size"], spec["input_size"])

@@ -21,8 +21,10 @@ from agent.basemodel import base_model
 from agent.build import BuiltVariant, build_variant
 from agent.data import DataBundle, load_dataset
 from agent.measure_runner import MeasureRunner, NoArtifact, Progress, QuietProgress
+from agent.models import build_model
 from agent.packaging import package_variant
 from agent.pruning import check_method_options
+from agent.pruning.base import check_method_on_models
 from agent.worker import error_text
 from shared.errors import UserError
 from shared.plan import Variant
@@ -45,9 +47,10 @@ class ArtifactBuilder:
         # options as given: a sweep may list one method twice with different options.
         self._methods: dict[tuple[str, str], MethodSpec] = {
             _method_key(spec.name, spec.options): MethodSpec(
-                spec.name, check_method_options(spec, sweep.source, f"methods[{i}]", sweep.models))
+                spec.name, check_method_options(spec, sweep.source, f"methods[{i}]"))
             for i, spec in enumerate(sweep.methods)
         }
+        _check_methods_on_models(sweep, list(self._methods.values()))
         # Variants are built (pruned, fine-tuned, evaluated) on the GPU where one is wanted.
         wants_gpu = any(d in ("auto", "cuda") for d in sweep.devices)
         self.build_device = torch.device("cuda:0" if wants_gpu and torch.cuda.is_available() else "cpu")
@@ -87,6 +90,17 @@ class ArtifactBuilder:
             self._base = (variant.model, module, sum(int(p.count_nonzero()) for p in module.parameters()))
         return build_variant(variant, self.method(variant), self._base[1], self._base[2],
                              self._data, self.build_device)
+
+
+def _check_methods_on_models(sweep: Sweep, methods: list[MethodSpec]) -> None:
+    """Refuse, before anything is built, a method whose options cannot prune one of the
+    sweep's models (2:4 on Linear layers only, for a model whose only Linear is its head;
+    bn_scale ranking for a model without BatchNorm). The models are built on the meta device:
+    their layers, no weights, in milliseconds."""
+    with torch.device("meta"):
+        models = {name: build_model(name, 10, 3, sweep.input_pixels) for name in sweep.models}
+    for i, spec in enumerate(methods):
+        check_method_on_models(spec, models, sweep.source, f"methods[{i}]")
 
 
 def _method_key(name: str, options: Mapping[str, Any]) -> tuple[str, str]:

@@ -286,7 +286,7 @@ def _measure_one(job: WorkerJob, backend: Any, model: Any, trial: TrialSpec,
     except Exception as exc:  # a failed trial is a row, and the worker may go on
         oom = backend.is_oom(exc)
         return {**started, "status": (Status.OOM if oom else Status.ERROR).value, "is_oom": oom,
-                "error": error_text(exc)}
+                "error": error_text(exc), **backend.sparse_kernel_columns(artifact, model)}
     telemetry = _combine([_absent(job), sink["outcome"], profile, model_outcome])
     telemetry.errors.update(layer_error)
     if result.sustained is not None:
@@ -303,11 +303,13 @@ def _measure_one(job: WorkerJob, backend: Any, model: Any, trial: TrialSpec,
             "telemetry_side": telemetry.side, **layer_time}
 
 
-def _model_columns(backend: Backend, model: object, job: WorkerJob) -> ProbeOutcome:
-    """What every row of this model records: the backend's settings and the device's own
-    accuracy on eval.npz, from the accuracy pass (null, with the reason, where it failed)."""
+def _model_columns(backend: Backend, model: object, artifact: Artifact, job: WorkerJob) -> ProbeOutcome:
+    """What every row of this model records: the backend's settings, whether 2:4 kernels ran,
+    and the device's own accuracy on eval.npz, from the accuracy pass (null, with the reason,
+    where it failed)."""
     accuracy = job.device_accuracy or DeviceAccuracy({}, {"accuracy_device": "no accuracy pass"})
-    return ProbeOutcome({**backend.row_columns(model), **accuracy.columns}, dict(accuracy.errors), {})
+    return ProbeOutcome({**backend.row_columns(model), **backend.sparse_kernel_columns(artifact, model),
+                         **accuracy.columns}, dict(accuracy.errors), {})
 
 
 def _accuracy_pass(conn: Any, backend: Backend, model: object, artifact: Artifact, job: WorkerJob) -> None:
@@ -368,7 +370,7 @@ def worker_main(conn: Any, job: WorkerJob) -> None:
     if job.accuracy_only:
         _accuracy_pass(conn, backend, model, artifact, job)
         return
-    model_outcome = _model_columns(backend, model, job)
+    model_outcome = _model_columns(backend, model, artifact, job)
     for trial in job.trials:
         conn.send(("start", trial.key))
         _test_fault(trial.batch_size)

@@ -1,6 +1,7 @@
 """structured's importance criteria side by side (issue 19): accuracy and latency at matched sparsity.
 
     .venv/bin/python benchmarks/bench_criteria.py [--model resnet18] [--ratio 0.5] [--out DIR]
+    .venv/bin/python benchmarks/bench_criteria.py --artifacts OUT/artifacts --out DIR2   # measure again
     .venv/bin/python benchmarks/bench_criteria.py --results DIR      # a folder measured before
 
 Builds one sweep on the default data (digits): the unpruned model and ``structured`` at one
@@ -45,23 +46,31 @@ def sweep_data(model: str, ratio: float) -> dict[str, Any]:
 
 
 def measure(args: argparse.Namespace, out: Path) -> None:
+    sweep = parse_sweep(sweep_data(args.model, args.ratio), "bench_criteria")
+    if args.artifacts:  # measure again what was built before (on a quieter machine)
+        from agent.artifacts import ArtifactStore
+        from agent.measure_runner import MeasureRunner
+        MeasureRunner(sweep, out, ArtifactStore.existing(args.artifacts)).run()
+        return
     from agent.cache import default_cache_dir  # torch: only when building
     from agent.runner import SweepRunner
-    sweep = parse_sweep(sweep_data(args.model, args.ratio), "bench_criteria")
     SweepRunner(sweep, out, default_cache_dir()).run()
 
 
 def label(row: dict[str, Any]) -> str:
+    """The importance and whatever differs from the defaults: 'lamp + global_pruning'."""
     options = json.loads(row.get("method_options") or "{}")
-    name = options.pop("importance", "l1")
-    extras = [k if v is True else f"{k} {v}" for k, v in sorted(options.items())]
-    return " + ".join([name, *extras])
+    extras = [k if v is True else f"{k} {v}" for k, v in sorted(options.items())
+              if k != "importance" and v not in (False, None, "group")]
+    return " + ".join([options.get("importance", "l1"), *extras])
 
 
 def table(folder: Path) -> Table:
     rows = [r for r in load_results(folder).rows if r.get("status") == "ok"]
     samples = load_samples(folder)
-    base = {r["batch_size"]: r for r in rows if r["target_ratio"] == 0.0}
+    # every method has its own ratio-0 trials of the one base model: each variant is compared
+    # with its own, measured next to it in time
+    base = {(label(r), r["batch_size"]): r for r in rows if r["target_ratio"] == 0.0}
     out = Table(title=f"structured at channel ratio {max(r['target_ratio'] for r in rows)} "
                       f"({rows[0]['model']}, {rows[0].get('device_class', '')})")
     for name in ("importance", "params kept", "top-1", *(f"speed-up b{b}" for b in BATCHES)):
@@ -72,14 +81,17 @@ def table(folder: Path) -> Table:
             variants.setdefault(label(row), {})[row["batch_size"]] = row
     for name, by_batch in sorted(variants.items()):
         any_row = next(iter(by_batch.values()))
-        cells = [name, f"{any_row['params_actual'] / base[BATCHES[0]]['params_actual']:.1%}",
+        unpruned = next(r for (method, _), r in base.items() if method == name)
+        cells = [name, f"{any_row['params_actual'] / unpruned['params_actual']:.1%}",
                  f"{any_row['accuracy_top1']:.3f}"]
         for batch in BATCHES:
-            row = by_batch.get(batch)
-            cells.append("-" if row is None or batch not in base else
-                         speedup(samples.of(base[batch]), samples.of(row)).describe())
+            row, own_base = by_batch.get(batch), base.get((name, batch))
+            cells.append("-" if row is None or own_base is None else
+                         speedup(samples.of(own_base), samples.of(row)).describe())
         out.add_row(*cells)
-    out.caption = f"unpruned top-1 {base[BATCHES[0]]['accuracy_top1']:.3f}"
+    disturbed = sum(bool(r.get("disturbed")) for r in rows)
+    out.caption = (f"unpruned top-1 {next(iter(base.values()))['accuracy_top1']:.3f}; "
+                   f"{disturbed} of {len(rows)} trials disturbed by other work")
     return out
 
 
@@ -89,6 +101,8 @@ def main() -> None:
     parser.add_argument("--ratio", type=float, default=0.5)
     parser.add_argument("--out", type=Path, help="results folder (default: a temporary one)")
     parser.add_argument("--results", type=Path, help="print the table of a folder measured before")
+    parser.add_argument("--artifacts", type=Path, help="measure the variants of this store (built by "
+                                                       "an earlier run: <out>/artifacts) instead of building")
     args = parser.parse_args()
     console = Console()
     if args.results:

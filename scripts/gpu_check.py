@@ -57,6 +57,13 @@ PROFILER_SWEEP = {
     **SWEEP, "name": "gpu-check-profilers", "models": ["lenet5"], "methods": ["l1_unstructured"],
     "ratios": [0.0], "batch_sizes": [8], "backends": ["torch"],
 }
+# 2:4 sparse kernels: AlexNet's hidden Linears (4096x1024, 4096x4096 at 32x32) fit every
+# kernel's tile; ratio 0 is its dense float32 base. benchmarks/bench_sparse24.py then times one
+# Linear dense against 2:4 in the same dtype.
+SPARSE24_SWEEP = {
+    **SWEEP, "name": "gpu-check-sparse24", "models": ["alexnet"], "methods": ["semi_structured_24"],
+    "ratios": [0.0, 0.5], "batch_sizes": [1, 256], "backends": ["torch"], "telemetry": {"gpu_profile": False},
+}
 EXTERNAL_PROFILERS = ("nvprof", "nsys", "ncu")
 NVML_COLUMNS = ("gpu_util_mean_pct", "gpu_mem_peak_mb", "gpu_power_mean_w", "gpu_energy_j")
 PROFILE_COLUMNS = ("gpu_kernel_time_ms", "gpu_kernel_count", "gpu_profiler")
@@ -312,6 +319,36 @@ def check_oom(ctx: CheckContext) -> Check:
     return Check("CUDA OOM", FAIL, f"want {want}, got {by_batch}: {facts['errors'][:1]} {_tail(done.stderr, 2)}", facts)
 
 
+def check_sparse24(ctx: CheckContext) -> Check:
+    """A 2:4 variant's rows say the sparse kernels ran (n/a below compute capability 8.0, where
+    they must say why not), and the benchmark's dense-against-2:4 speed-ups of one Linear."""
+    done, rows = ctx.agent_run(SPARSE24_SWEEP, "sparse24")
+    pruned = [r for r in rows if r["target_ratio"] > 0]
+    facts: dict[str, Any] = {
+        "exit": done.returncode, "statuses": _statuses(rows), "latency_p50_ms": _latencies(rows),
+        "sparse_kernel": sorted({str(r.get("sparse_kernel")) for r in pruned}),
+        "reasons": sorted({str(r.get("sparse_kernel_reason")) for r in pruned}),
+        "errors": sorted({str(r.get("error"))[:300] for r in rows if r["status"] != "ok"})}
+    bench = run_bounded([sys.executable, str(ROOT / "benchmarks" / "bench_sparse24.py"), "--json"], ctx.timeout_s)
+    (ctx.out / "bench-sparse24.log").write_text(bench.stdout + bench.stderr)
+    try:
+        facts["bench"] = json.loads(bench.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        facts["bench"] = {"error": _tail(bench.stdout + bench.stderr, 3)}
+    speedups = {f"{r['shape']}/b{r['batch']}": round(r["speedup"], 2)
+                for r in facts["bench"].get("rows", []) if r.get("speedup") is not None}
+    capability = tuple(int(n) for n in str((ctx.gpu or {}).get("compute_capability", "0.0")).split("."))
+    if capability < (8, 0):
+        return Check("2:4 sparse kernels", NA, f"compute capability below 8.0; the rows say {facts['reasons']}", facts)
+    if not pruned or facts["statuses"] != {"ok": len(rows)} or facts["sparse_kernel"] != ["True"]:
+        return Check("2:4 sparse kernels", FAIL, f"statuses {facts['statuses']}, sparse_kernel "
+                     f"{facts['sparse_kernel']}: {facts['reasons'][:1]} {facts['errors'][:1]}", facts)
+    if not speedups:
+        return Check("2:4 sparse kernels", FAIL, f"rows ok, benchmark: {facts['bench'].get('error')}", facts)
+    return Check("2:4 sparse kernels", OK, f"{facts['reasons'][0]}; Linear speed-up over dense float16: {speedups}",
+                 facts)
+
+
 def check_gpu_tests(ctx: CheckContext) -> Check:
     """The test suite's own GPU tests (skipped everywhere else)."""
     files = [str(ROOT / "tests" / f) for f in GPU_TEST_FILES]
@@ -333,6 +370,7 @@ CHECKS: tuple[tuple[str, Callable[[CheckContext], Check], bool], ...] = (
     ("kernel profile", check_kernel_profile, True),
     ("external profilers", check_external_profilers, True),
     ("CUDA OOM", check_oom, True),
+    ("2:4 sparse kernels", check_sparse24, True),
     ("gpu tests", check_gpu_tests, True),
 )
 GPU_TEST_FILES = ("integration/test_gpu.py", "integration/test_external_profile.py", "unit/test_probes_gpuprofile.py",

@@ -6,10 +6,11 @@ name); the collector validates a sweep against them without importing torch.
 from __future__ import annotations
 
 MODELS = ("lenet5", "alexnet", "vgg16", "resnet18", "resnet50", "googlenet", "mobilenet_v2")
-# models with no BatchNorm layer, for the options that need one (structured's bn_scale);
-# tests/integration/test_pruning_criteria.py checks it against the built models
-WITHOUT_BATCHNORM = ("lenet5", "alexnet")
-METHODS = ("l1_unstructured", "random_unstructured", "ln_structured_mask", "structured", "causal")
+# 2:4 semi-structured sparsity (agent/pruning/semi_structured.py); rows of its variants say
+# whether sparse kernels ran (sparse_kernel, sparse_kernel_reason)
+SEMI_STRUCTURED_24 = "semi_structured_24"
+METHODS = ("l1_unstructured", "random_unstructured", "ln_structured_mask", "structured", "causal",
+           SEMI_STRUCTURED_24)
 DATASETS = ("digits", "mnist", "fashion_mnist", "cifar10", "imagefolder", "synthetic")
 FILE_DATASETS = ("mnist", "fashion_mnist", "cifar10", "imagefolder")  # need ``root:``
 BACKENDS = ("torch", "onnxruntime")

@@ -18,7 +18,8 @@ Format history (bump ``SCHEMA_VERSION`` and add a step to :data:`MIGRATIONS`):
      disturbed_reason, attempt, retry_of, quiet_wait_s, quiet_wait_result, cooldown_s,
      cooldown_reason, sustained_s, sustained_cold_p50_ms, sustained_steady_p50_ms,
      sustained_temp_max_c, throttled, throttled_reason; and the system sampler's
-     sys_cpu_freq_drop_pct and sys_other_cpu_pct. From version 4 on a percentile is null where
+     sys_cpu_freq_drop_pct and sys_other_cpu_pct; 2:4 variants (shared/artifact_columns.py):
+     sparse_kernel, sparse_kernel_reason, sparse_kernel_layers. From version 4 on a percentile is null where
      too few samples back it: a version 3 row's unbacked percentile (its p99 of 10 samples is
      their maximum) becomes null with the reason; its other new columns are null (attempt
      null reads as 1).

@@ -40,11 +40,17 @@ class Prepared:
     session: Callable[[], AbstractContextManager[object]] = contextlib.nullcontext
 
 
+# a 2:4 variant's ratio-0 rows: the base model, nothing 2:4 to run sparse
+UNPRUNED_BASE = "ratio 0 is the unpruned base model: no 2:4 weights"
+
+
 class Backend(ABC):
     """One way of running a model. ``options`` are the sweep's settings for it
     (``Sweep.backend_options``), already checked by name and type."""
 
     name: ClassVar[str]
+    # why a 2:4 variant runs dense on this backend ({name}: the backend's)
+    no_sparse_kernel: ClassVar[str] = "the {name} backend has no 2:4 kernel: the weights run dense"
 
     def __init__(self, options: Mapping[str, Any] | None = None) -> None:
         self.options = dict(options or {})
@@ -95,6 +101,14 @@ class Backend(ABC):
     def row_columns(self, model: object) -> dict[str, Any]:
         """Columns every row of this model records (e.g. onnxruntime's session settings)."""
         return {}
+
+    def sparse_kernel_columns(self, artifact: Artifact, model: object) -> dict[str, Any]:
+        """``sparse_kernel`` and its reason for every row of a 2:4 variant (``semi_structured_24``;
+        nothing for other methods' rows). By default none ran: the backend has no 2:4 kernel."""
+        if artifact.variant.get("method") != catalog.SEMI_STRUCTURED_24:
+            return {}
+        reason = self.no_sparse_kernel if artifact.variant.get("target_ratio") else UNPRUNED_BASE
+        return {"sparse_kernel": False, "sparse_kernel_reason": reason.format(name=self.name)}
 
     def reset_peak_memory(self, device: str) -> None:
         """Start a fresh accelerator peak-memory count (no-op where there is none)."""

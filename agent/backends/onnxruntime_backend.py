@@ -52,6 +52,8 @@ def _short(provider: str) -> str:
 
 class OnnxRuntimeBackend(Backend):
     name = "onnxruntime"
+    no_sparse_kernel = ("the onnxruntime backend has no 2:4 kernel: its CPU and CUDA providers run the weights "
+                        "dense (edgeprune does not enable the TensorRT provider's trt_sparsity_enable)")
 
     @cached_property
     def available(self) -> tuple[str, ...]:

@@ -1,7 +1,10 @@
 """Eager PyTorch inference, on the CPU or a CUDA device; loads the artifact's model.pt."""
 from __future__ import annotations
 
+import weakref
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -9,8 +12,10 @@ from torch import nn
 
 from agent.artifacts import MODEL_PT, Artifact
 from agent.backends.base import Backend, Prepared
+from agent.backends.sparse24 import SparsePlan, apply_sparse_kernels
 from agent.layertime import LayerProfile
 from agent.modelio import ModelSpec, load_model
+from shared import catalog
 
 # A CPU allocation failure in torch is a RuntimeError with this text, not a MemoryError.
 _CPU_OOM_TEXT = "can't allocate memory"
@@ -19,20 +24,42 @@ _CPU_OOM_TEXT = "can't allocate memory"
 class TorchBackend(Backend):
     name = "torch"
 
+    def __init__(self, options: Mapping[str, Any] | None = None) -> None:
+        super().__init__(options)
+        # what was done with each loaded 2:4 variant (agent/backends/sparse24.py)
+        self._sparse: weakref.WeakKeyDictionary[nn.Module, SparsePlan] = weakref.WeakKeyDictionary()
+
     def has_gpu(self) -> bool:
         return torch.cuda.is_available()
 
     def load(self, artifact: Artifact, device: str) -> nn.Module:
-        # on the CPU: prepare() moves it, so a load never holds two copies on the device
-        return load_model(artifact.file(MODEL_PT), ModelSpec(**artifact.model_spec))
+        # on the CPU: prepare() moves it, so a load never holds two copies on the device; a 2:4
+        # variant that gets sparse kernels is converted on the device here, once
+        model = load_model(artifact.file(MODEL_PT), ModelSpec(**artifact.model_spec))
+        if artifact.variant.get("method") == catalog.SEMI_STRUCTURED_24:
+            self._sparse[model] = apply_sparse_kernels(model, artifact.variant, artifact.meta["method_options"],
+                                                       device)
+        return model
+
+    def sparse_kernel_columns(self, artifact: Artifact, model: nn.Module) -> dict[str, Any]:
+        plan = self._sparse.get(model)
+        return plan.columns() if plan is not None else super().sparse_kernel_columns(artifact, model)
+
+    def _on_device(self, model: nn.Module, target: torch.device) -> tuple[nn.Module, torch.dtype]:
+        """The model on ``target`` in eval mode, and the dtype its input must have. A model
+        with semi-structured weights is left where load() put it: on the device, in its dtype."""
+        plan = self._sparse.get(model)
+        if plan is None or not plan.used:
+            model = model.to(target)
+        return model.eval(), plan.dtype if plan is not None else torch.float32
 
     def prepare(self, model: nn.Module, input_shape: tuple[int, ...], device: str,
                 threads: int | None) -> Prepared:
         if threads is not None:
             torch.set_num_threads(threads)
         target = torch.device(device)
-        model = model.to(target).eval()
-        batch = torch.randn(input_shape, generator=torch.Generator().manual_seed(0)).to(target)
+        model, dtype = self._on_device(model, target)
+        batch = torch.randn(input_shape, generator=torch.Generator().manual_seed(0)).to(target, dtype)
         sync = torch.cuda.synchronize if target.type == "cuda" else None  # only on a GPU
 
         def call() -> None:
@@ -50,8 +77,9 @@ class TorchBackend(Backend):
 
     def predict(self, model: nn.Module, inputs: np.ndarray, device: str) -> np.ndarray:
         target = torch.device(device)
+        model, dtype = self._on_device(model, target)
         with torch.inference_mode():
-            return model.to(target).eval()(torch.from_numpy(inputs).to(target)).cpu().numpy()
+            return model(torch.from_numpy(inputs).to(target, dtype)).float().cpu().numpy()
 
     def reset_peak_memory(self, device: str) -> None:
         if device.startswith("cuda"):

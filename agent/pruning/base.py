@@ -12,6 +12,7 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
+from agent.models import prunable_layers
 from shared import catalog
 from shared.errors import UserError, shown, unknown_name
 from shared.registry import Registry
@@ -125,10 +126,13 @@ class PruningMethod(ABC):
         return {key: given.get(key, option.default) for key, option in cls.options.items()}
 
     @classmethod
-    def check_model(cls, values: Mapping[str, Any], model: str, *, source: str | None = None,
-                    where: str = "options") -> None:
-        """Raise UserError where resolved options ``values`` cannot work on ``model`` (a catalog
-        name), so that a sweep fails before anything is built; every model works by default."""
+    def refusal(cls, model_name: str, model: nn.Module, layers: list[tuple[str, nn.Module]],
+                options: Mapping[str, Any]) -> tuple[str, str] | None:
+        """``(option, why)`` where this method with ``options`` (resolved) cannot prune
+        ``model_name`` (``model``, built without weights, and its prunable ``layers``); None
+        where it can. Asked of every model of a sweep before anything is built
+        (:func:`check_method_on_models`)."""
+        return None
 
     @abstractmethod
     def step(self, cumulative_ratio: float) -> None:
@@ -174,15 +178,22 @@ def register(cls: type[PruningMethod]) -> type[PruningMethod]:
     return METHODS.register(cls.name)(cls)
 
 
-def check_method_options(spec: MethodSpec, source: str, where: str,
-                         models: tuple[str, ...] = ()) -> dict[str, Any]:
+def check_method_options(spec: MethodSpec, source: str, where: str) -> dict[str, Any]:
     """The options of ``spec`` with the defaults filled in; ``where`` is e.g. ``methods[0]``.
 
-    An unknown method, an unknown option, a bad value or options that cannot work on one of
-    ``models`` is a UserError naming the field.
+    An unknown method, an unknown option or a bad value is a UserError naming the field.
     """
     method = METHODS.get(spec.name, source=source, field=where)
-    values = method.resolve_options(spec.options, source=source, where=where)
-    for model in models:
-        method.check_model(values, model, source=source, where=where)
-    return values
+    return method.resolve_options(spec.options, source=source, where=where)
+
+
+def check_method_on_models(spec: MethodSpec, models: Mapping[str, nn.Module], source: str,
+                           where: str) -> None:
+    """Refuse (UserError naming the method, the option and the model) a method whose options
+    cannot prune one of ``models`` (name -> the model); ``spec.options`` are resolved."""
+    method = METHODS.get(spec.name, source=source, field=where)
+    for model_name, model in models.items():
+        problem = method.refusal(model_name, model, prunable_layers(model), spec.options)
+        if problem is not None:
+            option, why = problem
+            raise UserError(f"method {spec.name!r}: {why}", source=source, field=f"{where}.{option}")

@@ -14,7 +14,6 @@ from torch.utils.data import DataLoader
 from agent.pruning.base import Option, PruningMethod, eval_mode, register
 from agent.pruning.schedule import cumulative_ratios
 from agent.pruning.unstructured import LnStructuredMask, seeded_rng
-from shared import catalog
 from shared.errors import UserError
 
 # option value -> Torch-Pruning's importance criterion (each a fresh object: some keep state)
@@ -104,12 +103,13 @@ follows: VGG's Linear layers, for one, stay whole), ``random`` (seeded);
         return values
 
     @classmethod
-    def check_model(cls, values: Mapping[str, Any], model: str, *, source: str | None = None,
-                    where: str = "options") -> None:
-        if values["importance"] == "bn_scale" and model in catalog.WITHOUT_BATCHNORM:
-            raise UserError(f"method 'structured': importance bn_scale ranks channels by their "
-                            f"BatchNorm scale, and model {model!r} has no BatchNorm layers",
-                            source=source, field=f"{where}.importance")
+    def refusal(cls, model_name: str, model: nn.Module, layers: list[tuple[str, nn.Module]],
+                options: Mapping[str, Any]) -> tuple[str, str] | None:
+        if options["importance"] == "bn_scale" and not any(
+                isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules()):
+            return "importance", (f"importance bn_scale ranks channels by their BatchNorm scale, "
+                                  f"and model {model_name!r} has no BatchNorm layers")
+        return None
 
     def setup(self) -> None:
         self.schedule = geometric_scheduler(self.target_ratio, self.steps)

@@ -16,7 +16,7 @@ from shared import catalog
 from shared.sweep import MethodSpec
 
 NUM_CLASSES = 10
-MASK_METHODS = ("l1_unstructured", "random_unstructured", "ln_structured_mask")
+MASK_METHODS = ("l1_unstructured", "random_unstructured", "ln_structured_mask", "semi_structured_24")
 
 
 @dataclass

@@ -12,6 +12,7 @@ from torch.utils.data import TensorDataset
 
 from agent.models import build_model
 from agent.pruning import PruneContext, check_method_options, prune_model
+from agent.pruning.base import check_method_on_models
 from agent.pruning.structured import HESSIAN_SAMPLES, IMPORTANCES, Structured
 from shared import catalog
 from shared.errors import UserError
@@ -29,10 +30,19 @@ def context(channels: int, seed: int = 0) -> PruneContext:
     return PruneContext(data, torch.device("cpu"), batch_size=16, lr=0.01, seed=seed)
 
 
+def checked(options: dict[str, object], models: tuple[str, ...] = ()) -> dict[str, object]:
+    """Options checked as a sweep's are: alone, then against its models (built on meta)."""
+    values = check_method_options(MethodSpec("structured", options), "test.yml", "methods[0]")
+    with torch.device("meta"):
+        built = {name: build_model(name, NUM_CLASSES, 3, 32) for name in models}
+    check_method_on_models(MethodSpec("structured", values), built, "test.yml", "methods[0]")
+    return values
+
+
 def prune(s: Subject, ratio: float, *, steps: int = 1, seed: int = 0, models: tuple[str, ...] = (),
           finetune=lambda m: None, **options: object) -> nn.Module:
-    checked = check_method_options(MethodSpec("structured", options), "test.yml", "methods[0]", models)
-    return prune_model(s.model, MethodSpec("structured", checked), ratio, steps, seed, s.layers, s.head,
+    values = checked(options, models)
+    return prune_model(s.model, MethodSpec("structured", values), ratio, steps, seed, s.layers, s.head,
                        s.inputs, finetune, context=context(s.inputs.shape[1]))
 
 
@@ -164,19 +174,17 @@ def test_union_coupling_on_plain_depthwise_and_concatenating_networks(name: str)
 def test_impossible_settings_are_one_line_errors_naming_method_option_and_model(
         options: dict[str, object], models: tuple[str, ...], field: str, words: str) -> None:
     with pytest.raises(UserError) as caught:
-        check_method_options(MethodSpec("structured", options), "sweep.yml", "methods[0]", models)
+        checked(options, models)
     assert caught.value.field == f"methods[0].{field}"
     assert words in str(caught.value) and "\n" not in str(caught.value)
 
 
-def test_bn_scale_is_accepted_where_batchnorm_exists() -> None:
-    checked = check_method_options(MethodSpec("structured", {"importance": "bn_scale"}), "s.yml",
-                                   "methods[0]", ("resnet18", "vgg16", "mobilenet_v2", "googlenet", "resnet50"))
-    assert checked["importance"] == "bn_scale"
-
-
 @pytest.mark.parametrize("name", catalog.MODELS)
-def test_the_catalog_knows_which_models_lack_batchnorm(name: str) -> None:
+def test_bn_scale_is_refused_exactly_where_a_model_has_no_batchnorm(name: str) -> None:
     model = build_model(name, NUM_CLASSES, 3, 32)
     has_bn = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
-    assert has_bn == (name not in catalog.WITHOUT_BATCHNORM)
+    if has_bn:
+        assert checked({"importance": "bn_scale"}, (name,))["importance"] == "bn_scale"
+    else:
+        with pytest.raises(UserError, match=f"model '{name}' has no BatchNorm"):
+            checked({"importance": "bn_scale"}, (name,))

@@ -46,6 +46,7 @@ def test_registry_holds_exactly_the_catalog() -> None:
     ("ln_structured_mask", {"n": 2, "dim": 0}),
     ("structured", {"importance": "l1", "global_pruning": False, "isomorphic": False, "round_to": None,
                     "coupling": "group"}),
+    ("semi_structured_24", {"layers": "all", "dtype": "float16"}),
 ])
 def test_defaults_are_filled_in(name: str, defaults: dict[str, object]) -> None:
     assert check(name) == defaults
