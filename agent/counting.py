@@ -17,9 +17,8 @@ import torch_pruning as tp
 from torch import nn
 from torch.nn.utils import prune
 
+from agent.models import WEIGHTED, PrunableWeight, weight_tensors
 from agent.pruning.base import current_tensor, eval_mode
-
-WEIGHTED = (nn.Conv2d, nn.Linear)  # the layers pruning acts on and MACs are dominated by
 
 
 @dataclass(frozen=True)
@@ -32,9 +31,11 @@ class ModelCounts:
     physically present in the model; it drops only when channels are really removed. In PyTorch
     it is the same number as ``params_reported`` (a zeroed weight is still present); it is kept
     as its own field so results can say "physically present" without relying on that.
-    ``macs``: Torch-Pruning's dense count (Conv2d, Linear, BatchNorm, pooling, ...).
-    ``macs_effective``: ``macs`` minus the multiply-accumulates of Conv2d and Linear layers
-    with a zero weight, i.e. what a runtime that skips zeros would still do.
+    ``macs``: Torch-Pruning's dense count (Conv2d, Linear, BatchNorm, pooling, attention with
+    its projections and its two matrix products, ...).
+    ``macs_effective``: ``macs`` minus the multiply-accumulates of the weights of
+    :func:`agent.models.weight_tensors` that are zero, i.e. what a runtime that skips zeros
+    would still do.
     ``model_bytes``: ``torch.save(model.state_dict())``; ``model_bytes_compressed``: the same
     bytes zip-deflated (zeros compress, so unstructured sparsity shows up here).
     """
@@ -83,25 +84,45 @@ def _current_parameters(model: nn.Module) -> Iterator[torch.Tensor]:
             yield current_tensor(module, base if masked else name)
 
 
-def dense_layer_macs(model: nn.Module, example_inputs: torch.Tensor) -> dict[str, int]:
-    """Multiply-accumulates of each Conv2d / Linear weight in one forward pass (bias excluded).
+def _attention_macs(attention: nn.MultiheadAttention, query: torch.Tensor, key: torch.Tensor,
+                    value: torch.Tensor) -> tuple[int, int]:
+    """Multiply-accumulates of an attention's packed q/k/v projection and of its output
+    projection in one forward pass: each of the three ``E x E`` blocks of ``in_proj_weight``
+    projects every token of its input, ``out_proj`` every query token. (Torch's attention calls
+    ``out_proj``'s weight directly, so a hook on that Linear never fires.)"""
+    embed = attention.embed_dim
+    tokens = [t.numel() // t.shape[-1] for t in (query, key, value)]  # batch included
+    return sum(tokens) * embed * embed, tokens[0] * attention.out_proj.weight.numel()
 
-    Every output element of such a layer takes ``in_channels / groups * kernel`` products, i.e.
-    one weight row, so a layer costs ``output positions * weight.numel()`` where positions
+
+def dense_layer_macs(model: nn.Module, example_inputs: torch.Tensor) -> dict[str, int]:
+    """Multiply-accumulates of each weight of :func:`agent.models.weight_tensors` in one
+    forward pass, keyed by its name (bias excluded; attention's two matrix products, which
+    multiply activations by activations, are not any weight's).
+
+    Every output element of a Conv2d or Linear takes ``in_channels / groups * kernel`` products,
+    i.e. one weight row, so a layer costs ``output positions * weight.numel()`` where positions
     (batch included) is ``output.numel() / out_channels``; this holds for grouped and depthwise
     convs and for Linear layers on inputs of any rank.
     """
     macs: dict[str, int] = {}
+    names = {(id(w.module), w.param): w.name for w in weight_tensors(model)}
 
-    def hook_for(name: str):
-        def record(module: nn.Module, _inputs: object, output: torch.Tensor) -> None:
-            weight = current_tensor(module, "weight")
-            positions = output.numel() // weight.shape[0]
-            macs[name] = macs.get(name, 0) + positions * weight.numel()  # a module may run twice
-        return record
+    def add(module: nn.Module, param: str, count: int) -> None:
+        name = names[(id(module), param)]
+        macs[name] = macs.get(name, 0) + count  # a module may run twice
 
-    handles = [module.register_forward_hook(hook_for(name))
-               for name, module in model.named_modules() if isinstance(module, WEIGHTED)]
+    def record(module: nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
+        if isinstance(module, nn.MultiheadAttention):
+            projections, out_projection = _attention_macs(module, *inputs[:3])
+            add(module, "in_proj_weight", projections)
+            add(module.out_proj, "weight", out_projection)
+            return
+        weight = current_tensor(module, "weight")
+        add(module, "weight", output.numel() // weight.shape[0] * weight.numel())
+
+    handles = [module.register_forward_hook(record) for module in model.modules()
+               if isinstance(module, (*WEIGHTED, nn.MultiheadAttention))]
     try:
         with _inspection(model):
             model(example_inputs)
@@ -111,11 +132,11 @@ def dense_layer_macs(model: nn.Module, example_inputs: torch.Tensor) -> dict[str
     return macs
 
 
-def _zero_macs(module: nn.Module, dense_macs: int) -> int:
-    """The share of a layer's ``dense_macs`` that multiplies a zero weight (exact: the dense
-    count is a multiple of the weight's size)."""
-    weight = current_tensor(module, "weight")
-    return dense_macs * int((weight == 0).sum()) // weight.numel()
+def _zero_macs(weight: PrunableWeight, dense_macs: int) -> int:
+    """The share of a weight's ``dense_macs`` that multiplies a zero entry (exact where every
+    entry is used equally often: convs, Linear layers, self-attention's q/k/v projection)."""
+    tensor = current_tensor(weight.module, weight.param)
+    return dense_macs * int((tensor == 0).sum()) // tensor.numel()
 
 
 def _state_dict_bytes(model: nn.Module) -> tuple[int, int]:
@@ -137,8 +158,8 @@ def count_model(model: nn.Module, example_inputs: torch.Tensor) -> ModelCounts:
         params = list(_current_parameters(model))
         dense_macs, _ = tp.utils.count_ops_and_params(model, example_inputs)
     layer_macs = dense_layer_macs(model, example_inputs)
-    modules = dict(model.named_modules())
-    skipped = sum(_zero_macs(modules[name], macs) for name, macs in layer_macs.items())
+    weights = {w.name: w for w in weight_tensors(model)}
+    skipped = sum(_zero_macs(weights[name], macs) for name, macs in layer_macs.items())
     model_bytes, compressed = _state_dict_bytes(model)
     reported = sum(p.numel() for p in params)
     return ModelCounts(
@@ -152,22 +173,20 @@ def count_model(model: nn.Module, example_inputs: torch.Tensor) -> ModelCounts:
     )
 
 
-def layer_sparsity(model: nn.Module, layers: list[tuple[str, nn.Module]] | None = None) -> list[dict]:
-    """One row per Conv2d / Linear (``layers``, or every one in ``model``): how much of its
-    weight is zero. Keys: layer, kind, shape, params (weight entries), nonzero, sparsity.
+def layer_sparsity(model: nn.Module, layers: list[PrunableWeight] | None = None) -> list[dict]:
+    """One row per weight (``layers``, or every one of :func:`agent.models.weight_tensors`):
+    how much of it is zero. Keys: layer, kind, shape, params (weight entries), nonzero, sparsity.
     """
-    if layers is None:
-        layers = [(name, m) for name, m in model.named_modules() if isinstance(m, WEIGHTED)]
     rows = []
-    for name, module in layers:
-        weight = current_tensor(module, "weight")
-        nonzero = int(torch.count_nonzero(weight))
+    for weight in weight_tensors(model) if layers is None else layers:
+        tensor = current_tensor(weight.module, weight.param)
+        nonzero = int(torch.count_nonzero(tensor))
         rows.append({
-            "layer": name,
-            "kind": type(module).__name__,
-            "shape": tuple(weight.shape),
-            "params": weight.numel(),
+            "layer": weight.name,
+            "kind": type(weight.module).__name__,
+            "shape": tuple(tensor.shape),
+            "params": tensor.numel(),
             "nonzero": nonzero,
-            "sparsity": 1.0 - nonzero / weight.numel(),
+            "sparsity": 1.0 - nonzero / tensor.numel(),
         })
     return rows

@@ -7,6 +7,7 @@ Nothing is ever pretrained: weights come from training here or from a local file
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -33,6 +34,38 @@ def build_model(name: str, num_classes: int, in_channels: int, input_size: int) 
     return builder(num_classes, in_channels, input_size < SMALL_BELOW)
 
 
+class PrunableWeight(NamedTuple):
+    """One weight tensor that pruning acts on and MACs are counted for: ``module.<param>``.
+
+    ``name`` is the module's qualified name for a Conv2d or Linear weight, the parameter's own
+    qualified name otherwise (``encoder.layers.encoder_layer_0.self_attention.in_proj_weight``).
+    """
+
+    name: str
+    module: nn.Module
+    param: str
+
+
+WEIGHTED = (nn.Conv2d, nn.Linear)  # modules whose ``weight`` is one such tensor
+
+
+def weight_tensors(model: nn.Module) -> list[PrunableWeight]:
+    """Every weight a pruning method may act on, in module order, the classifier head included:
+    each Conv2d and Linear ``weight`` and each ``nn.MultiheadAttention``'s packed q/k/v
+    projection ``in_proj_weight``, which is a bare Parameter, not a Linear (its ``out_proj`` is
+    a Linear). The one owner of that list: pruning, counting and sparsity tables all use it.
+    """
+    found = []
+    for name, module in model.named_modules():
+        if isinstance(module, WEIGHTED):
+            found.append(PrunableWeight(name, module, "weight"))
+        elif isinstance(module, nn.MultiheadAttention):
+            if not module._qkv_same_embed_dim:  # separate q/k/v weights: no model here has them
+                raise ValueError(f"{name}: MultiheadAttention with separate q/k/v weights is not supported")
+            found.append(PrunableWeight(f"{name}.in_proj_weight", module, "in_proj_weight"))
+    return found
+
+
 def classifier_head(model: nn.Module) -> nn.Linear:
     """The Linear layer that produces the logits: the last ``nn.Linear`` in module order.
 
@@ -48,18 +81,19 @@ def classifier_head(model: nn.Module) -> nn.Linear:
     return head
 
 
-def prunable_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
-    """Every Conv2d and Linear (qualified name, module) in module order, except the classifier head.
+def prunable_layers(model: nn.Module) -> list[PrunableWeight]:
+    """Every weight of :func:`weight_tensors` except the classifier head's, in module order.
 
     Every architecture, every such layer: not only modules whose name contains "layer"
     (which on most torchvision models silently leaves whole networks unpruned).
     """
     head = classifier_head(model)
-    return [
-        (name, module)
-        for name, module in model.named_modules()
-        if isinstance(module, (nn.Conv2d, nn.Linear)) and module is not head
-    ]
+    return [weight for weight in weight_tensors(model) if weight.module is not head]
+
+
+def attention_modules(model: nn.Module) -> list[nn.MultiheadAttention]:
+    """The model's multi-head attention layers, in module order (none in a CNN)."""
+    return [module for module in model.modules() if isinstance(module, nn.MultiheadAttention)]
 
 
 # --- initialisation of replaced layers, matching what torchvision gives the originals ---

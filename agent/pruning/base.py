@@ -12,7 +12,7 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
-from agent.models import prunable_layers
+from agent.models import PrunableWeight, prunable_layers
 from shared import catalog
 from shared.errors import UserError, shown, unknown_name
 from shared.registry import Registry
@@ -67,7 +67,8 @@ class PruningMethod(ABC):
 
     The schedule (:func:`agent.pruning.schedule.prune_model`) calls :meth:`step` with the
     cumulative ratio to reach, lets the caller fine-tune, and finally calls :meth:`finalize`.
-    ``layers`` are the layers to prune (every Conv2d and Linear except ``head``, the classifier,
+    ``layers`` are the weights to prune (:func:`agent.models.prunable_layers`: every Conv2d and
+    Linear weight and every attention's q/k/v projection, except ``head``, the classifier,
     which is never pruned). ``context`` carries training data and a device for the methods
     that train while they prune; the others ignore it.
     """
@@ -78,7 +79,7 @@ class PruningMethod(ABC):
     def __init__(
         self,
         model: nn.Module,
-        layers: list[tuple[str, nn.Module]],
+        layers: list[PrunableWeight],
         head: nn.Module,
         example_inputs: torch.Tensor,
         steps: int,
@@ -88,7 +89,7 @@ class PruningMethod(ABC):
         *,
         context: PruneContext | None = None,
     ) -> None:
-        if any(module is head for _, module in layers):
+        if any(weight.module is head for weight in layers):
             raise ValueError("the classifier head must not be among the layers to prune")
         self.model = model
         self.layers = list(layers)
@@ -126,7 +127,7 @@ class PruningMethod(ABC):
         return {key: given.get(key, option.default) for key, option in cls.options.items()}
 
     @classmethod
-    def refusal(cls, model_name: str, model: nn.Module, layers: list[tuple[str, nn.Module]],
+    def refusal(cls, model_name: str, model: nn.Module, layers: list[PrunableWeight],
                 options: Mapping[str, Any]) -> tuple[str, str] | None:
         """``(option, why)`` where this method with ``options`` (resolved) cannot prune
         ``model_name`` (``model``, built without weights, and its prunable ``layers``); None

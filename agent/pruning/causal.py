@@ -36,7 +36,8 @@ from agent.causal.recorder import CausalRecorder
 from agent.causal.sgd import LOSS_CHANGES, SGDSettings, train_recorded
 from agent.causal.store import DeltaStore, store_bytes
 from agent.pruning.base import Option, PruneContext, current_tensor, register
-from agent.pruning.unstructured import WEIGHT, MaskPruningMethod, count_to_prune, seeded_rng
+from agent.models import PrunableWeight
+from agent.pruning.unstructured import MaskPruningMethod, count_to_prune, seeded_rng
 from agent.training import train
 from shared.errors import UserError
 
@@ -52,16 +53,18 @@ RANGES: dict[str, tuple[float, float, bool]] = {
 }
 
 
-def weight_parameter(module: nn.Module) -> nn.Parameter:
-    """The parameter an optimiser updates for ``module.weight`` (``weight_orig`` once masked)."""
-    orig = module._parameters.get(f"{WEIGHT}_orig")
-    return orig if orig is not None else module._parameters[WEIGHT]
+def weight_parameter(weight: PrunableWeight) -> nn.Parameter:
+    """The parameter an optimiser updates for ``weight`` (``<param>_orig`` once masked)."""
+    orig = weight.module._parameters.get(f"{weight.param}_orig")
+    return orig if orig is not None else weight.module._parameters[weight.param]
 
 
-def weight_mask(module: nn.Module) -> torch.Tensor:
-    """Where ``module``'s weight is still alive (all True before any pruning)."""
-    mask = getattr(module, f"{WEIGHT}_mask", None)
-    return torch.ones_like(current_tensor(module, WEIGHT), dtype=torch.bool) if mask is None else mask.bool()
+def weight_mask(weight: PrunableWeight) -> torch.Tensor:
+    """Where ``weight`` is still alive (all True before any pruning)."""
+    mask = getattr(weight.module, f"{weight.param}_mask", None)
+    if mask is None:
+        return torch.ones_like(current_tensor(weight.module, weight.param), dtype=torch.bool)
+    return mask.bool()
 
 
 def geometric_targets(start: float, end: float, iterations: int) -> list[float]:
@@ -139,7 +142,7 @@ class CausalPruning(MaskPruningMethod):
             raise ValueError("causal pruning trains while it prunes: give prune_model a PruneContext")
         self._check_store_fits()
         self._rewind_point: list[tuple[torch.Tensor, torch.Tensor]] = []
-        self._keep = [weight_mask(module) for _, module in self.layers]  # True: alive
+        self._keep = [weight_mask(weight) for weight in self.layers]  # True: alive
         self.history: list[dict[str, Any]] = []  # one entry an iteration, for reports and tests
 
     @property
@@ -162,7 +165,7 @@ class CausalPruning(MaskPruningMethod):
             self._rewind_point = [(t, t.detach().clone()) for t in self._state_tensors()]
         # while iterating, masks are plain booleans held by the optimiser (no mask buffers,
         # no masked copy of each weight a forward pass); torch's masks come at the end
-        self._keep = [weight_mask(module) for _, module in self.layers]
+        self._keep = [weight_mask(weight) for weight in self.layers]
         targets = geometric_targets(self.pruned_fraction(), cumulative_ratio, self.option_values["iterations"])
         for iteration, target in enumerate(targets):
             self._iterate(iteration, target)
@@ -206,13 +209,13 @@ class CausalPruning(MaskPruningMethod):
         with torch.no_grad():
             for tensor, saved in self._rewind_point:
                 tensor.copy_(saved)
-            for (_, module), keep in zip(self.layers, self._keep, strict=True):
-                weight_parameter(module).masked_fill_(~keep, 0.0)
+            for weight, keep in zip(self.layers, self._keep, strict=True):
+                weight_parameter(weight).masked_fill_(~keep, 0.0)
 
     def _record(self, iteration: int) -> CausalRecorder:
         """Train ``prune_epochs`` with SGD, feeding every step to the per-layer lassos."""
         values = self.option_values
-        weights = [weight_parameter(module) for _, module in self.layers]
+        weights = [weight_parameter(weight) for weight in self.layers]
         frozen = {w: ~keep for w, keep in zip(weights, self._keep, strict=True) if not bool(keep.all())}
         settings = LassoSettings(alpha=values["l1_coeff"], lr=values["lasso_lr"])
         sgd = SGDSettings(values["lr"], values["momentum"], self.ctx.batch_size, values["loss_change"])
@@ -245,13 +248,13 @@ class CausalPruning(MaskPruningMethod):
 
     def _apply(self) -> None:
         """Hand the masks to torch.nn.utils.prune, so that fine-tuning cannot revive a weight."""
-        for (_, module), keep in zip(self.layers, self._keep, strict=True):
-            prune.custom_from_mask(module, WEIGHT, keep)
+        for weight, keep in zip(self.layers, self._keep, strict=True):
+            prune.custom_from_mask(weight.module, weight.param, keep)
 
     # --- the optional store ---
 
     def _row_values(self) -> int:
-        return sum(current_tensor(module, WEIGHT).numel() for _, module in self.layers)
+        return sum(current_tensor(w.module, w.param).numel() for w in self.layers)
 
     def _check_store_fits(self) -> None:
         """Refuse at once, not after an epoch, a multi-pass fit whose steps exceed ``store_mb``."""

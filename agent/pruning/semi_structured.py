@@ -33,8 +33,9 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils import prune
 
+from agent.models import PrunableWeight
 from agent.pruning.base import Option, current_tensor, register
-from agent.pruning.unstructured import WEIGHT, MaskPruningMethod
+from agent.pruning.unstructured import MaskPruningMethod
 from shared.catalog import SEMI_STRUCTURED_24
 
 GROUP = 4  # weights a group
@@ -83,20 +84,23 @@ class SemiStructured24(MaskPruningMethod):
                "dtype": Option("float16", choices=("float16", "bfloat16"))}
 
     @classmethod
-    def refusal(cls, model_name: str, model: nn.Module, layers: list[tuple[str, nn.Module]],
+    def refusal(cls, model_name: str, model: nn.Module, layers: list[PrunableWeight],
                 options: Mapping[str, Any]) -> tuple[str, str] | None:
-        if options["layers"] == "linear" and not any(isinstance(m, nn.Linear) for _, m in layers):
+        if options["layers"] == "linear" and not any(isinstance(w.module, nn.Linear) for w in layers):
             return "layers", (f"option layers: linear prunes nothing in model {model_name!r}: its only "
                               f"Linear is the classifier head, which is never pruned (use layers: all)")
         return None
 
-    def _pruned(self) -> list[nn.Module]:
-        wanted = (nn.Linear,) if self.option_values["layers"] == "linear" else (nn.Linear, nn.Conv2d)
-        return [module for _, module in self.layers if isinstance(module, wanted)]
+    def _pruned(self) -> list[PrunableWeight]:
+        """``layers: all``: every prunable weight (an attention's q/k/v projection is a GEMM's
+        weight too); ``layers: linear``: the Linears', which the sparse kernels replace."""
+        if self.option_values["layers"] == "all":
+            return self.layers
+        return [w for w in self.layers if isinstance(w.module, nn.Linear)]
 
     def prune_to(self, cumulative_ratio: float) -> None:
         zeros = max(1, min(GROUP - KEEP, round((GROUP - KEEP) * cumulative_ratio / self.target_ratio)))
-        for module in self._pruned():
-            weight = current_tensor(module, WEIGHT)
-            held = getattr(module, f"{WEIGHT}_mask", None)
-            prune.custom_from_mask(module, WEIGHT, two_of_four_mask(weight, zeros, held))
+        for w in self._pruned():
+            weight = current_tensor(w.module, w.param)
+            held = getattr(w.module, f"{w.param}_mask", None)
+            prune.custom_from_mask(w.module, w.param, two_of_four_mask(weight, zeros, held))

@@ -11,6 +11,7 @@ from torch import nn
 from torch.nn import functional as F
 from torch.utils.data import DataLoader
 
+from agent.models import PrunableWeight
 from agent.pruning.base import Option, PruningMethod, eval_mode, register
 from agent.pruning.schedule import cumulative_ratios
 from agent.pruning.unstructured import LnStructuredMask, seeded_rng
@@ -103,7 +104,7 @@ follows: VGG's Linear layers, for one, stay whole), ``random`` (seeded);
         return values
 
     @classmethod
-    def refusal(cls, model_name: str, model: nn.Module, layers: list[tuple[str, nn.Module]],
+    def refusal(cls, model_name: str, model: nn.Module, layers: list[PrunableWeight],
                 options: Mapping[str, Any]) -> tuple[str, str] | None:
         if options["importance"] == "bn_scale" and not any(
                 isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules()):
@@ -202,7 +203,7 @@ class UnionPruner:
 
     def __init__(self, method: Structured) -> None:
         self.method = method
-        convs = [(name, module) for name, module in method.layers if isinstance(module, nn.Conv2d)]
+        convs = [w for w in method.layers if isinstance(w.module, nn.Conv2d)]
         self.masks = LnStructuredMask(method.model, convs, method.head, method.example_inputs,
                                       method.steps, method.target_ratio, method.seed,
                                       {"n": NORM_OF[method.option_values["importance"]], "dim": 0})
@@ -218,7 +219,8 @@ class UnionPruner:
 
     @torch.no_grad()
     def _remove_zeroed_filters(self) -> None:
-        for _, conv in self.masks.layers:
+        for weight in self.masks.layers:
+            conv = weight.module
             # read now, not before: removing an earlier conv's group may have taken filters here
             zeroed = (conv.weight.flatten(1).abs().sum(dim=1) == 0).nonzero().flatten().tolist()
             if not zeroed:

@@ -20,9 +20,8 @@ import torch
 from torch import nn
 from torch.nn.utils import prune
 
+from agent.models import PrunableWeight
 from agent.pruning.base import Option, PruningMethod, current_tensor, register
-
-WEIGHT = "weight"
 
 
 def count_to_prune(ratio: float, total: int, already: int) -> int:
@@ -30,15 +29,15 @@ def count_to_prune(ratio: float, total: int, already: int) -> int:
     return max(0, round(ratio * total) - already)
 
 
-def pruned_entries(module: nn.Module) -> int:
-    """Weight entries of ``module`` that its current mask zeroes (0 when it has no mask)."""
-    mask = getattr(module, f"{WEIGHT}_mask", None)
+def pruned_entries(weight: PrunableWeight) -> int:
+    """Entries of ``weight`` that its current mask zeroes (0 when it has no mask)."""
+    mask = getattr(weight.module, f"{weight.param}_mask", None)
     return 0 if mask is None else int((mask == 0).sum())
 
 
-def pruned_channels(module: nn.Module, dim: int) -> int:
-    """Slices along ``dim`` of ``module``'s weight that its mask zeroes entirely."""
-    mask = getattr(module, f"{WEIGHT}_mask", None)
+def pruned_channels(weight: PrunableWeight, dim: int) -> int:
+    """Slices along ``dim`` of ``weight`` that its mask zeroes entirely."""
+    mask = getattr(weight.module, f"{weight.param}_mask", None)
     if mask is None:
         return 0
     others = [d for d in range(mask.dim()) if d != dim]
@@ -62,7 +61,8 @@ def seeded_rng(seed: int) -> Iterator[None]:
 
 
 class MaskPruningMethod(PruningMethod):
-    """A method that prunes with torch.nn.utils.prune masks on each layer's weight."""
+    """A method that prunes with torch.nn.utils.prune masks on each of ``layers``' weights
+    (``module.weight``, or an attention's ``in_proj_weight``)."""
 
     def step(self, cumulative_ratio: float) -> None:
         # no autograd: masks need none, and a masked weight computed with a grad_fn would make
@@ -80,9 +80,9 @@ class MaskPruningMethod(PruningMethod):
         return nullcontext()
 
     def finalize(self) -> nn.Module:
-        for _, module in self.layers:
-            if prune.is_pruned(module):
-                prune.remove(module, WEIGHT)
+        for weight in self.layers:
+            if hasattr(weight.module, f"{weight.param}_mask"):
+                prune.remove(weight.module, weight.param)
         return self.model
 
 
@@ -97,16 +97,15 @@ class UnstructuredMethod(MaskPruningMethod):
     pruning_method: ClassVar[type[prune.BasePruningMethod]]
 
     def prune_to(self, cumulative_ratio: float) -> None:
-        modules = [module for _, module in self.layers]
-        groups = [modules] if self.option_values["scope"] == "global" else [[m] for m in modules]
+        groups = [self.layers] if self.option_values["scope"] == "global" else [[w] for w in self.layers]
         for group in groups:
             self._prune_group(group, cumulative_ratio)
 
-    def _prune_group(self, modules: list[nn.Module], cumulative_ratio: float) -> None:
-        """Prune ``modules`` ranked together (one module: plain per-layer pruning)."""
-        scores = {(module, WEIGHT): current_tensor(module, WEIGHT) for module in modules}
+    def _prune_group(self, weights: list[PrunableWeight], cumulative_ratio: float) -> None:
+        """Prune ``weights`` ranked together (one weight: plain per-layer pruning)."""
+        scores = {(w.module, w.param): current_tensor(w.module, w.param) for w in weights}
         total = sum(score.numel() for score in scores.values())
-        amount = count_to_prune(cumulative_ratio, total, sum(pruned_entries(m) for m in modules))
+        amount = count_to_prune(cumulative_ratio, total, sum(pruned_entries(w) for w in weights))
         prune.global_unstructured(list(scores), pruning_method=self.pruning_method,
                                   importance_scores=scores, amount=amount)
 
@@ -138,8 +137,8 @@ class RandomUnstructured(UnstructuredMethod):
 class LnStructuredMask(MaskPruningMethod):
     """Zeroes whole slices of each layer's weight by their Ln norm; shapes do not change.
 
-    With the default ``dim: 0`` whole output channels (conv filters, Linear rows) are zeroed,
-    ``cumulative_ratio`` of them in every layer. Nothing gets smaller or faster unless a
+    With the default ``dim: 0`` whole output channels (conv filters, Linear rows, rows of an
+    attention's q/k/v projection) are zeroed, ``cumulative_ratio`` of them in every layer. Nothing gets smaller or faster unless a
     runtime exploits the zeros; compare with ``structured``, which removes the channels.
     """
 
@@ -148,8 +147,8 @@ class LnStructuredMask(MaskPruningMethod):
 
     def prune_to(self, cumulative_ratio: float) -> None:
         dim = self.option_values["dim"]
-        for _, module in self.layers:
-            weight = current_tensor(module, WEIGHT)
-            amount = count_to_prune(cumulative_ratio, weight.shape[dim], pruned_channels(module, dim))
-            prune.ln_structured(module, WEIGHT, amount=amount, n=self.option_values["n"], dim=dim,
-                                importance_scores=weight)
+        for weight in self.layers:
+            tensor = current_tensor(weight.module, weight.param)
+            amount = count_to_prune(cumulative_ratio, tensor.shape[dim], pruned_channels(weight, dim))
+            prune.ln_structured(weight.module, weight.param, amount=amount, n=self.option_values["n"], dim=dim,
+                                importance_scores=tensor)

@@ -70,7 +70,7 @@ def causal(model: nn.Module, data: LabelledTensors | DataBundle, ratio: float, *
 
 
 def zeros(model: nn.Module) -> list[torch.Tensor]:
-    return [current_tensor(module, "weight") == 0 for _, module in prunable_layers(model)]
+    return [current_tensor(w.module, w.param) == 0 for w in prunable_layers(model)]
 
 
 @pytest.fixture(scope="module")
@@ -121,21 +121,21 @@ def test_pruned_weights_stay_zero_through_post_training_and_finetuning(digits: D
     checked = check_method_options(MethodSpec("causal", {"post_epochs": 1}), "test.yml", "methods[0]")
     method = METHODS.get("causal")(model, layers, classifier_head(model), digits.train[0][0][None], 1, 0.6, 0,
                                    checked, context=PruneContext(digits.train, CPU, 16, 0.02, 0))
-    rewind = [module.weight.detach().clone() for _, module in layers]
+    rewind = [w.module.weight.detach().clone() for w in layers]
 
     method.step(0.6)  # iterations, then the post-training
 
-    masks = [module.weight_mask.bool() for _, module in layers]
-    for (_, module), mask, before in zip(layers, masks, rewind, strict=True):
-        weight = current_tensor(module, "weight")
+    masks = [w.module.weight_mask.bool() for w in layers]
+    for w, mask, before in zip(layers, masks, rewind, strict=True):
+        weight = current_tensor(w.module, w.param)
         assert not weight[~mask].any()  # pruned: zero after a post-training epoch
         assert not torch.equal(weight[mask], before[mask])  # the rest did train
     with torch.no_grad():  # a fine-tune that sets everything to 1 cannot revive them either
         for param in model.parameters():
             param.fill_(1.0)
     final = method.finalize()
-    for (_, module), mask in zip(prunable_layers(final), masks, strict=True):
-        assert not module.weight[~mask].any() and bool((module.weight[mask] == 1.0).all())
+    for w, mask in zip(prunable_layers(final), masks, strict=True):
+        assert not w.module.weight[~mask].any() and bool((w.module.weight[mask] == 1.0).all())
     assert [entry["iteration"] for entry in method.history] == [0, 1]
 
 
@@ -188,6 +188,6 @@ def test_build_variant_hands_the_method_its_training_data(digits: DataBundle) ->
     nonzero = sum(int(p.count_nonzero()) for p in base.parameters())
     checked = check_method_options(MethodSpec("causal", {}), "test.yml", "methods[0]")
     built = build_variant(variant, MethodSpec("causal", checked), base, nonzero, digits, CPU)
-    prunable = sum(m.weight.numel() for _, m in prunable_layers(base))
+    prunable = sum(w.module.weight.numel() for w in prunable_layers(base))
     assert built.columns["params_nonzero"] == nonzero - round(0.5 * prunable)
     assert built.columns["accuracy_top1"] is not None

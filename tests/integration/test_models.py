@@ -13,15 +13,16 @@ from shared.errors import UserError
 
 NUM_CLASSES = 7  # not 10 or 1000, so a head left at a default size is caught
 
-# (convs, prunable linears) per model: every conv, every linear but the head
+# (convs, prunable linears, attention q/k/v projections) per model: every conv, every linear
+# but the head, every attention's packed in_proj_weight
 LAYER_COUNTS = {
-    "lenet5": (2, 2),
-    "alexnet": (5, 2),
-    "vgg16": (13, 2),
-    "resnet18": (20, 0),  # stem + 8 blocks x 2 + 3 downsample
-    "resnet50": (53, 0),  # stem + 16 blocks x 3 + 4 downsample
-    "googlenet": (57, 0),  # 3 stem convs + 9 inception blocks x 6
-    "mobilenet_v2": (52, 0),
+    "lenet5": (2, 2, 0),
+    "alexnet": (5, 2, 0),
+    "vgg16": (13, 2, 0),
+    "resnet18": (20, 0, 0),  # stem + 8 blocks x 2 + 3 downsample
+    "resnet50": (53, 0, 0),  # stem + 16 blocks x 3 + 4 downsample
+    "googlenet": (57, 0, 0),  # 3 stem convs + 9 inception blocks x 6
+    "mobilenet_v2": (52, 0, 0),
 }
 
 
@@ -83,19 +84,22 @@ def test_prunable_layers_are_every_conv_and_linear_but_the_head(name: str) -> No
     model = small_model(name, 3)
     layers = prunable_layers(model)
     head = classifier_head(model)
-    modules = [m for _, m in layers]
-    assert all(m is not head for m in modules)
-    expected = [(n, m) for n, m in model.named_modules()
-                if isinstance(m, (nn.Conv2d, nn.Linear)) and m is not head]
-    assert [n for n, _ in layers] == [n for n, _ in expected]  # module order, qualified names
-    convs = sum(isinstance(m, nn.Conv2d) for m in modules)
-    linears = sum(isinstance(m, nn.Linear) for m in modules)
-    assert (convs, linears) == LAYER_COUNTS[name]
+    assert all(w.module is not head for w in layers)
+    expected = [n if isinstance(m, (nn.Conv2d, nn.Linear)) else f"{n}.in_proj_weight"
+                for n, m in model.named_modules()
+                if isinstance(m, (nn.Conv2d, nn.Linear, nn.MultiheadAttention)) and m is not head]
+    assert [w.name for w in layers] == expected  # module order, qualified names
+    params = dict(model.named_parameters())
+    assert all(getattr(w.module, w.param) is params[w.name if w.param != "weight" else f"{w.name}.weight"]
+               for w in layers)
+    counts = tuple(sum(isinstance(w.module, kind) for w in layers)
+                   for kind in (nn.Conv2d, nn.Linear, nn.MultiheadAttention))
+    assert counts == LAYER_COUNTS[name]
 
 
 def test_prunable_layers_reach_beyond_names_with_layer() -> None:
     # the seed paper pruned only modules named "*layer*": ResNet's stem and downsample count too
-    names = [n for n, _ in prunable_layers(small_model("resnet18", 3))]
+    names = [w.name for w in prunable_layers(small_model("resnet18", 3))]
     assert "conv1" in names and "layer2.0.downsample.0" in names
 
 
@@ -105,3 +109,4 @@ def test_unknown_model_lists_the_valid_names() -> None:
     message = str(caught.value)
     assert "resnet19" in message
     assert all(name in message for name in catalog.MODELS)
+

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from agent.counting import count_model, layer_sparsity
-from agent.models import build_model, classifier_head, prunable_layers
+from agent.models import PrunableWeight, build_model, classifier_head, prunable_layers
 from agent.pruning import METHODS, check_method_options, cumulative_ratios, prune_model
 from agent.pruning.base import current_tensor
 from shared import catalog
@@ -24,7 +24,7 @@ class Subject:
     """A freshly built model with what the schedule needs to prune it."""
 
     model: nn.Module
-    layers: list[tuple[str, nn.Module]]
+    layers: list[PrunableWeight]
     head: nn.Linear
     inputs: torch.Tensor
 
@@ -58,9 +58,14 @@ def zero_counts(s: Subject) -> list[int]:
     return [row["params"] - row["nonzero"] for row in layer_sparsity(s.model, s.layers)]
 
 
+def tensor(weight: PrunableWeight) -> torch.Tensor:
+    """The weight as the next forward pass uses it (masks applied)."""
+    return current_tensor(weight.module, weight.param)
+
+
 def zero_masks(s: Subject) -> list[torch.Tensor]:
     """Where each prunable layer's weight is zero (masks applied)."""
-    return [current_tensor(module, "weight") == 0 for _, module in s.layers]
+    return [tensor(w) == 0 for w in s.layers]
 
 
 def zero_output_channels(weight: torch.Tensor) -> int:
@@ -78,7 +83,8 @@ def nonzero_count(model: nn.Module) -> int:
 def assert_no_pruning_left(model: nn.Module) -> None:
     """finalize() made the masks permanent: plain parameters, no pruning hooks or buffers."""
     for module in model.modules():
-        assert not hasattr(module, "weight_orig") and not hasattr(module, "weight_mask")
+        assert not any(name.endswith(("_orig", "_mask")) for name, _ in
+                       [*module.named_parameters(recurse=False), *module.named_buffers(recurse=False)])
         assert not module._forward_pre_hooks
 
 
@@ -87,7 +93,7 @@ def test_l1_unstructured_zeroes_half_the_prunable_weights(scope: str) -> None:
     s = subject("resnet18")
     reported, nonzero = param_count(s.model), nonzero_count(s.model)
     head_before = s.head.weight.detach().clone()
-    prunable = sum(module.weight.numel() for _, module in s.layers)
+    prunable = sum(tensor(w).numel() for w in s.layers)
 
     model = prune(s, "l1_unstructured", 0.5, scope=scope)
 
@@ -123,13 +129,13 @@ def test_random_unstructured_leaves_the_global_rng_alone() -> None:
 
 def test_ln_structured_mask_zeroes_half_the_output_channels() -> None:
     s = subject("resnet18")
-    shapes = [tuple(module.weight.shape) for _, module in s.layers]
+    shapes = [tuple(tensor(w).shape) for w in s.layers]
 
     model = prune(s, "ln_structured_mask", 0.5)
 
-    assert [tuple(module.weight.shape) for _, module in s.layers] == shapes
-    for _, module in s.layers:
-        assert zero_output_channels(module.weight) == round(0.5 * module.weight.shape[0])
+    assert [tuple(tensor(w).shape) for w in s.layers] == shapes
+    for w in s.layers:
+        assert zero_output_channels(tensor(w)) == round(0.5 * tensor(w).shape[0])
     assert zero_output_channels(s.head.weight) == 0
     assert_no_pruning_left(model)
 
@@ -175,7 +181,7 @@ def test_structured_passes_its_options_through() -> None:
 ])
 def test_iterative_unstructured_reaches_each_cumulative_ratio_exactly(method: str, scope: str) -> None:
     s = subject("lenet5", channels=1)
-    sizes = [module.weight.numel() for _, module in s.layers]
+    sizes = [tensor(w).numel() for w in s.layers]
     seen: list[list[int]] = []
 
     prune(s, method, 0.6, steps=3, finetune=lambda m: seen.append(zero_counts(s)), scope=scope)
@@ -194,12 +200,12 @@ def test_iterative_ln_structured_mask_reaches_each_channel_count() -> None:
     seen: list[list[int]] = []
 
     def record(_: nn.Module) -> None:
-        seen.append([zero_output_channels(current_tensor(module, "weight")) for _, module in s.layers])
+        seen.append([zero_output_channels(tensor(w)) for w in s.layers])
 
     prune(s, "ln_structured_mask", 0.6, steps=3, finetune=record)
 
     for ratio, zeros in zip(cumulative_ratios(0.6, 3), seen, strict=True):
-        assert zeros == [round(ratio * module.weight.shape[0]) for _, module in s.layers]
+        assert zeros == [round(ratio * tensor(w).shape[0]) for w in s.layers]
 
 
 @pytest.mark.parametrize("method", MASK_METHODS)
@@ -216,9 +222,9 @@ def test_masks_hold_during_finetuning(method: str) -> None:
 
     prune(s, method, 0.5, steps=2, finetune=overwrite)
 
-    for (_, module), pruned_first in zip(s.layers, first_masks[0], strict=True):
-        assert not module.weight[pruned_first].any()  # pruned at step 1, still zero
-        assert set(module.weight.unique().tolist()) == {0.0, 1.0}
+    for w, pruned_first in zip(s.layers, first_masks[0], strict=True):
+        assert not tensor(w)[pruned_first].any()  # pruned at step 1, still zero
+        assert set(tensor(w).unique().tolist()) == {0.0, 1.0}
     assert pruned_fraction(s) == pytest.approx(0.5, abs=0.01)
     assert bool((s.head.weight == 1.0).all())
 

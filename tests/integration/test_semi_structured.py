@@ -33,10 +33,10 @@ def expected_zeros(weight: torch.Tensor) -> int:
 def test_every_linear_and_conv_is_exactly_2_of_4(name: str) -> None:
     s = subject(name, channels=1)
     prune(s, METHOD, 0.5)
-    assert any(isinstance(m, nn.Linear) for _, m in s.layers) == (name == "lenet5")
-    for layer, module in s.layers:
-        assert is_two_of_four(module.weight), layer
-        assert int((module.weight == 0).sum()) == expected_zeros(module.weight), layer
+    assert any(isinstance(w.module, nn.Linear) for w in s.layers) == (name == "lenet5")
+    for w in s.layers:
+        assert is_two_of_four(w.module.weight), w.name
+        assert int((w.module.weight == 0).sum()) == expected_zeros(w.module.weight), w.name
     assert not (s.head.weight == 0).any()  # the classifier head is never pruned
 
 
@@ -56,8 +56,8 @@ def test_every_ratio_above_zero_is_the_same_2_of_4(ratio: float) -> None:
 def test_layers_linear_leaves_the_convs_dense() -> None:
     s = subject("lenet5", channels=1)
     prune(s, METHOD, 0.5, layers="linear")
-    for layer, module in s.layers:
-        assert is_two_of_four(module.weight) == isinstance(module, nn.Linear), layer
+    for w in s.layers:
+        assert is_two_of_four(w.module.weight) == isinstance(w.module, nn.Linear), w.name
 
 
 def test_iterative_goes_1_of_4_then_2_of_4_keeping_the_first_zeros() -> None:
@@ -69,7 +69,7 @@ def test_iterative_goes_1_of_4_then_2_of_4_keeping_the_first_zeros() -> None:
         full = gemm_rows(zeros_first)[:, : gemm_rows(zeros_first).shape[1] // 4 * 4]
         assert bool((full.reshape(full.shape[0], -1, 4).sum(dim=-1) == 1).all())  # 1:4 after step 1
         assert bool(zeros_last[zeros_first].all())  # held
-    assert all(is_two_of_four(module.weight) for _, module in s.layers)
+    assert all(is_two_of_four(w.module.weight) for w in s.layers)
 
 
 def test_an_option_that_prunes_nothing_is_one_line_before_anything_is_built(tmp_path: Path) -> None:

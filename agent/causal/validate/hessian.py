@@ -82,7 +82,7 @@ def model_hvp(model: nn.Module, data: Dataset, device: torch.device) -> tuple[HV
 
 def keep_projection(model: nn.Module, params: Sequence[nn.Parameter]) -> torch.Tensor:
     """1 for every coordinate of ``params`` that may move, 0 for a pruned (zero) weight."""
-    prunable = {id(module.weight) for _, module in prunable_layers(model)}
+    prunable = {id(getattr(w.module, w.param)) for w in prunable_layers(model)}
     return flatten([(p.detach() != 0).float() if id(p) in prunable else torch.ones_like(p) for p in params])
 
 
@@ -124,7 +124,7 @@ def run_hessian(problem: Problem, setting: float, k: int, iterations: int, sampl
     """Spectra of the base model and of its causal and magnitude prunings at ``setting``."""
     seed = problem.spec.seed
     data = subset(problem.data.train, samples, seed)
-    zeros = [module.weight.detach() == 0 for _, module in prunable_layers(problem.base)]
+    zeros = [getattr(w.module, w.param).detach() == 0 for w in prunable_layers(problem.base)]
     base = Pruned("base", 0.0, problem.base, zeros, problem.base_accuracy)
     spectra = [Spectrum(p.method, p.sparsity, p.accuracy,
                         tuple(top_eigenvalues(p.model, data, problem.device, k, iterations, seed)))

@@ -118,7 +118,7 @@ def prune(problem: Problem, method: MethodSpec, ratio: float, seed: int, setting
     example = next(iter(problem.data.test))[0].unsqueeze(0).to(problem.device)
     model = prune_model(model, method, ratio, 1, seed, prunable_layers(model), classifier_head(model),
                         example, finetune, context=context).eval()
-    pruned = [module.weight.detach() == 0 for _, module in prunable_layers(model)]
+    pruned = [getattr(w.module, w.param).detach() == 0 for w in prunable_layers(model)]
     accuracy = evaluate(model, problem.data.test, problem.data.num_classes, problem.device).top1
     return Pruned(method.name, ratio if setting is None else setting, model, pruned, accuracy)
 
