@@ -7,6 +7,7 @@ carry weights and shapes, never code.
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,8 +41,21 @@ def load_model(path: Path, spec: ModelSpec) -> nn.Module:
     with torch.device("meta"):
         model = build_model(spec.name, spec.num_classes, spec.in_channels, spec.input_size)
     model = model.to_empty(device="cpu")
-    allowed = list({type(module) for module in model.modules()})
-    with torch.serialization.safe_globals(allowed):
+    with torch.serialization.safe_globals(_allowed_globals(model)):
         state = torch.load(path, map_location="cpu", weights_only=True)
     tp.load_state_dict(model, state_dict=state)
     return model.eval()
+
+
+def _allowed_globals(model: nn.Module) -> list[type]:
+    """What ``tp.state_dict`` of ``model`` pickles besides tensors: its layer classes, and
+    ``functools.partial`` where a module keeps one (a ViT keeps ``norm_layer``, a partial of
+    LayerNorm; the unpickler still refuses a partial of anything not allowed here)."""
+    allowed: set[type] = set()
+    for module in model.modules():
+        allowed.add(type(module))
+        partials = [value for value in vars(module).values() if isinstance(value, functools.partial)]
+        if partials:
+            allowed.add(functools.partial)
+            allowed.update(p.func for p in partials if isinstance(p.func, type))
+    return list(allowed)

@@ -1,18 +1,22 @@
 """The model zoo: every architecture a sweep may name, randomly initialised, in two input sizes.
 
 ``small`` (inputs under 64 px, i.e. 32x32) swaps the ImageNet stems for the usual
-CIFAR-size ones, so a 32x32 image is not shrunk to nothing before the last stage.
+CIFAR-size ones, so a 32x32 image is not shrunk to nothing before the last stage; the ViT
+gets a small geometry of its own there (:data:`VIT_SHAPES`), ViT-B/16's at 224 px.
 Nothing is ever pretrained: weights come from training here or from a local file.
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import NamedTuple
 
 import torch
 from torch import nn
 from torchvision import models as tv
 from torchvision.models.googlenet import BasicConv2d
+from torchvision.models.vision_transformer import EncoderBlock, VisionTransformer
 
 from shared import catalog
 from shared.registry import Registry
@@ -70,7 +74,8 @@ def classifier_head(model: nn.Module) -> nn.Linear:
     """The Linear layer that produces the logits: the last ``nn.Linear`` in module order.
 
     Holds for every model here: each ends in a Linear and none registers a Linear after it
-    (GoogLeNet's auxiliary heads, which would, are disabled).
+    (GoogLeNet's auxiliary heads, which would, are disabled; ViT's attention out-projections
+    come before its head).
     """
     head = None
     for module in model.modules():
@@ -94,6 +99,20 @@ def prunable_layers(model: nn.Module) -> list[PrunableWeight]:
 def attention_modules(model: nn.Module) -> list[nn.MultiheadAttention]:
     """The model's multi-head attention layers, in module order (none in a CNN)."""
     return [module for module in model.modules() if isinstance(module, nn.MultiheadAttention)]
+
+
+def sync_pruned_attributes(model: nn.Module) -> None:
+    """After channels or heads were removed, make the attributes torchvision's forward reads
+    agree with the tensors again (Torch-Pruning resizes tensors, not these): a
+    VisionTransformer reshapes its patches with ``hidden_dim``; every EncoderBlock keeps a copy
+    of its attention's ``num_heads``; an attention's ``head_dim`` follows its width."""
+    if isinstance(model, VisionTransformer):
+        model.hidden_dim = model.conv_proj.out_channels
+    for module in model.modules():
+        if isinstance(module, nn.MultiheadAttention):
+            module.head_dim = module.embed_dim // module.num_heads
+        elif isinstance(module, EncoderBlock):
+            module.num_heads = module.self_attention.num_heads
 
 
 # --- initialisation of replaced layers, matching what torchvision gives the originals ---
@@ -213,4 +232,38 @@ def _mobilenet_v2(num_classes: int, in_channels: int, small: bool) -> nn.Module:
         model.features[0][0] = _kaiming_conv(nn.Conv2d(
             in_channels, stem.out_channels, kernel_size=3, stride=1 if small else 2,
             padding=1, bias=False))
+    return model
+
+
+@dataclass(frozen=True)
+class ViTShape:
+    """The geometry of a VisionTransformer (torchvision's arguments)."""
+
+    image_size: int
+    patch_size: int
+    num_layers: int
+    num_heads: int
+    hidden_dim: int
+    mlp_dim: int
+
+
+# small: 32 px in patches of 8 (16 tokens and the class token), 4 blocks of 4 heads of 48 dims.
+# Patches of 4 (65 tokens) learnt less in the same time on the digits (upsampled 8 px images);
+# what it reaches and how long it takes: README, "The ViT". imagenet: ViT-B/16.
+VIT_SHAPES = {
+    True: ViTShape(image_size=32, patch_size=8, num_layers=4, num_heads=4, hidden_dim=192, mlp_dim=384),
+    False: ViTShape(image_size=224, patch_size=16, num_layers=12, num_heads=12, hidden_dim=768, mlp_dim=3072),
+}
+
+
+@MODELS.register("vit")
+def _vit(num_classes: int, in_channels: int, small: bool) -> nn.Module:
+    shape = VIT_SHAPES[small]
+    model = VisionTransformer(**shape.__dict__, num_classes=num_classes)
+    if in_channels != 3:
+        stem = nn.Conv2d(in_channels, shape.hidden_dim, kernel_size=shape.patch_size, stride=shape.patch_size)
+        fan_in = in_channels * shape.patch_size ** 2  # torchvision's own init of the patchify stem
+        nn.init.trunc_normal_(stem.weight, std=math.sqrt(1 / fan_in))
+        nn.init.zeros_(stem.bias)
+        model.conv_proj = stem
     return model

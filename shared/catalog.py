@@ -5,7 +5,7 @@ name); the collector validates a sweep against them without importing torch.
 """
 from __future__ import annotations
 
-MODELS = ("lenet5", "alexnet", "vgg16", "resnet18", "resnet50", "googlenet", "mobilenet_v2")
+MODELS = ("lenet5", "alexnet", "vgg16", "resnet18", "resnet50", "googlenet", "mobilenet_v2", "vit")
 # 2:4 semi-structured sparsity (agent/pruning/semi_structured.py); rows of its variants say
 # whether sparse kernels ran (sparse_kernel, sparse_kernel_reason)
 SEMI_STRUCTURED_24 = "semi_structured_24"

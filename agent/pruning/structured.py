@@ -11,7 +11,7 @@ from torch import nn
 from torch.nn import functional as F
 from torch.utils.data import DataLoader
 
-from agent.models import PrunableWeight
+from agent.models import PrunableWeight, attention_modules, sync_pruned_attributes
 from agent.pruning.base import Option, PruningMethod, eval_mode, register
 from agent.pruning.schedule import cumulative_ratios
 from agent.pruning.unstructured import LnStructuredMask, seeded_rng
@@ -32,11 +32,27 @@ IMPORTANCES: dict[str, Callable[[], tp.importance.Importance]] = {
 NORM_OF = {"l1": 1, "l2": 2}
 GRADIENT_BATCHES = 4  # batches of the build's training data whose loss gradient Taylor ranks with
 HESSIAN_SAMPLES = 32  # single samples whose squared gradients estimate the Hessian's diagonal
+# layers Torch-Pruning prunes as modules; a parameter registered directly on any other module
+# (a ViT's class token and position embedding) is "unwrapped"
+WRAPPING = (nn.Conv2d, nn.Linear, nn.BatchNorm2d, nn.LayerNorm, nn.GroupNorm, nn.MultiheadAttention,
+            nn.PReLU, nn.Embedding)
 
 
 def geometric_scheduler(ratio: float, steps: int) -> list[float]:
     """Torch-Pruning's scheduler interface: the cumulative ratio before step 1 and after each."""
     return [0.0, *cumulative_ratios(ratio, steps)]
+
+
+def heads_removed(head_ratio: float, heads: int) -> int:
+    """How many of ``heads`` a ``head_ratio`` removes (rounded as mask methods round entries)."""
+    return round(head_ratio * heads)
+
+
+def unwrapped_parameters(model: nn.Module) -> list[tuple[nn.Parameter, int]]:
+    """Parameters outside the layers Torch-Pruning knows, each pruned along its last dimension:
+    what it would guess itself, said explicitly so that it does not warn."""
+    return [(param, param.dim() - 1) for module in model.modules() if not isinstance(module, WRAPPING)
+            for param in module._parameters.values() if param is not None]
 
 
 @register
@@ -67,7 +83,18 @@ follows: VGG's Linear layers, for one, stay whole), ``random`` (seeded);
     (Fang et al., ECCV 2024); ``round_to`` keeps every pruned layer's channel count a multiple
     of it. Dense CPU kernels run much faster on multiples of 8 (onnxruntime's MLAS on this
     project's VM: ResNet18 at ratio 0.7 keeps 19 channels of 64 and realises 0.54 of its MAC
-    reduction, with ``round_to: 8`` it keeps 16 and realises more than all of it).
+    reduction, with ``round_to: 8`` it keeps 16 and realises more than all of it);
+    ``head_ratio`` (default 0; nothing on models without attention) the share of attention
+    heads to remove, which must leave at least one.
+
+    On a transformer (torchvision's ``nn.MultiheadAttention``, whose width is the residual
+    stream's) the ratio removes MLP channels and embedding channels, the latter the same
+    ones in every head (its channels are grouped by head), so every head narrows alike;
+    ``head_ratio`` first removes whole heads (the least important by the same criterion, the
+    same in every layer: they share the residual stream), all in the first step.
+    Torch-Pruning's own head pruning (``num_heads`` with ``prune_num_heads``) leaves torch's
+    attention layers, and the residual stream coupled to them, untouched (Torch-Pruning
+    1.6.1): it is written for separate q/k/v Linear layers (timm, Hugging Face).
     """
 
     name = "structured"
@@ -77,6 +104,7 @@ follows: VGG's Linear layers, for one, stay whole), ``random`` (seeded);
         "isomorphic": Option(False, kind=bool),
         "round_to": Option(None, choices=(None, 2, 4, 8, 16, 32, 64)),
         "coupling": Option("group", choices=("group", "union")),
+        "head_ratio": Option(0.0, kind=float),
     }
 
     @classmethod
@@ -87,6 +115,8 @@ follows: VGG's Linear layers, for one, stay whole), ``random`` (seeded);
         def refuse(option: str, message: str) -> UserError:
             return UserError(f"method 'structured': {message}", source=source, field=f"{where}.{option}")
 
+        if not 0.0 <= values["head_ratio"] < 1.0:
+            raise refuse("head_ratio", f"head_ratio {values['head_ratio']!r} is outside [0, 1)")
         if values["isomorphic"] and not values["global_pruning"]:
             raise refuse("isomorphic", "isomorphic pruning ranks groups across layers: it needs "
                                        "global_pruning: true")
@@ -101,6 +131,9 @@ follows: VGG's Linear layers, for one, stay whole), ``random`` (seeded);
             if values["round_to"] is not None:
                 raise refuse("round_to", "coupling: union keeps whatever the union leaves; "
                                          "round_to applies to coupling: group")
+            if values["head_ratio"]:
+                raise refuse("head_ratio", "coupling: union prunes convolutions only; "
+                                           "head_ratio applies to coupling: group")
         return values
 
     @classmethod
@@ -110,6 +143,11 @@ follows: VGG's Linear layers, for one, stay whole), ``random`` (seeded);
                 isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules()):
             return "importance", (f"importance bn_scale ranks channels by their BatchNorm scale, "
                                   f"and model {model_name!r} has no BatchNorm layers")
+        attention = attention_modules(model)
+        ratio = options["head_ratio"]
+        if attention and heads_removed(ratio, attention[0].num_heads) >= attention[0].num_heads:
+            return "head_ratio", (f"head_ratio {ratio:g} would leave model {model_name!r} none of its "
+                                  f"{attention[0].num_heads} attention heads")
         return None
 
     def setup(self) -> None:
@@ -120,6 +158,9 @@ follows: VGG's Linear layers, for one, stay whole), ``random`` (seeded);
         importance = self.option_values["importance"]
         if importance in ("taylor", "hessian") and self.context is None:
             raise ValueError(f"importance {importance} needs gradients: give prune_model a PruneContext")
+        # every head of an attention layer keeps the same width: its channels are grouped by
+        # head (fresh dicts: MetaPruner's defaults are shared, mutable and updated in place)
+        heads = {attention: attention.num_heads for attention in attention_modules(self.model)}
         # Torch-Pruning traces the model with a forward pass; in train mode that pass would
         # update BatchNorm running statistics and apply dropout
         with eval_mode(self.model):
@@ -134,6 +175,9 @@ follows: VGG's Linear layers, for one, stay whole), ``random`` (seeded);
                 ignored_layers=[self.head],
                 iterative_steps=self.steps,
                 iterative_pruning_ratio_scheduler=geometric_scheduler,
+                in_channel_groups=dict(heads),
+                out_channel_groups=dict(heads),
+                unwrapped_parameters=unwrapped_parameters(self.model),
             )
 
     def step(self, cumulative_ratio: float) -> None:
@@ -148,9 +192,38 @@ follows: VGG's Linear layers, for one, stay whole), ``random`` (seeded);
                 self._taylor_gradients()
             elif importance == "hessian":
                 self._hessian_gradients()
+            if self.steps_done == 0 and self.option_values["head_ratio"] > 0:
+                self._remove_heads()
             self.pruner.step()
+        sync_pruned_attributes(self.model)
         self.model.zero_grad(set_to_none=True)  # the ranking's gradients are no fine-tuning's
         self.steps_done += 1
+
+    def _remove_heads(self) -> None:
+        """Remove ``head_ratio`` of every attention layer's heads: the same heads in each, since
+        torch's attention is as wide as the residual stream that couples them all."""
+        attention = attention_modules(self.model)
+        if not attention:
+            return
+        first = attention[0]
+        heads, width = first.num_heads, first.embed_dim // first.num_heads
+        removed = heads_removed(self.option_values["head_ratio"], heads)
+        if removed >= heads:  # refusal() turns this sweep away before any build
+            raise ValueError(f"head_ratio {self.option_values['head_ratio']} leaves none of {heads} heads")
+        prune_fn = tp.prune_multihead_attention_out_channels
+        group = self.pruner.DG.get_pruning_group(first, prune_fn, list(range(first.embed_dim)))
+        with torch.no_grad():
+            head_importance = self.pruner.estimate_importance(group).view(heads, width).mean(dim=1)
+        dropped = torch.topk(head_importance, k=removed, largest=False).indices.tolist()
+        group = self.pruner.DG.get_pruning_group(
+            first, prune_fn, [h * width + i for h in sorted(dropped) for i in range(width)])
+        coupled = {id(dep.target.module) for dep, _ in group}
+        for module in attention:  # Torch-Pruning checks the new width against num_heads
+            if id(module) in coupled:
+                module.num_heads = heads - removed
+                self.pruner.in_channel_groups[module] = self.pruner.out_channel_groups[module] = heads - removed
+        group.prune()
+        sync_pruned_attributes(self.model)
 
     def _batches(self, batch_size: int) -> DataLoader:
         assert self.context is not None

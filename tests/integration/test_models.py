@@ -6,8 +6,9 @@ from functools import cache
 import pytest
 import torch
 from torch import nn
+from torchvision.models.vision_transformer import VisionTransformer
 
-from agent.models import MODELS, build_model, classifier_head, prunable_layers
+from agent.models import MODELS, attention_modules, build_model, classifier_head, prunable_layers
 from shared import catalog
 from shared.errors import UserError
 
@@ -23,6 +24,7 @@ LAYER_COUNTS = {
     "resnet50": (53, 0, 0),  # stem + 16 blocks x 3 + 4 downsample
     "googlenet": (57, 0, 0),  # 3 stem convs + 9 inception blocks x 6
     "mobilenet_v2": (52, 0, 0),
+    "vit": (1, 12, 4),  # patchify stem; 4 blocks x (out_proj + 2 MLP linears); 4 x in_proj
 }
 
 
@@ -45,7 +47,7 @@ def test_small_model_forwards(name: str, channels: int) -> None:
     assert model(torch.randn(2, channels, 32, 32)).shape == (2, NUM_CLASSES)
 
 
-@pytest.mark.parametrize(("name", "channels"), [("lenet5", 1), ("resnet18", 3), ("alexnet", 1)])
+@pytest.mark.parametrize(("name", "channels"), [("lenet5", 1), ("resnet18", 3), ("alexnet", 1), ("vit", 1)])
 @torch.no_grad()
 def test_imagenet_size_model_forwards(name: str, channels: int) -> None:
     model = build_model(name, NUM_CLASSES, channels, 224).eval()
@@ -110,3 +112,13 @@ def test_unknown_model_lists_the_valid_names() -> None:
     assert "resnet19" in message
     assert all(name in message for name in catalog.MODELS)
 
+
+def test_vit_geometry_per_input_size() -> None:
+    small = small_model("vit", 1)
+    assert isinstance(small, VisionTransformer)
+    assert (small.image_size, small.patch_size, small.hidden_dim, len(small.encoder.layers)) == (32, 8, 192, 4)
+    assert small.conv_proj.in_channels == 1 and attention_modules(small)[0].num_heads == 4
+    large = build_model("vit", NUM_CLASSES, 1, 224)  # vit_b_16's geometry
+    assert (large.image_size, large.patch_size, large.hidden_dim, large.mlp_dim) == (224, 16, 768, 3072)
+    assert len(large.encoder.layers) == 12 and large.encoder.layers[0].self_attention.num_heads == 12
+    assert attention_modules(small_model("resnet18", 3)) == []

@@ -45,7 +45,7 @@ def test_registry_holds_exactly_the_catalog() -> None:
     ("random_unstructured", {"scope": "global"}),
     ("ln_structured_mask", {"n": 2, "dim": 0}),
     ("structured", {"importance": "l1", "global_pruning": False, "isomorphic": False, "round_to": None,
-                    "coupling": "group"}),
+                    "coupling": "group", "head_ratio": 0.0}),
     ("semi_structured_24", {"layers": "all", "dtype": "float16"}),
 ])
 def test_defaults_are_filled_in(name: str, defaults: dict[str, object]) -> None:
@@ -54,7 +54,8 @@ def test_defaults_are_filled_in(name: str, defaults: dict[str, object]) -> None:
 
 def test_given_options_override_defaults() -> None:
     assert check("structured", importance="l2", global_pruning=True) == {
-        "importance": "l2", "global_pruning": True, "isomorphic": False, "round_to": None, "coupling": "group"}
+        "importance": "l2", "global_pruning": True, "isomorphic": False, "round_to": None, "coupling": "group",
+        "head_ratio": 0.0}
     assert check("l1_unstructured", scope="layer") == {"scope": "layer"}
 
 
