@@ -21,7 +21,13 @@ _PREFIX = "layer::"
 
 
 def _leaves(model: nn.Module) -> dict[str, nn.Module]:
-    return {name: m for name, m in model.named_modules() if name and not any(True for _ in m.children())}
+    """The modules that are one layer's time: those without children, and attention layers as a
+    whole (torch's attention multiplies by its ``out_proj`` weight without running that Linear,
+    so a transformer's attention would otherwise be no layer's time)."""
+    inside = {id(sub) for m in model.modules() if isinstance(m, nn.MultiheadAttention)
+              for sub in m.modules() if sub is not m}
+    return {name: m for name, m in model.named_modules() if name and id(m) not in inside
+            and (isinstance(m, nn.MultiheadAttention) or not any(True for _ in m.children()))}
 
 
 def _hook(model: nn.Module, device: str) -> tuple[list[Any], dict[str, str]]:

@@ -27,7 +27,8 @@ ORIGINAL, VARIANT = "original", "variant"  # a record's role: the unpruned model
 _KINDS = {
     "conv": ("conv1d", "conv2d", "conv3d", "conv", "convtranspose", "convtranspose2d", "fusedconv", "nhwcconv",
              "qlinearconv", "basicconv2d"),
-    "linear": ("linear", "gemm", "matmul", "fusedgemm", "fusedmatmul"),
+    # attention: its q/k/v and output projections and its two products, all matrix products
+    "linear": ("linear", "gemm", "matmul", "fusedgemm", "fusedmatmul", "multiheadattention"),
     "norm": ("batchnorm1d", "batchnorm2d", "batchnormalization", "layernorm", "layernormalization",
              "groupnorm", "localresponsenorm", "lrn"),
     "activation": ("relu", "relu6", "hardtanh", "clip", "sigmoid", "tanh", "gelu", "silu", "leakyrelu",

@@ -16,8 +16,10 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode
 
 from agent.artifacts import ArtifactStore
+from agent.backends.torch_backend import TorchBackend
 from agent.counting import count_model, dense_layer_macs, layer_sparsity
 from agent.export import INPUT_NAME, TOLERANCE, export_onnx
+from agent.layertime_torch import profile_torch
 from agent.modelio import ModelSpec, load_model, save_model
 from agent.models import attention_modules, build_model, classifier_head, prunable_layers
 from agent.pruning import PruneContext, check_method_options, prune_model
@@ -177,6 +179,17 @@ def test_a_pruned_vit_reloads_from_its_file(tmp_path: Path) -> None:
     assert loaded.hidden_dim == 48 and attention_modules(loaded)[0].num_heads == 2
     with torch.no_grad():
         assert torch.allclose(loaded(images(2)), pruned(images(2)), atol=1e-6)
+
+
+def test_layer_time_gives_attention_its_own_time() -> None:
+    """torch's attention never runs its out_proj Linear as a module: the attention is the layer."""
+    profile = profile_torch(TorchBackend(), vit(), (2, CHANNELS, 32, 32), "cpu", 1, passes=2)
+    layers = {op.layer: op for op in profile.ops}
+    attention = layers["encoder.layers.encoder_layer_0.self_attention"]
+    assert attention.op_type == "MultiheadAttention" and attention.kind == "linear"
+    assert attention.calls == 1 and attention.time_ms > 0
+    assert not any(name.endswith("out_proj") for name in layers)
+    assert {"encoder.layers.encoder_layer_0.mlp.0", "conv_proj", "heads.head"} <= set(layers)
 
 
 def matmul_macs(model: nn.Module, inputs: torch.Tensor) -> int:
