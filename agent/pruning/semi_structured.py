@@ -74,8 +74,8 @@ def is_two_of_four(weight: torch.Tensor) -> bool:
 class SemiStructured24(MaskPruningMethod):
     """2:4 sparsity in every pruned Linear and conv (see the module doc for what a ratio means).
 
-    ``layers: all`` prunes convs (through their GEMM view) and Linears; ``layers: linear`` only
-    the Linears, the only layers that get sparse kernels. ``dtype`` is what the torch backend
+    ``layers: all`` prunes convs (through their GEMM view), Linears and attention's packed q/k/v
+    projections; ``layers: linear`` only the Linears, the only layers that get sparse kernels. ``dtype`` is what the torch backend
     runs the variant in where the kernels run (they take float16 or bfloat16, not float32).
     """
 
