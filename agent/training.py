@@ -15,7 +15,8 @@ class Accuracy:
     top5: float | None  # only where there are more than 5 classes
 
 
-def _loader(data: Dataset, batch_size: int, seed: int, shuffle: bool) -> DataLoader:
+def seeded_loader(data: Dataset, batch_size: int, seed: int, shuffle: bool) -> DataLoader:
+    """Batches of ``data`` in an order fixed by ``seed`` (the same on every machine)."""
     generator = torch.Generator().manual_seed(seed)
     return DataLoader(data, batch_size=batch_size, shuffle=shuffle, generator=generator, num_workers=0)
 
@@ -26,7 +27,7 @@ def train(model: nn.Module, data: Dataset, *, epochs: int, lr: float, batch_size
     pre-hooks of torch.nn.utils.prune) stay applied, so pruned weights stay zero."""
     if epochs <= 0:
         return
-    loader = _loader(data, batch_size, seed, shuffle=True)
+    loader = seeded_loader(data, batch_size, seed, shuffle=True)
     optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, weight_decay=5e-4)
     steps = max(1, epochs * len(loader))
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 0.5 * (1 + math.cos(math.pi * s / steps)))
@@ -48,7 +49,7 @@ def evaluate(model: nn.Module, data: Dataset, num_classes: int, device: torch.de
     model.to(device).eval()
     hits1 = hits5 = total = 0
     k = min(5, num_classes)
-    for inputs, labels in _loader(data, batch_size, 0, shuffle=False):
+    for inputs, labels in seeded_loader(data, batch_size, 0, shuffle=False):
         logits = model(inputs.to(device))
         labels = labels.to(device)
         top = logits.topk(k, dim=1).indices

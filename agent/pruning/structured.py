@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+from itertools import islice
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -15,6 +16,7 @@ from agent.models import PrunableWeight, attention_modules, sync_pruned_attribut
 from agent.pruning.base import Option, PruningMethod, eval_mode, register
 from agent.pruning.schedule import cumulative_ratios
 from agent.pruning.unstructured import LnStructuredMask, seeded_rng
+from agent.training import seeded_loader
 from shared.errors import UserError
 
 # option value -> Torch-Pruning's importance criterion (each a fresh object: some keep state)
@@ -227,36 +229,33 @@ follows: VGG's Linear layers, for one, stay whole), ``random`` (seeded);
 
     def _batches(self, batch_size: int) -> DataLoader:
         assert self.context is not None
-        generator = torch.Generator().manual_seed(self.seed + self.steps_done)
-        return DataLoader(self.context.train_data, batch_size=batch_size, shuffle=True, generator=generator)
+        return seeded_loader(self.context.train_data, batch_size, self.seed + self.steps_done, shuffle=True)
+
+    def _backward(self, inputs: torch.Tensor, labels: torch.Tensor) -> None:
+        assert self.context is not None
+        device = self.context.device
+        F.cross_entropy(self.model(inputs.to(device)), labels.to(device)).backward()
 
     def _taylor_gradients(self) -> None:
         """The loss gradient of a few seeded batches, summed into ``.grad`` (Taylor ranks |w * g|)."""
         assert self.context is not None
         self.model.zero_grad(set_to_none=True)
         with eval_mode(self.model):  # no BatchNorm statistics updated, no dropout
-            for i, (inputs, labels) in enumerate(self._batches(self.context.batch_size)):
-                if i == GRADIENT_BATCHES:
-                    break
-                device = self.context.device
-                F.cross_entropy(self.model(inputs.to(device)), labels.to(device)).backward()
+            for inputs, labels in islice(self._batches(self.context.batch_size), GRADIENT_BATCHES):
+                self._backward(inputs, labels)
 
     def _hessian_gradients(self) -> None:
         """The mean squared per-sample gradient in ``.grad``: the diagonal Fisher estimate of the
         Hessian that HessianImportance ranks with. Computed here rather than with its
         ``accumulate_grad``, which (Torch-Pruning 1.6) tests a parameter's *name* against a
         dict keyed by the parameter and so keeps only the last sample's gradient."""
-        assert self.context is not None
         params = [p for p in self.model.parameters() if p.requires_grad]
         squares = [torch.zeros_like(p) for p in params]
         seen = 0
         with eval_mode(self.model):
-            for inputs, labels in self._batches(1):
-                if seen == HESSIAN_SAMPLES:
-                    break
+            for inputs, labels in islice(self._batches(1), HESSIAN_SAMPLES):
                 self.model.zero_grad(set_to_none=True)
-                device = self.context.device
-                F.cross_entropy(self.model(inputs.to(device)), labels.to(device)).backward()
+                self._backward(inputs, labels)
                 for square, p in zip(squares, params, strict=True):
                     if p.grad is not None:
                         square += p.grad.detach() ** 2
