@@ -83,11 +83,6 @@ def own_cgroup(controller: str) -> tuple[Path, int] | None:
     return None
 
 
-def own_memory_cgroup() -> tuple[Path, int] | None:
-    """This process's memory cgroup folder and the cgroup version, or None."""
-    return own_cgroup("memory")
-
-
 def make_group(controller: str, name: str) -> tuple[Path, int] | tuple[None, str]:
     """A fresh child group ``name`` under our own for ``controller``: (folder, version), or
     (None, why not). On v2 every controller's group for ``name`` is the same folder."""

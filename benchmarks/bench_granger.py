@@ -11,11 +11,11 @@ S3  causal against global magnitude pruning (l1_unstructured) at matched sparsit
     on digits, three seeds: causal with stop: zero at two L1 coefficients (magnitude matched
     to the sparsity it reached) and with stop: ratio at two ratios. Both fine-tuned alike.
 
-    .venv/bin/python benchmarks/bench_causal.py p5 [--rounds 3] [--threads 1]
-    .venv/bin/python benchmarks/bench_causal.py s3 [--seeds 0 1 2] [--finetune-epochs 3]
+    .venv/bin/python benchmarks/bench_granger.py p5 [--rounds 3] [--threads 1]
+    .venv/bin/python benchmarks/bench_granger.py s3 [--seeds 0 1 2] [--finetune-epochs 3]
         [--causal iterations=4 prune_epochs=2]
 
-Not a test: speed goals live here, the figures in docs/CAUSAL_PRUNING.md.
+Not a test: speed goals live here, the figures in docs/GRANGER_PRUNING.md.
 """
 from __future__ import annotations
 
@@ -36,8 +36,8 @@ from rich.console import Console
 from rich.table import Table
 from torch import nn
 
-from agent.causal.sgd import SGDSettings, loader, train_recorded
-from agent.causal.validate.problem import Problem, ProblemSpec, causal_and_magnitude, causal_options, make_problem
+from agent.granger.sgd import SGDSettings, loader, train_recorded
+from agent.granger.validate.problem import Problem, ProblemSpec, causal_and_magnitude, causal_options, make_problem
 from agent.data import load_dataset
 from agent.machine import machine_info
 from agent.memory import peak_rss_mb, reset_peak_rss

@@ -20,7 +20,6 @@ from shared.inventory_fields import ANSIBLE_TAGS
 from shared.yamlfile import read_yaml_file
 
 EXTENSIONS = (".yml", ".yaml", ".json")
-MAX_VARS_FILE_BYTES = 4 << 20  # a vars file is a few lines; more is a mistake (or hostile)
 VarsLayers = list[tuple[Mapping[str, Any], str]]  # mappings, each with where it was written
 
 

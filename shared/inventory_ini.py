@@ -19,8 +19,6 @@ import shlex
 import warnings
 from typing import Any
 
-from shared.errors import UserError
-
 MAX_LINE_CHARS = 16_384  # literal_eval on a huge nested literal is slow and deep: refused
 _SECTION = re.compile(r"\[([^:\]\s]+)(?::(\w+))?\]\s*(?:#.*)?")
 _GROUP_NAME = re.compile(r"([^:\]\s]+)\s*(?:#.*)?")
@@ -137,8 +135,3 @@ def _as_yaml_shape(groups: dict[str, dict[str, Any]]) -> dict[str, Any]:
         children[name] = {key: value for key, value in group.items() if value}
     return {"all": {**{key: value for key, value in top.items() if value and key != "children"},
                     "children": {**top["children"], **children}}}
-
-
-def ini_error(source: str, yaml_problem: str, exc: IniError) -> UserError:
-    """A file that is neither: one line saying both readings were tried."""
-    return UserError(f"neither valid YAML ({yaml_problem}) nor valid INI ({exc})", source=source)

@@ -29,8 +29,6 @@ FASTER = "faster"
 SLOWER = "slower"
 NO_DIFFERENCE = "no measurable difference"
 NOT_MEASURED = "not measured"
-VERDICTS = (FASTER, SLOWER, NO_DIFFERENCE, NOT_MEASURED)
-
 # samples of one side: one flat sequence (one process) or one sequence per process
 Samples = Union[Sequence[float], Sequence[Sequence[float]]]
 

@@ -28,7 +28,7 @@ from shared.version import MIN_PYTHON_FULL
 MIN_PYTHON = MIN_PYTHON_FULL  # torch, DoWhy or pandas: not the light agent
 
 if TYPE_CHECKING:  # torch is imported only when a validation runs: `agent --help` stays fast
-    from agent.causal.validate.problem import Problem
+    from agent.granger.validate.problem import Problem
 
 DEFAULT_OUT = Path("results") / "validate"
 ROWS_FILE = "validation.jsonl"
@@ -124,7 +124,7 @@ def _settings_options(parser: argparse.ArgumentParser, ratios: Sequence[float]) 
 
 def parse_causal_options(pairs: Sequence[str], zero_stop: bool) -> dict[str, Any]:
     """``KEY=VALUE`` pairs (values read as YAML) as checked causal options."""
-    from agent.causal.validate.problem import causal_options
+    from agent.granger.validate.problem import causal_options
 
     given: dict[str, Any] = {}
     for pair in pairs:
@@ -162,7 +162,7 @@ def check_out(out: Path) -> Path:
 
 def problem_for(args: argparse.Namespace, zero_stop: bool) -> Problem:
     """Check the common arguments, then train the base model (the slow part)."""
-    from agent.causal.validate.problem import ProblemSpec, make_problem, resolve_device
+    from agent.granger.validate.problem import ProblemSpec, make_problem, resolve_device
     from agent.models import MODELS
 
     check_out(args.out)
@@ -214,8 +214,8 @@ def with_threads(execute: Execute) -> Execute:
 
 @with_threads
 def execute_phase_shift(args: argparse.Namespace) -> int:
-    from agent.causal.validate.phase_shift import run_phase_shift
-    from agent.causal.validate.report import phase_shift_tables
+    from agent.granger.validate.phase_shift import run_phase_shift
+    from agent.granger.validate.report import phase_shift_tables
 
     settings = settings_for(args)
     check_positive(args, "repeats")
@@ -229,8 +229,8 @@ def execute_phase_shift(args: argparse.Namespace) -> int:
 
 @with_threads
 def execute_hessian(args: argparse.Namespace) -> int:
-    from agent.causal.validate.hessian import run_hessian
-    from agent.causal.validate.report import hessian_table
+    from agent.granger.validate.hessian import run_hessian
+    from agent.granger.validate.report import hessian_table
 
     zero_stop = args.l1_coeff is not None
     setting = check_settings([args.l1_coeff if zero_stop else args.ratio],
@@ -246,8 +246,8 @@ def execute_hessian(args: argparse.Namespace) -> int:
 
 @with_threads
 def execute_mask_overlap(args: argparse.Namespace) -> int:
-    from agent.causal.validate.mask_overlap import run_mask_overlap
-    from agent.causal.validate.report import mask_overlap_table
+    from agent.granger.validate.mask_overlap import run_mask_overlap
+    from agent.granger.validate.report import mask_overlap_table
 
     settings = settings_for(args)
     problem = problem_for(args, args.l1_coeffs is not None)

@@ -8,7 +8,7 @@ and for SGD with momentum (its appendix A), three features a weight::
 
     dL_t = sum_k g0_k (dtheta_{t,k})^2 + g1_k (dtheta_{t-1,k})^2 + g2_k dtheta_{t,k} dtheta_{t-1,k}
 
-How features and targets are scaled (docs/CAUSAL_PRUNING.md says why): a layer's
+How features and targets are scaled (docs/GRANGER_PRUNING.md says why): a layer's
 ``dtheta`` is divided by its running root mean square ``s_l`` (over the layer's weights and
 the steps so far), so every layer's features have mean about 1 whatever its size, its
 learning rate and its gradient scale; the loss change is divided by its own running root
@@ -19,7 +19,7 @@ coefficient is then a threshold on a correlation of unit-free numbers, the same 
 Memory, per layer: the lasso's coefficients and penalties and, for the momentum variant,
 the previous step's ``dtheta``; features are made a chunk at a time from the optimiser's
 own tensors. Nothing grows with the number of steps unless a
-:class:`~agent.causal.store.DeltaStore` is given for fits of several passes.
+:class:`~agent.granger.store.DeltaStore` is given for fits of several passes.
 """
 from __future__ import annotations
 
@@ -27,8 +27,8 @@ from collections.abc import Sequence
 
 import torch
 
-from agent.causal.lasso import CHUNK, CumulativePenaltyLasso, LassoSettings
-from agent.causal.store import DeltaStore
+from agent.granger.lasso import CHUNK, CumulativePenaltyLasso, LassoSettings
+from agent.granger.store import DeltaStore
 
 
 class RunningMeanSquare:
@@ -123,7 +123,7 @@ class LayerRegression:
         return zero
 
 
-class CausalRecorder:
+class GrangerRecorder:
     """One :class:`LayerRegression` a pruned layer, fed every step while training runs.
 
     With a ``store``, every step is also written to disk and :meth:`replay` runs further

@@ -23,7 +23,7 @@ from types import TracebackType
 import numpy as np
 import torch
 
-from agent.causal.lasso import CHUNK
+from agent.granger.lasso import CHUNK
 
 ROW_DTYPE = np.float16
 BYTES_PER_VALUE = np.dtype(ROW_DTYPE).itemsize

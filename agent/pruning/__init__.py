@@ -3,7 +3,7 @@
 Importing this package registers every method in :data:`METHODS`.
 """
 # registers in catalog order
-from agent.pruning import unstructured, structured, causal, semi_structured  # noqa: F401, I001
+from agent.pruning import unstructured, structured, granger, semi_structured  # noqa: F401, I001
 from agent.pruning.base import METHODS, Option, PruneContext, PruningMethod, check_method_options
 from agent.pruning.schedule import cumulative_ratios, prune_model
 

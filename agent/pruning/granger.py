@@ -13,11 +13,11 @@ Stopping (``stop``):
            ignored; the achieved sparsity is whatever ``l1_coeff`` gives (the row records it).
 ``ratio``  prune to the schedule's ratio by the smallest ``|gamma|``, ranked across layers
            (``scope: global``, in a unit that makes layers comparable: see
-           agent.causal.recorder) or within each layer (``scope: layer``); ratio-sweepable
+           agent.granger.recorder) or within each layer (``scope: layer``); ratio-sweepable
            like every other method.
 
-The lasso is fitted while training runs (agent.causal): memory O(parameters), never
-O(steps x parameters). ``l1_coeff`` is on the scaled problem of docs/CAUSAL_PRUNING.md,
+The lasso is fitted while training runs (agent.granger): memory O(parameters), never
+O(steps x parameters). ``l1_coeff`` is on the scaled problem of docs/GRANGER_PRUNING.md,
 not the paper's raw one (whose 1e-18 .. 1e-11 depends on each layer's gradient scale).
 """
 from __future__ import annotations
@@ -31,10 +31,10 @@ import torch
 from torch import nn
 from torch.nn.utils import prune
 
-from agent.causal.lasso import LassoSettings
-from agent.causal.recorder import CausalRecorder
-from agent.causal.sgd import LOSS_CHANGES, SGDSettings, train_recorded
-from agent.causal.store import DeltaStore, store_bytes
+from agent.granger.lasso import LassoSettings
+from agent.granger.recorder import GrangerRecorder
+from agent.granger.sgd import LOSS_CHANGES, SGDSettings, train_recorded
+from agent.granger.store import DeltaStore, store_bytes
 from agent.pruning.base import Option, PruneContext, current_tensor, register
 from agent.models import PrunableWeight
 from agent.pruning.unstructured import MaskPruningMethod, count_to_prune, seeded_rng
@@ -106,7 +106,7 @@ def prune_lowest(scores: list[torch.Tensor], keep: list[torch.Tensor], count: in
 
 
 @register
-class CausalPruning(MaskPruningMethod):
+class GrangerPruning(MaskPruningMethod):
     """Granger-causal pruning; see the module docstring. Needs a :class:`PruneContext`."""
 
     name = "causal"
@@ -212,7 +212,7 @@ class CausalPruning(MaskPruningMethod):
             for weight, keep in zip(self.layers, self._keep, strict=True):
                 weight_parameter(weight).masked_fill_(~keep, 0.0)
 
-    def _record(self, iteration: int) -> CausalRecorder:
+    def _record(self, iteration: int) -> GrangerRecorder:
         """Train ``prune_epochs`` with SGD, feeding every step to the per-layer lassos."""
         values = self.option_values
         weights = [weight_parameter(weight) for weight in self.layers]
@@ -224,7 +224,7 @@ class CausalPruning(MaskPruningMethod):
         store = DeltaStore(shapes, values["store_mb"] * MIB, self.ctx.device) \
             if values["lasso_passes"] > 1 else None
         try:
-            recorder = CausalRecorder(shapes, settings, values["momentum"] > 0, self.ctx.device, store)
+            recorder = GrangerRecorder(shapes, settings, values["momentum"] > 0, self.ctx.device, store)
             train_recorded(self.model, weights, self.ctx.train_data, values["prune_epochs"], sgd, seed,
                            self.ctx.device, recorder.observe, frozen)
             recorder.replay(values["lasso_passes"] - 1, seed)

@@ -25,8 +25,6 @@ from collector.analysis.config import RefuterSettings
 from collector.analysis.estimators import FastLinearRegression, OneClass
 from collector.analysis.values import Refutation
 
-REFUTERS = ("random_common_cause", "data_subset", "placebo_treatment", "bootstrap", "unobserved_common_cause")
-
 
 def _from_dowhy(name: str, expected: str, run: Callable[[], Any]) -> Refutation:
     result = run()

@@ -83,12 +83,6 @@ def ratio_ticks(ax: Axes) -> None:
     ax.xaxis.set_major_formatter(lambda x, _: f"{x * 100:.0f}%")
 
 
-def note_empty(ax: Axes, text: str = "no data") -> None:
-    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, color="#777777")
-    ax.set_xticks([])
-    ax.set_yticks([])
-
-
 def line_handle(color: str, *, ls: str = "-", marker: str | None = "o") -> Line2D:
     """A legend entry for a series drawn elsewhere (one legend for all panels)."""
     return Line2D([], [], color=color, ls=ls, marker=marker, ms=4)

@@ -6,7 +6,7 @@ import pytest
 import torch
 from sklearn.linear_model import Lasso
 
-from agent.causal.lasso import CumulativePenaltyLasso, LassoSettings
+from agent.granger.lasso import CumulativePenaltyLasso, LassoSettings
 
 # fixed step, no normalisation: every number below can be followed with pencil and paper
 HAND = LassoSettings(alpha=0.1, lr=0.5, power_t=0.0, normalize=False)

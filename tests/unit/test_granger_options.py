@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from agent.pruning import check_method_options, cumulative_ratios
-from agent.pruning.causal import geometric_targets, prune_lowest
+from agent.pruning.granger import geometric_targets, prune_lowest
 from shared.errors import UserError
 from shared.sweep import MethodSpec
 

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from agent.causal.lasso import LassoSettings
-from agent.causal.recorder import CausalRecorder, LayerRegression
-from agent.causal.store import DeltaStore, StoreFull, store_bytes
+from agent.granger.lasso import LassoSettings
+from agent.granger.recorder import GrangerRecorder, LayerRegression
+from agent.granger.store import DeltaStore, StoreFull, store_bytes
 
 SHAPES = [torch.Size((4, 3)), torch.Size((5,))]
 CPU = torch.device("cpu")
@@ -30,8 +30,8 @@ def steps(count: int = 40, seed: int = 0) -> list[tuple[list[torch.Tensor], torc
 
 
 def fit(data: list[tuple[list[torch.Tensor], torch.Tensor]], scales: tuple[float, float, float] = (1, 1, 1),
-        momentum: bool = False, alpha: float = 0.05) -> CausalRecorder:
-    recorder = CausalRecorder(SHAPES, LassoSettings(alpha=alpha), momentum, CPU)
+        momentum: bool = False, alpha: float = 0.05) -> GrangerRecorder:
+    recorder = GrangerRecorder(SHAPES, LassoSettings(alpha=alpha), momentum, CPU)
     for deltas, change in data:
         recorder.observe([deltas[0] * scales[0], deltas[1] * scales[1]], 1.0, change * scales[2])
     return recorder
@@ -93,7 +93,7 @@ def test_replaying_needs_a_store() -> None:
 def test_a_replay_runs_more_passes_over_the_stored_steps(tmp_path: Path, momentum: bool) -> None:
     data = steps(10)
     with DeltaStore(SHAPES, 1 << 20, folder=tmp_path) as store:
-        recorder = CausalRecorder(SHAPES, LassoSettings(alpha=0.05), momentum, CPU, store)
+        recorder = GrangerRecorder(SHAPES, LassoSettings(alpha=0.05), momentum, CPU, store)
         for deltas, change in data:
             recorder.observe(deltas, -2.0, change)
         first = recorder.layers[0].lasso.samples

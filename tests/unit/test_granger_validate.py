@@ -5,9 +5,9 @@ import pytest
 import torch
 from torch import nn
 
-from agent.causal.validate.hessian import flatten, lanczos_top_eigenvalues, model_hvp
-from agent.causal.validate.mask_overlap import overlap
-from agent.causal.validate.phase_shift import CurvePoint, mean_curve, transition
+from agent.granger.validate.hessian import flatten, lanczos_top_eigenvalues, model_hvp
+from agent.granger.validate.mask_overlap import overlap
+from agent.granger.validate.phase_shift import CurvePoint, mean_curve, transition
 from agent.data import LabelledTensors
 
 

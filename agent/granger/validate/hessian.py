@@ -19,7 +19,7 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset, Subset
 
-from agent.causal.validate.problem import Problem, Pruned, causal_and_magnitude
+from agent.granger.validate.problem import Problem, Pruned, causal_and_magnitude
 from agent.models import prunable_layers
 from agent.pruning.base import eval_mode
 

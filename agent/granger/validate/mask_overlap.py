@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from agent.causal.validate.problem import Problem, causal_and_magnitude
+from agent.granger.validate.problem import Problem, causal_and_magnitude
 
 
 @dataclass(frozen=True)

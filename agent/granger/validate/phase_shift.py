@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from agent.causal.validate.problem import Problem, causal_and_magnitude
+from agent.granger.validate.problem import Problem, causal_and_magnitude
 
 
 @dataclass(frozen=True)

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from rich.table import Table
 
-from agent.causal.validate.hessian import HessianResult
-from agent.causal.validate.mask_overlap import MaskOverlapResult
-from agent.causal.validate.phase_shift import PhaseShiftResult, mean_curve
-from agent.causal.validate.problem import MAGNITUDE
+from agent.granger.validate.hessian import HessianResult
+from agent.granger.validate.mask_overlap import MaskOverlapResult
+from agent.granger.validate.phase_shift import PhaseShiftResult, mean_curve
+from agent.granger.validate.problem import MAGNITUDE
 
 LABELS = {MAGNITUDE.name: "magnitude"}  # method name -> what a table calls it
 

@@ -16,9 +16,6 @@ from shared.layertime import KINDS, ORIGINAL, LayerTimes, side_by_side
 
 MAX_PAIRS_DRAWN = 12  # a bar pair each; the table holds every one
 
-PAIR_KEYS = ("host", "model", "base_model_key", "backend", "device", "batch_size", "profiler")
-
-
 def _key(host: str, record: LayerTimes) -> tuple[object, ...]:
     return (host, record.model, record.base_model_key, record.backend, record.device, record.batch_size,
             record.profiler)
