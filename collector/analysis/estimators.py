@@ -15,6 +15,13 @@ times. The classes here change only that plumbing:
   default model).
 
 Same numbers as DoWhy's own classes (tests/integration/test_analysis_effects.py checks it).
+
+Why DoWhy's private state: its estimators have no public hook for "refit from codes" or
+"copy without the fit", so these subclasses set and read the attributes DoWhy's own ``fit`` and
+``estimate_effect`` use (``_target_estimand``, ``_observed_common_causes``, ``_fit_data``,
+``_set_effect_modifiers`` ...). That couples this module, and the refuters' reading of
+``_observed_common_causes``, to DoWhy's internals: pyproject.toml caps DoWhy at the minor
+release the tests cover, and the comparison tests with plain DoWhy are what a bump must pass.
 """
 from __future__ import annotations
 

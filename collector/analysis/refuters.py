@@ -46,6 +46,7 @@ def _linear_sensitivity(data: pd.DataFrame, estimate: CausalEstimate, treatment:
     analyzer = None
     # DoWhy insists on an observed benchmark (whose bounds are not used here, hence the tiny
     # strength); one that predicts the treatment perfectly makes it raise, so try the next
+    # (the fitted covariates are DoWhy private state: see estimators.py on why and the version cap)
     for covariate in estimate.estimator._observed_common_causes.columns:
         try:
             with np.errstate(divide="ignore", invalid="ignore"):
