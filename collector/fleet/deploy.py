@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from collector.hostlock import host_lock
-from collector.transport import Transport, TransportError
+from collector.fleet.hostlock import host_lock
+from collector.fleet.transport import Transport, TransportError
 from shared.errors import UserError
 from shared.inventory import Host
 from shared.version import MIN_PYTHON_LIGHT, __version__, min_python
