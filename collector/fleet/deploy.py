@@ -26,7 +26,7 @@ from shared.errors import UserError
 from shared.inventory import Host
 from shared.version import MIN_PYTHON_LIGHT, __version__, min_python
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
+PROJECT_ROOT = Path(__file__).resolve().parents[2]  # collector/fleet/deploy.py: two folders down
 SOURCE_PACKAGES = ("agent", "collector", "shared")
 BUILD_FILES = ("pyproject.toml", "README.md")  # besides the packages: what pyproject.toml names
 STAMP = ".edgeprune-deployed"
