@@ -1,8 +1,8 @@
 """An adaptive sweep on this device: the planner chooses, the measure runner measures.
 
-The planner (collector/analysis/adaptive.py) is deterministic given the rows it sees, so a
-resume replays it: a trial it chooses that is already in results.jsonl is read back, not
-measured again, and the run goes on from where it stopped. Each choice is appended to
+The planner (collector/analysis/adaptive.py, reached through agent/seam.py) is deterministic
+given the rows it sees, so a resume replays it: a trial it chooses that is already in
+results.jsonl is read back, not measured again, and the run goes on from where it stopped. Each choice is appended to
 strategy.jsonl (order, trial key, round, reason) once.
 """
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
+from agent import seam
 from shared.errors import UserError
 from shared.plan import Trial, Variant
 from shared.resultlog import append_jsonl
@@ -34,25 +35,18 @@ def _logged(path: Any) -> set[str]:
 def run_adaptive(runner: MeasureRunner, summary: RunSummary, pool: WorkerPool, run_id: str,
                  plan: list[tuple[Variant, list[Trial]]], latest: dict[str, dict[str, Any]],
                  done: set[str]) -> None:
+    host, device_class = runner.machine["host"], runner.machine["device_class"]
+    where = {t.key: (variant, t) for variant, ts in plan for t in ts}
+    design = [
+        {"host": host, "trial_key": t.key, "variant_key": v.key, "batch_size": t.batch_size, "model": v.model,
+         "method": v.method, "target_ratio": v.target_ratio, "device_class": device_class, "backend": t.backend}
+        for v, t in where.values()]
     try:
-        import pandas as pd
-
-        from collector.analysis.adaptive import Planner
-        from collector.analysis.config import AnalysisConfig
-        from collector.analysis.frame import ANALYSIS_COLUMNS, DERIVED_FROM
-        from collector.analysis.graph import load_graph
+        planner = seam.adaptive_planner(design, runner.sweep.strategy)
     except ImportError as exc:
         raise UserError(f"the adaptive strategy fits the causal model as it goes and needs the analysis "
                         f"packages ({exc}): pip install 'edgeprune[analysis]', or run the full grid",
                         source=runner.sweep.source, field="strategy") from None
-    host, device_class = runner.machine["host"], runner.machine["device_class"]
-    where = {t.key: (variant, t) for variant, ts in plan for t in ts}
-    design = pd.DataFrame([
-        {"host": host, "trial_key": t.key, "variant_key": v.key, "batch_size": t.batch_size, "model": v.model,
-         "method": v.method, "target_ratio": v.target_ratio, "device_class": device_class, "backend": t.backend}
-        for v, t in where.values()])
-    planner = Planner(design, runner.sweep.strategy, load_graph(None, ANALYSIS_COLUMNS, DERIVED_FROM),
-                      AnalysisConfig())
     summary.total, summary.already_done = planner.budget_trials, 0  # counted as the planner reads them back
     runner.progress.start(summary.total, 0)
     logged = _logged(runner.out.strategy)

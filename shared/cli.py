@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from types import ModuleType
 from typing import TYPE_CHECKING
 
@@ -29,12 +29,40 @@ def output_console() -> Console:
     return Console(highlight=False, width=None if sys.stdout.isatty() else LOG_WIDTH)
 
 
+class CommandParser(argparse.ArgumentParser):
+    """A command's parser whose options may be added when that command is chosen (``fill``),
+    not when the command line is built: ``agent --help`` and ``agent run`` then never import
+    the module that defines ``agent analyze``'s options (it lives on the operator's side)."""
+
+    fill: Callable[[argparse.ArgumentParser], None] | None = None
+
+    def _filled(self) -> None:
+        fill, self.fill = self.fill, None
+        if fill is not None:
+            fill(self)
+
+    def parse_known_args(self, args: Sequence[str] | None = None,
+                         namespace: argparse.Namespace | None = None) -> tuple[argparse.Namespace, list[str]]:
+        self._filled()
+        return super().parse_known_args(args, namespace)
+
+    def format_usage(self) -> str:
+        self._filled()
+        return super().format_usage()
+
+    def format_help(self) -> str:
+        self._filled()
+        return super().format_help()
+
+
 def build_parser(prog: str, description: str, commands: Sequence[ModuleType]) -> argparse.ArgumentParser:
-    """Each command module has ``add_parser(subparsers)`` that sets ``execute``, and may name
-    the oldest Python it runs on (``MIN_PYTHON``; default: the light agent's)."""
+    """Each command module has ``add_parser(subparsers)`` that sets ``execute`` (now, or in its
+    parser's ``fill``: a :class:`CommandParser`), and may name the oldest Python it runs on
+    (``MIN_PYTHON``; default: the light agent's)."""
     parser = argparse.ArgumentParser(prog=prog, description=description)
     parser.add_argument("--version", action="version", version=f"edgeprune {prog} {__version__}")
-    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True,
+                                       parser_class=CommandParser)
     for module in commands:
         module.add_parser(subparsers)
         newest = list(subparsers.choices.values())[-1]

@@ -13,7 +13,7 @@ password is read from an inventory: ``password_env`` (a login password) and ``pa
 (a key's passphrase) name environment variables.
 
 The agent side imports shared/ and stays light: nothing here imports paramiko (the SSH
-config is read by collector/sshconfig.py).
+config is read by collector/fleet/sshconfig.py).
 """
 from __future__ import annotations
 

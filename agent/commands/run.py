@@ -15,7 +15,7 @@ from rich.progress import (BarColumn, MofNCompleteColumn, Progress, ProgressColu
                            TextColumn, TimeElapsedColumn)
 from rich.text import Text
 
-from agent.commands import report
+from agent import seam
 from agent.stages import format_breakdown
 from agent.summary import status_line, summary_table
 from shared import strategy
@@ -255,7 +255,7 @@ def execute(args: argparse.Namespace) -> int:
     console.print(f"artifacts: {runner.store.root} ({folder_mib(runner.store.root):,.0f} MiB; kept so that a rerun "
                   f"builds nothing, delete it to free the space)", markup=False)
     if not args.events:  # driven by a collector, which writes one report for the whole fleet
-        for line in report.after_run(runner.out.root, analysis=not args.no_analysis):
+        for line in seam.after_run(runner.out.root, analysis=not args.no_analysis):
             console.print(line, markup=False, soft_wrap=True)
 
 

@@ -5,10 +5,11 @@ import argparse
 
 from rich.table import Table
 
-from collector.deploy import built_wheel, deploy, remote_venv
-from collector.fleet import add_fleet_arguments, console_log, on_every_host, selected_hosts, transport_factory
-from collector.live import one_line, plain
-from collector.transport import TransportError
+from collector.fleet.deploy import built_wheel, deploy, remote_venv
+from collector.fleet.live import one_line, plain
+from collector.fleet.orchestrate import (add_fleet_arguments, console_log, on_every_host, selected_hosts,
+                                         transport_factory)
+from collector.fleet.transport import TransportError
 from shared.cli import output_console
 from shared.inventory import Host
 

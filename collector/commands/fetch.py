@@ -7,11 +7,11 @@ from pathlib import Path
 from rich.table import Table
 
 from collector.commands.status import add_run_arguments
-from collector.fleet import (add_fleet_arguments, claim_out, console_log, on_every_host, selected_hosts,
-                             transport_factory)
-from collector.hostrun import HostRun, HostView, RunSettings
-from collector.live import plain
-from collector.transport import TransportError
+from collector.fleet.hostrun import HostRun, HostView, RunSettings
+from collector.fleet.live import plain
+from collector.fleet.orchestrate import (add_fleet_arguments, claim_out, console_log, on_every_host,
+                                         selected_hosts, transport_factory)
+from collector.fleet.transport import TransportError
 from shared.cli import output_console
 from shared.errors import require_modules
 from shared.inventory import Host, safe_folder_name
@@ -57,7 +57,7 @@ def execute(args: argparse.Namespace) -> int:
     for host, result in zip(inventory, results):
         table.add_row(plain(host.name), plain(result))
     console.print(table)
-    from collector.store import merge  # duckdb and pandas: imported when needed, not for --help
+    from collector.fleet.store import merge  # duckdb and pandas: imported when needed, not for --help
 
     result = merge(out)
     console.print(f"merged {result.rows_total} rows ({result.rows_added} new): {result.store}  parquet: {result.parquet}",

@@ -8,8 +8,8 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from collector.hostlist import HostRow, describe
-from collector.live import plain
+from collector.fleet.hostlist import HostRow, describe
+from collector.fleet.live import plain
 from shared.inventory import load_inventory
 
 

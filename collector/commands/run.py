@@ -11,12 +11,12 @@ from pathlib import Path
 from rich.console import Console
 from rich.live import Live
 
-from collector.deploy import built_wheel
-from collector.fleet import (add_fleet_arguments, claim_out, console_log, on_every_host, selected_hosts,
-                             transport_factory)
-from collector.hostplan import host_sweep
-from collector.hostrun import OK, HostRun, HostView, RunSettings
-from collector.live import outcome_table, plain, progress_table
+from collector.fleet.deploy import built_wheel
+from collector.fleet.hostplan import host_sweep
+from collector.fleet.hostrun import OK, HostRun, HostView, RunSettings
+from collector.fleet.live import outcome_table, plain, progress_table
+from collector.fleet.orchestrate import (add_fleet_arguments, claim_out, console_log, on_every_host,
+                                         selected_hosts, transport_factory)
 from shared import strategy
 from shared.cli import EXIT_INTERRUPTED, output_console
 from shared.errors import UserError, no_space, require_modules
@@ -166,7 +166,7 @@ def execute(args: argparse.Namespace) -> int:
         console.print(outcome_table(views))  # before anything more is written: a full disk stops that
     _write_fleet_file(out, args, run_name, views, started)
 
-    from collector.store import merge  # duckdb and pandas: imported when needed, not for --help
+    from collector.fleet.store import merge  # duckdb and pandas: imported when needed, not for --help
 
     result = merge(out)
     console.print(f"merged {result.rows_total} rows ({result.rows_added} new) from {result.hosts} host "
@@ -193,7 +193,7 @@ def _warn_same_machine(args: argparse.Namespace, inventory: Inventory) -> None:
     """Two names for one machine, user and workdir are allowed (one board, two sweeps): they
     share its venv, installed once under a lock, and each has its own run folder. Said at the
     start, since it is rarely meant; emulated devices (a profile) are one machine on purpose."""
-    from collector.hostlist import describe, same_machine
+    from collector.fleet.hostlist import describe, same_machine
 
     rows = describe(list(inventory), args.ssh_config)  # emulated hosts are left out there
     for names in same_machine([row for row in rows if row.same_machine_as]):

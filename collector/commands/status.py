@@ -6,10 +6,11 @@ from pathlib import Path
 
 from rich.table import Table
 
-from collector.fleet import add_fleet_arguments, console_log, on_every_host, selected_hosts, transport_factory
-from collector.hostrun import HostRun, HostView, RunSettings
-from collector.live import plain
-from collector.transport import AuthFailed, TransportError
+from collector.fleet.hostrun import HostRun, HostView, RunSettings
+from collector.fleet.live import plain
+from collector.fleet.orchestrate import (add_fleet_arguments, console_log, on_every_host, selected_hosts,
+                                         transport_factory)
+from collector.fleet.transport import AuthFailed, TransportError
 from shared.cli import output_console
 from shared.inventory import Host, safe_folder_name
 

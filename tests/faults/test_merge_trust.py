@@ -10,7 +10,7 @@ import duckdb
 import pytest
 import yaml
 
-from collector.store import merge
+from collector.fleet.store import merge
 from shared.resultsdir import load_results
 from tests.faults.fleetrun import TRIALS, assert_each_trial_once, make_fleet
 from tests.integration.fleet import collector

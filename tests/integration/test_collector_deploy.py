@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from collector.deploy import STAMP, source_digest
+from collector.fleet.deploy import STAMP, source_digest
 from shared.version import __version__
 from tests.integration.fleet import build_store, collector, fleet_sweep, rows, ssh_host, write_inventory
 from tests.sshhosts import KeyPair, write_known_hosts

@@ -1,4 +1,4 @@
-"""collector/sshconfig.py's resolution of ssh config aliases against real ``ssh -G``, for both of
+"""collector/fleet/sshconfig.py's resolution of ssh config aliases against real ``ssh -G``, for both of
 its readers: ssh -G itself (where ssh is installed) and paramiko's parser (the fallback).
 
 The config uses what ssh_config(5) documents and what broke for users: Include (whose last
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from collector.sshconfig import resolve
+from collector.fleet.sshconfig import resolve
 from shared.inventory import Host
 
 SSH = shutil.which("ssh")

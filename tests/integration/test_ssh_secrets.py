@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from collector.transport.base import AuthFailed
-from collector.transport.ssh import SshOptions, SshTransport, fingerprint
+from collector.fleet.transport.base import AuthFailed
+from collector.fleet.transport.ssh import SshOptions, SshTransport, fingerprint
 from shared.inventory import Host
 from tests.sshhosts import KeyPair, SshdHost, _current_user, write_known_hosts
 

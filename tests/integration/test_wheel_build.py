@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from collector import deploy
+from collector.fleet import deploy
 from shared.errors import UserError
 
 

@@ -11,8 +11,8 @@ import pytest
 
 from collector.cli import main
 from collector.commands.hosts import list_hosts
-from collector.hostrun import HostView
-from collector.live import one_line, outcome_table
+from collector.fleet.hostrun import HostView
+from collector.fleet.live import one_line, outcome_table
 
 
 @pytest.fixture(autouse=True, params=["openssh", "paramiko"])

@@ -11,10 +11,10 @@ import duckdb
 import pytest
 import yaml
 
-from collector.hostplan import agent_args, host_sweep
-from collector.remote_agent import RemoteRun, RunState
-from collector.store import merge
-from collector.transport.local import LocalTransport
+from collector.fleet.hostplan import agent_args, host_sweep
+from collector.fleet.remote_agent import RemoteRun, RunState
+from collector.fleet.store import merge
+from collector.fleet.transport.local import LocalTransport
 from shared.errors import UserError
 from shared.events import EventWriter, complete_lines, parse_events
 from shared.inventory import Host

@@ -1,4 +1,4 @@
-"""collector/hostlock.py with the local transport: a real shell, real mkdir, real threads."""
+"""collector/fleet/hostlock.py with the local transport: a real shell, real mkdir, real threads."""
 from __future__ import annotations
 
 import os
@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from collector.hostlock import host_lock
-from collector.transport import TransportError
-from collector.transport.local import LocalTransport
+from collector.fleet.hostlock import host_lock
+from collector.fleet.transport import TransportError
+from collector.fleet.transport.local import LocalTransport
 from shared.inventory import Host
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from agent import emulate, memlimit
 from agent.emulate import CpuCap, Emulation, quota_us
-from collector.hostplan import agent_args
+from collector.fleet.hostplan import agent_args
 from shared.inventory import parse_inventory
 from shared.profile import PRESETS, DeviceProfile, ProfileError, misfit, parse_profile
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from agent.commands.report import after_run
+from agent.seam import after_run
 from collector.analysis.output import dump_analysis
 from collector.cli import main as collector_main
 from collector.report import write_report

@@ -1,10 +1,10 @@
-"""The collector's copy of a device's results.jsonl (collector/stream.py): offsets kept with
+"""The collector's copy of a device's results.jsonl (collector/fleet/stream.py): offsets kept with
 the line before them, a replaced remote file read again from its start, nothing twice."""
 from __future__ import annotations
 
 from pathlib import Path
 
-from collector.stream import STATE_FILE, RowStream
+from collector.fleet.stream import STATE_FILE, RowStream
 
 
 def reader(path: Path):
@@ -68,7 +68,7 @@ def test_an_older_copy_without_a_position_is_matched_line_by_line(tmp_path: Path
 
 
 def test_a_side_file_fetched_again_keeps_its_lines_and_adds_the_new_ones(tmp_path: Path) -> None:
-    from collector.stream import add_new_lines
+    from collector.fleet.stream import add_new_lines
 
     target, fetched = tmp_path / "telemetry.jsonl", tmp_path / ".telemetry.jsonl.fetched"
     fetched.write_bytes(lines(3, "old"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from types import SimpleNamespace
 
-from collector.hostrun import HostRun, HostView, RunSettings
+from collector.fleet.hostrun import HostRun, HostView, RunSettings
 
 
 def host_run(tmp_path: Path, rows_before: int) -> tuple[HostRun, list[str]]:

@@ -10,9 +10,9 @@ import pytest
 
 from agent import runtime
 from agent.runtime import arch_supports, runtime_support
-from collector.deploy import check_python, check_runtime
-from collector.transport import TransportError
-from collector.transport.local import LocalTransport
+from collector.fleet.deploy import check_python, check_runtime
+from collector.fleet.transport import TransportError
+from collector.fleet.transport.local import LocalTransport
 from shared.inventory import Host
 
 CU130 = ["sm_75", "sm_80", "sm_86", "sm_90", "sm_100", "sm_120"]  # torch 2.14.1+cu130's list, as installed here

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from collector.sshconfig import Jump, SshTarget, parse_jumps, resolve
+from collector.fleet.sshconfig import Jump, SshTarget, parse_jumps, resolve
 from shared.errors import UserError
 from shared.inventory import Host
 

@@ -105,7 +105,7 @@ def test_every_optional_module_names_the_extra_that_brings_it() -> None:
 def test_the_fleet_files_are_those_the_collector_writes() -> None:
     from collector.analysis.output import ANALYSIS_FILE
     from collector.report.api import REPORT_FILE
-    from collector.store import PARQUET_FILE, STORE_FILE
+    from collector.fleet.store import PARQUET_FILE, STORE_FILE
 
     for name in (STORE_FILE, PARQUET_FILE, REPORT_FILE, ANALYSIS_FILE, "fleet.json", "report.md"):
         assert name in FLEET_FILES

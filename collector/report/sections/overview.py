@@ -13,7 +13,7 @@ from collector.report.data import FleetRun, ReportData
 from collector.report.model import Block, Budgets, Figure, Note, Section, Table
 from shared.schema import STATUSES
 
-# the collector's host outcomes (collector/hostrun.py), worst first: the order of the table and the summary
+# the collector's host outcomes (collector/fleet/hostrun.py), worst first: the order of the table and the summary
 HOST_OUTCOMES = ("auth-failed", "unreachable", "agent-error", "partial", "ok")
 SUMMARY_ORDER = ("ok", "partial", "agent-error", "unreachable", "auth-failed")
 FLAG = "\u26a0"               # warning sign: a host that needs a look

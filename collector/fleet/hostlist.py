@@ -1,5 +1,5 @@
 """What the collector makes of each inventory host before connecting: the inventory's values
-with the SSH config applied (collector/sshconfig.py), where each value came from, and which
+with the SSH config applied (collector/fleet/sshconfig.py), where each value came from, and which
 inventory names are one machine (same address, port, user and workdir).
 
 ``collector hosts`` prints it; ``collector run`` warns with it. Nothing here connects.
@@ -87,7 +87,7 @@ def _row(host: Host, ssh_config: Path | None) -> HostRow:
     if host.is_local:
         row.user, row.sources = _local_user(), {"user": "local user"}
         return row
-    from collector.sshconfig import resolve  # paramiko: only where a host needs SSH
+    from collector.fleet.sshconfig import resolve  # paramiko: only where a host needs SSH
 
     try:
         target = resolve(host, ssh_config)

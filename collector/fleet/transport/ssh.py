@@ -9,7 +9,7 @@ inventory names, and each only where it belongs: a passphrase decrypts the key h
 never sent to a server (a host refusing the key would otherwise see it as a password attempt,
 and log or keep it); a password is offered to the server only when ``password_env`` says the
 secret is one. ``~/.ssh/config`` aliases (HostName, Port, User, IdentityFile, ProxyJump)
-are resolved by :mod:`collector.sshconfig`.
+are resolved by :mod:`collector.fleet.sshconfig`.
 """
 from __future__ import annotations
 
@@ -24,8 +24,8 @@ from typing import Any
 
 import paramiko
 
-from collector.sshconfig import SshTarget, resolve
-from collector.transport.base import (AuthFailed, Completed, ConnectionLost, Transport, TransportError,
+from collector.fleet.sshconfig import SshTarget, resolve
+from collector.fleet.transport.base import (AuthFailed, Completed, ConnectionLost, Transport, TransportError,
                                       Unreachable)
 from shared.inventory import Host
 

@@ -3,7 +3,7 @@ HOST (HostName, Port, User, IdentityFile, ProxyJump, ProxyCommand) without conne
 every rule of OpenSSH applied: first value wins, ``Include`` (relative to ~/.ssh), ``Match``
 in any spelling, ``%h`` in HostName, ``Host`` lines with comments, the system-wide config.
 
-Where ssh is installed this is what collector/sshconfig.py looks hosts up in; paramiko's
+Where ssh is installed this is what collector/fleet/sshconfig.py looks hosts up in; paramiko's
 parser is the fallback (``EDGEPRUNE_SSH_CONFIG=paramiko`` forces it). ``ssh -G`` prints
 IdentityFile unexpanded and ssh's default key list where none is configured: tokens are
 expanded here, and the default list stands for "none configured" (paramiko's default-key

@@ -10,7 +10,7 @@ from typing import TypeVar
 
 from rich.console import Console
 
-from collector.transport import TRANSPORTS, Transport
+from collector.fleet.transport import TRANSPORTS, Transport
 from shared.errors import UserError, no_space
 from shared.inventory import Host, Inventory, load_inventory
 
@@ -53,7 +53,7 @@ def selected_hosts(args: argparse.Namespace) -> Inventory:
     limit = [part.strip() for part in args.limit.split(",") if part.strip()] if args.limit else None
     selected = inventory.select(limit)
     if any(not host.is_local for host in selected):
-        from collector.sshconfig import resolve  # paramiko: only when a host needs SSH
+        from collector.fleet.sshconfig import resolve  # paramiko: only when a host needs SSH
 
         for host in selected:  # a broken ~/.ssh/config entry is a one-line error now, not mid-run
             if not host.is_local:
@@ -66,7 +66,7 @@ def transport_factory(args: argparse.Namespace, hosts: Inventory,
     """A new, unconnected transport for a host (one a thread: paramiko clients are not shared)."""
     options = None
     if any(not host.is_local for host in hosts):  # paramiko is imported only when a host needs SSH
-        from collector.transport.ssh import SshOptions
+        from collector.fleet.transport.ssh import SshOptions
         options = SshOptions(known_hosts=args.known_hosts, accept_new_host_keys=args.accept_new_host_keys,
                              ssh_config=args.ssh_config, connect_timeout_s=args.connect_timeout,
                              io_timeout_s=args.io_timeout, log=log)

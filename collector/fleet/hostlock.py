@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from collector.transport import Transport, TransportError
+from collector.fleet.transport import Transport, TransportError
 
 POLL_S = 2.0
 WAIT_S = 3 * 3600.0   # the other deploy's pip runs may take 2 x 30 min on a slow board

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import paramiko
 
-from collector.sshresolve import OpenSshConfig, ssh_command
+from collector.fleet.sshresolve import OpenSshConfig, ssh_command
 from shared.errors import UserError
 from shared.inventory import Host
 from shared.inventory_fields import Jump, parse_jumps

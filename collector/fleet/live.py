@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from rich.table import Table
 from rich.text import Text
 
-from collector.hostrun import OK, HostView
+from collector.fleet.hostrun import OK, HostView
 
 STYLE = {OK: "green", "partial": "yellow", "unreachable": "red", "auth-failed": "red", "agent-error": "red"}
 

@@ -113,5 +113,5 @@ class Transport(ABC):
 
 
 TRANSPORTS: Registry[type[Transport]] = Registry("transport", ("ssh", "local"))
-TRANSPORTS.register_lazy("ssh", "collector.transport.ssh:SshTransport")
-TRANSPORTS.register_lazy("local", "collector.transport.local:LocalTransport")
+TRANSPORTS.register_lazy("ssh", "collector.fleet.transport.ssh:SshTransport")
+TRANSPORTS.register_lazy("local", "collector.fleet.transport.local:LocalTransport")

@@ -20,13 +20,13 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from collector.hostlock import host_lock
-from collector.transport import Transport, TransportError
+from collector.fleet.hostlock import host_lock
+from collector.fleet.transport import Transport, TransportError
 from shared.errors import UserError
 from shared.inventory import Host
 from shared.version import MIN_PYTHON_LIGHT, __version__, min_python
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
+PROJECT_ROOT = Path(__file__).resolve().parents[2]  # collector/fleet/deploy.py: two folders down
 SOURCE_PACKAGES = ("agent", "collector", "shared")
 BUILD_FILES = ("pyproject.toml", "README.md")  # besides the packages: what pyproject.toml names
 STAMP = ".edgeprune-deployed"

@@ -5,7 +5,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from collector.transport.base import Completed, Transport, TransportError
+from collector.fleet.transport.base import Completed, Transport, TransportError
 
 
 class LocalTransport(Transport):

@@ -2,7 +2,7 @@
 stream its progress and rows, survive drops and a dead agent, fetch what it wrote.
 
 Rows are copied as they appear, complete lines only, appended to ``OUT/<host>/results.jsonl``
-(collector/stream.py: the offset of the next read is kept with the line before it, so a
+(collector/fleet/stream.py: the offset of the next read is kept with the line before it, so a
 reconnect or a second collector run goes on from there, and a remote file that is not the one
 read before is read again from its start; no row is fetched twice or lost). The agent itself
 resumes by trial key when it has to be restarted, also after a death by a signal (SIGKILL
@@ -19,12 +19,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from collector.deploy import Wheel, agent_command, check_version, deploy
-from collector.hostlock import host_lock
-from collector.hostplan import agent_args
-from collector.remote_agent import FETCHED_AT_END, RemoteRun, RunState
-from collector.stream import RowStream, add_new_lines
-from collector.transport import AuthFailed, ConnectionLost, Transport, TransportError, Unreachable
+from collector.fleet.deploy import Wheel, agent_command, check_version, deploy
+from collector.fleet.hostlock import host_lock
+from collector.fleet.hostplan import agent_args
+from collector.fleet.remote_agent import FETCHED_AT_END, RemoteRun, RunState
+from collector.fleet.stream import RowStream, add_new_lines
+from collector.fleet.transport import AuthFailed, ConnectionLost, Transport, TransportError, Unreachable
 from shared.errors import NoSpace, no_space
 from shared.events import EVENTS_FILE, parse_events
 from shared.inventory import Host
