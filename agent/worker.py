@@ -46,14 +46,13 @@ from agent.emulate import CpuCap, CpuGroup
 from agent.layertime import DEFAULT_PASSES
 from agent.measure import measure_model
 from agent.outdir import utc_now
-from agent.probes import Probe, ProbeOutcome, ProbeSet, make_probe, merge_results
+from agent.probes import ProbeOutcome, ProbeSet, merge_results, region_probes
+from agent.probes.base import cuda_index
 from agent.probes.energy import energy_columns
 from agent.probes.external_profile import ProfileTarget, profile_with
 from agent.probes.gpuprofile import Choice, GpuProfileProbe, choose_profiler, device_capability
 from agent.probes.gpuprofilers import ProfilerOptions
-from agent.probes.nvml import NvmlProbe, nvml_index_for_cuda
-from agent.probes.perf import PerfAttachProbe, PerfSupport
-from agent.probes.system import SystemProbe
+from agent.probes.perf import PerfSupport
 from agent.procstart import WorkerStarter
 from agent.repeats import pool_processes
 from agent.sustained import sustained_columns
@@ -150,34 +149,6 @@ def _test_fault(where: int | str) -> None:
                 time.sleep(60)
 
 
-def _probes(job: WorkerJob, times: StageTimes) -> ProbeSet:
-    """The probes around one timed region: samplers first, perf last (it starts nearest
-    the region and stops first, so it counts the least of the others' work)."""
-    probes: list[Probe] = [SystemProbe(job.telemetry.system_interval_s),
-                           # each says why where it cannot measure (no tegrastats, no RAPL)
-                           make_probe("tegrastats", interval_s=job.telemetry.tegrastats_interval_s)]
-    if job.device.startswith("cuda"):
-        probes.append(NvmlProbe(nvml_index_for_cuda(_cuda_index(job.device)), job.telemetry.nvml_interval_s))
-    probes.append(make_probe("rapl"))
-    if job.perf is not None:
-        probes.append(PerfAttachProbe(support=job.perf))
-    return ProbeSet(probes, timer=lambda name: times.stage(stages.probe_stage(name)))
-
-
-def _cuda_index(device: str) -> int:
-    return int(device.partition(":")[2] or 0)
-
-
-def _absent(job: WorkerJob) -> ProbeOutcome:
-    """The probes that do not run for this job, with the reason in place of their columns."""
-    absent = []
-    if not job.device.startswith("cuda"):
-        absent.append(("nvml", NvmlProbe().failed("not a CUDA device")))
-    if job.perf is None:
-        absent.append(("perf", PerfAttachProbe().failed("telemetry.perf is off")))
-    return merge_results(absent)
-
-
 def _combine(outcomes: list[ProbeOutcome]) -> ProbeOutcome:
     combined = ProbeOutcome({}, {}, {})
     for outcome in outcomes:
@@ -187,20 +158,11 @@ def _combine(outcomes: list[ProbeOutcome]) -> ProbeOutcome:
     return combined
 
 
-def _no_profile(job: WorkerJob) -> str | None:
-    """Why this job takes no kernel-level profile, or None."""
-    if not job.telemetry.gpu_profile:
-        return "telemetry.gpu_profile is off"
-    if not job.device.startswith("cuda"):
-        return "not a CUDA device"
-    return None
-
-
 def _profile_choice(job: WorkerJob) -> Choice:
     """The sweep's profiler where this GPU and host allow it. Under a memory cap, never an
     external one: its child process would count against the trial's cap (cgroup or rlimit)
     and an OOM kill there could take the trial."""
-    choice = choose_profiler(device_capability(_cuda_index(job.device)), wanted=job.telemetry.gpu_profiler)
+    choice = choose_profiler(device_capability(cuda_index(job.device)), wanted=job.telemetry.gpu_profiler)
     if choice.external and job.mem_limit_bytes is not None:
         choice = Choice("torch_profiler", f"{choice.reason}; but under a memory cap its child process would "
                                           "count against the trial's, so torch.profiler in the worker")
@@ -211,8 +173,8 @@ def _gpu_profile(job: WorkerJob, backend: Any, model: Any, trial: TrialSpec, sta
     """A kernel-level profile in a pass of its own: tracing slows launches, so it must not
     touch the timed pass. An external tool profiles a child process of its own, within what
     is left of the trial's time limit (``started``: the trial's monotonic start)."""
-    failed = lambda why: merge_results([("gpuprofile", GpuProfileProbe().failed(why))])  # noqa: E731
-    reason = _no_profile(job)
+    failed = lambda why: merge_results([("gpuprofile", GpuProfileProbe.absent(why))])  # noqa: E731
+    reason = GpuProfileProbe.why_not(job)
     if reason:
         return failed(reason)
     try:
@@ -229,7 +191,7 @@ def _gpu_profile(job: WorkerJob, backend: Any, model: Any, trial: TrialSpec, sta
         return merge_results([("gpuprofile", result)])
     if job.backend != "torch":  # the in-process profiler is torch's
         return failed(f"{choice.reason}; the in-process profile runs in torch workers only")
-    probe = ProbeSet([GpuProfileProbe(_cuda_index(job.device), choice=choice)])
+    probe = ProbeSet([GpuProfileProbe(cuda_index(job.device), choice=choice)])
     profile_timing = TimingSpec(warmup_s=0.0, min_reps=GPU_PROFILE_CALLS, min_time_s=0.0, max_time_s=1.0,
                                percentiles=())  # exactly GPU_PROFILE_CALLS passes: no percentile is reported
     sink: dict[str, ProbeOutcome] = {}
@@ -280,15 +242,17 @@ def _measure_one(job: WorkerJob, backend: Any, model: Any, trial: TrialSpec,
     started = {"started_at": utc_now(), **conditions}
     sink: dict[str, ProbeOutcome] = {}
     try:
+        running, absent = region_probes(job)  # each probe says whether it runs for this job
+        probes = ProbeSet(running, timer=lambda name: times.stage(stages.probe_stage(name)))
         result = measure_model(backend, model, trial.input_shape, job.device, job.threads, job.timing,
-                               timed_region=lambda: _probing(_probes(job, times), sink))
+                               timed_region=lambda: _probing(probes, sink))
         with times.stage(stages.GPU_PROFILE):  # ~0 where no profile is taken (a CPU)
             profile = _gpu_profile(job, backend, model, trial, started_s)
         layer_time, layer_error = _layer_time(job, backend, model, artifact, trial, times)
     except Exception as exc:  # a failed trial is a row, and the worker may go on
         end = TrialEnd.failure(backend.is_oom(exc), error_text(exc))
         return {**started, **end.columns(), **backend.sparse_kernel_columns(artifact, model)}
-    telemetry = _combine([_absent(job), sink["outcome"], profile, model_outcome])
+    telemetry = _combine([absent, sink["outcome"], profile, model_outcome])
     telemetry.errors.update(layer_error)
     if result.sustained is not None:
         telemetry.columns.update(sustained_columns(result.sustained))
