@@ -25,8 +25,8 @@ from agent.artifacts import Artifact, ArtifactError, ArtifactStore
 from agent.backends import BACKENDS, Backend
 from agent.disturbance import judge
 from agent.emulate import Emulation, machine_turn
+from agent.fingerprint import machine_info
 from agent.layertime import record_of
-from agent.machine import machine_info
 from agent.outdir import OutputFolder, utc_now
 from agent.probes.perf import perf_support
 from agent.repeats import SAMPLES_BY_PROCESS
