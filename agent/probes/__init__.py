@@ -11,14 +11,13 @@ from agent.probes.base import (
     ProbeOutcome,
     ProbeResult,
     ProbeSet,
-    make_probe,
     merge_results,
     probe_errors_json,
     region_probes,
 )
 
-__all__ = ["PROBES", "Probe", "ProbeOutcome", "ProbeResult", "ProbeSet", "make_probe",
-           "merge_results", "probe_errors_json", "region_probes"]
+__all__ = ["PROBES", "Probe", "ProbeOutcome", "ProbeResult", "ProbeSet", "merge_results",
+           "probe_errors_json", "region_probes"]
 
 for _name in PROBES:
     PROBES.get(_name)

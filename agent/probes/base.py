@@ -167,12 +167,6 @@ for _name, _target in PROBE_CLASSES.items():
     PROBES.register_lazy(_name, _target)
 
 
-def make_probe(name: str, **options: Any) -> Probe:
-    """The probe registered as ``name``, built with ``options``; an unknown name is a
-    UserError listing the valid ones."""
-    return PROBES.get(name)(**options)
-
-
 @dataclass(frozen=True)
 class ProbeOutcome:
     """Several probes' results over one region, merged for a row."""

@@ -1,7 +1,6 @@
 """Parsing perf stat's CSV output, deciding whether perf can run, and failing softly."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
