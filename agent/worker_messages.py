@@ -44,18 +44,18 @@ class Started:
 
 
 @dataclass(frozen=True)
-class StageSeconds:
-    """Where the worker's time went since the last such message (stage -> seconds)."""
-
-    seconds: dict[str, float]
-
-
-@dataclass(frozen=True)
 class Done:
     """One trial measured (or failed inside the worker): its row's columns."""
 
     key: str
     columns: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class StageSeconds:
+    """Where the worker's time went since the last such message (stage -> seconds)."""
+
+    seconds: dict[str, float]
 
 
 @dataclass(frozen=True)
