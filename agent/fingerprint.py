@@ -320,6 +320,14 @@ def collect_gpu(md: Metadata) -> None:
         pynvml.nvmlShutdown()
 
 
+def gpus() -> tuple[list[dict[str, Any]], str | None]:
+    """The GPUs NVML sees (as the fingerprint's ``gpus``), and why none could be read (None
+    when NVML answered): the one place that asks NVML which GPUs there are."""
+    md: Metadata = {"probe_errors": {}}
+    collect_gpu(md)
+    return md["gpus"], md["gpu_probe_error"]
+
+
 def parse_nvpmodel(text: str) -> tuple[str | None, int | None]:
     """``nvpmodel -q`` -> (mode name, mode id), e.g. ("MAXN", 0)."""
     name = re.search(r"NV Power Mode:\s*(\S.*?)\s*$", text, re.MULTILINE)
@@ -425,3 +433,19 @@ def collect_fingerprint(collectors: Iterable[Callable[[Metadata], None]] = COLLE
     errors = md.pop("probe_errors")
     md["probe_errors"] = errors  # last, for a readable dump
     return md
+
+
+def machine_info() -> Metadata:
+    """What ``agent info --json`` prints and every result row's host fields come from: the
+    fingerprint, whose ``probe_errors`` says why a key is null, with the keys every row and
+    results folder rely on filled in even where their collector failed."""
+    info = collect_fingerprint()
+    info.setdefault("host", socket.gethostname())
+    info.setdefault("arch", platform.machine())
+    info.setdefault("cpu_model", cpu_model())
+    info.setdefault("gpus", [])
+    info.setdefault("gpu_probe_error", None)
+    info.setdefault("mem_total_gb", round(psutil.virtual_memory().total / 2**30, 2))
+    if "device_class" not in info or "device_mem_gb" not in info:
+        collect_device(info)  # again, now on the filled-in keys: one place computes the class
+    return info

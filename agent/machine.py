@@ -1,18 +1,15 @@
-"""A summary of this machine, and its stable ``device_class`` string (this module owns it:
-:func:`device_class_of` is the one place a fingerprint becomes a class).
+"""This machine's name: its CPU's, and the stable ``device_class`` string (this module owns
+it: :func:`device_class_of` is the one place a fingerprint becomes a class).
 
-Light on purpose: no torch import (a board running the light agent may not have it);
-the GPU is read through NVML where the library is there.
+Pure naming: it reads /proc/cpuinfo and nothing else. What is read about the machine (the
+GPUs through NVML, memory, caches ...) is :mod:`agent.fingerprint`'s, which builds on this.
 """
 from __future__ import annotations
 
 import platform
 import re
-import socket
 from pathlib import Path
 from typing import Any
-
-import psutil
 
 from agent.armcpu import arm_cores, board_slug
 
@@ -40,32 +37,6 @@ def cpu_model(text: str | None = None) -> str:
         if match:
             return match.group(1).strip()
     return platform.processor() or "unknown"
-
-
-def gpus() -> tuple[list[dict[str, Any]], str | None]:
-    """GPUs seen by NVML, and why none could be read (None when NVML answered)."""
-    try:
-        import pynvml
-    except ImportError:
-        return [], "nvidia-ml-py is not installed"
-    try:
-        pynvml.nvmlInit()
-    except pynvml.NVMLError as exc:
-        return [], f"NVML: {exc}"
-    try:
-        found = []
-        for index in range(pynvml.nvmlDeviceGetCount()):
-            handle = pynvml.nvmlDeviceGetHandleByIndex(index)
-            name = pynvml.nvmlDeviceGetName(handle)
-            found.append({
-                "index": index,
-                "name": name.decode() if isinstance(name, bytes) else name,
-                "memory_mb": pynvml.nvmlDeviceGetMemoryInfo(handle).total / 2**20,
-                "compute_capability": list(pynvml.nvmlDeviceGetCudaComputeCapability(handle)),
-            })
-        return found, None
-    finally:
-        pynvml.nvmlShutdown()
 
 
 _CPU_PATTERNS = (  # (regex on the model name, slug template): most specific first
@@ -119,20 +90,3 @@ def device_class_of(md: dict[str, Any], cpuinfo: str | None = None) -> str:
     return device_class(md.get("arch") or platform.machine(), md.get("cpu_model") or cpu_model(text),
                         [g["name"] for g in md.get("gpus") or []], board)
 
-
-def machine_info() -> dict[str, Any]:
-    """What ``agent info --json`` prints and every result row's host fields come from: the
-    hardware fingerprint (``agent.fingerprint``), whose ``probe_errors`` says why a key is null."""
-    from agent.fingerprint import collect_fingerprint  # it builds on the helpers above
-
-    info = collect_fingerprint()
-    # the keys every row and results folder rely on, even where their collector failed
-    info.setdefault("host", socket.gethostname())
-    info.setdefault("arch", platform.machine())
-    info.setdefault("cpu_model", cpu_model())
-    info.setdefault("gpus", [])
-    info.setdefault("gpu_probe_error", None)
-    info.setdefault("mem_total_gb", round(psutil.virtual_memory().total / 2**30, 2))
-    info.setdefault("device_class", device_class_of(info))
-    info.setdefault("device_mem_gb", info["mem_total_gb"])
-    return info

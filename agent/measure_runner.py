@@ -25,8 +25,8 @@ from agent.artifacts import Artifact, ArtifactError, ArtifactStore
 from agent.backends import BACKENDS, Backend
 from agent.disturbance import judge
 from agent.emulate import Emulation, machine_turn
+from agent.fingerprint import machine_info
 from agent.layertime import record_of
-from agent.machine import machine_info
 from agent.outdir import OutputFolder, utc_now
 from agent.probes.perf import perf_support
 from agent.repeats import SAMPLES_BY_PROCESS
@@ -38,7 +38,7 @@ from shared.plan import Trial, Variant, trials, variants
 from shared.profile import DeviceProfile
 from shared.resultlog import append_jsonl, write_csv
 from shared.resultsdir import load_samples
-from shared.schema import COLUMN_NAMES, Status
+from shared.schema import COLUMN_NAMES, Status, TrialEnd
 from shared.stages import StageTimes
 from shared.sweep import Sweep
 from shared.version import __version__
@@ -95,9 +95,9 @@ class RunSummary:
 class NoArtifact(Exception):
     """Why a variant has nothing to measure; each of its pending trials becomes a row."""
 
-    def __init__(self, status: Status, reason: str) -> None:
-        super().__init__(reason)
-        self.status, self.reason = status, reason
+    def __init__(self, end: TrialEnd) -> None:
+        super().__init__(end.reason)
+        self.end = end
 
 
 def load_backends(sweep: Sweep) -> dict[str, Backend | MissingDependency]:
@@ -152,11 +152,11 @@ class MeasureRunner:
         try:
             artifact = self.store.find(variant.key)
         except ArtifactError as exc:
-            raise NoArtifact(Status.ERROR, f"artifact refused: {exc}") from None
+            raise NoArtifact(TrialEnd(Status.ERROR, f"artifact refused: {exc}")) from None
         if artifact is None:
-            raise NoArtifact(Status.SKIPPED, f"{MISSING_ARTIFACT}: no artifact of this variant "
-                             f"(variant_key {variant.key}) in {str(self.store.root)!r}; build it with "
-                             f"`agent build --sweep {self.sweep.source} --out {self.store.root}`")
+            raise NoArtifact(TrialEnd(Status.SKIPPED, f"{MISSING_ARTIFACT}: no artifact of this variant "
+                                      f"(variant_key {variant.key}) in {str(self.store.root)!r}; build it with "
+                                      f"`agent build --sweep {self.sweep.source} --out {self.store.root}`"))
         return artifact
 
     def _method_options(self, variant: Variant) -> dict[str, Any]:
@@ -260,9 +260,7 @@ class MeasureRunner:
             artifact = self._obtain(variant)
         except NoArtifact as reason:
             for trial in pending:
-                rows.append(self._record(summary, {**context, **self._trial_columns(trial),
-                                                   "status": reason.status.value, "is_oom": False,
-                                                   "error": reason.reason}))
+                rows.append(self._record(summary, {**context, **self._trial_columns(trial), **reason.end.columns()}))
             return rows
         finally:
             summary.build_wall_s += time.perf_counter() - started
@@ -293,8 +291,7 @@ class MeasureRunner:
                 reason = (str(backend) if isinstance(backend, MissingDependency)
                           else f"device {device!r} is not available on this host (backend {backend_name!r})")
                 for trial in group:
-                    yield {**self._trial_columns(trial), "status": Status.SKIPPED.value, "is_oom": False,
-                           "error": reason}
+                    yield {**self._trial_columns(trial), **TrialEnd(Status.SKIPPED, reason).columns()}
                 continue
             self.progress.stage(f"{variant.label}: {backend_name} {resolved}")
             by_key = {t.key: t for t in group}

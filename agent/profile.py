@@ -15,8 +15,8 @@ from typing import Any
 
 from agent.artifacts import Artifact, ArtifactStore
 from agent.backends import Backend
+from agent.fingerprint import machine_info
 from agent.layertime import DEFAULT_PASSES, record_of
-from agent.machine import machine_info
 from agent.measure_runner import load_backends
 from agent.outdir import OutputFolder
 from shared.errors import UserError

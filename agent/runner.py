@@ -29,7 +29,7 @@ from agent.worker import error_text
 from shared.errors import UserError
 from shared.plan import Variant
 from shared.profile import DeviceProfile
-from shared.schema import Status
+from shared.schema import Status, TrialEnd
 from shared.sweep import MethodSpec, Sweep
 
 
@@ -124,7 +124,7 @@ class SweepRunner(MeasureRunner):
         except UserError:
             raise  # the user's input is wrong (e.g. a weights file that does not fit): stop
         except Exception as exc:  # a variant that cannot be built is data, not the end
-            raise NoArtifact(Status.ERROR, f"build failed: {error_text(exc)}") from exc
+            raise NoArtifact(TrialEnd(Status.ERROR, f"build failed: {error_text(exc)}")) from exc
 
     def _method_options(self, variant: Variant) -> dict:
         return dict(self.builder.method(variant).options)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib.util
 from typing import Any
 
-from agent.machine import gpus
+from agent.fingerprint import gpus
 
 TORCH_HINT = ("install a torch built for this GPU: name it in the inventory's runtime: for this host, "
               "e.g. [torch==2.4.1, --index-url, https://download.pytorch.org/whl/cu118] for compute "
@@ -35,6 +35,12 @@ def arch_supports(arch_list: list[str], capability: tuple[int, int]) -> bool:
     return False
 
 
+def _capability(text: str) -> tuple[int, int]:
+    """The fingerprint's ``"6.1"`` as ``(6, 1)``."""
+    major, _, minor = text.partition(".")
+    return int(major), int(minor or 0)
+
+
 def _torch_facts(devices: list[dict[str, Any]]) -> tuple[dict[str, Any], list[str]]:
     if importlib.util.find_spec("torch") is None:
         return {"installed": False}, []
@@ -44,7 +50,7 @@ def _torch_facts(devices: list[dict[str, Any]]) -> tuple[dict[str, Any], list[st
     facts = {"installed": True, "version": torch.__version__, "cuda": torch.version.cuda, "arch_list": arch_list}
     problems = []
     for gpu in devices:
-        cc = tuple(gpu["compute_capability"])
+        cc = _capability(gpu["compute_capability"])
         if not arch_supports(arch_list, cc):
             built = f"CUDA {torch.version.cuda}, {' '.join(arch_list) or 'no GPU kernels'}"
             problems.append(f"torch {torch.__version__} ({built}) cannot run GPU {gpu['index']} {gpu['name']} "

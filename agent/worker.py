@@ -46,19 +46,19 @@ from agent.emulate import CpuCap, CpuGroup
 from agent.layertime import DEFAULT_PASSES
 from agent.measure import measure_model
 from agent.outdir import utc_now
-from agent.probes import Probe, ProbeOutcome, ProbeSet, make_probe, merge_results
+from agent.probes import ProbeOutcome, ProbeSet, merge_results, region_probes
+from agent.probes.base import cuda_index
 from agent.probes.energy import energy_columns
 from agent.probes.external_profile import ProfileTarget, profile_with
 from agent.probes.gpuprofile import Choice, GpuProfileProbe, choose_profiler, device_capability
 from agent.probes.gpuprofilers import ProfilerOptions
-from agent.probes.nvml import NvmlProbe, nvml_index_for_cuda
-from agent.probes.perf import PerfAttachProbe, PerfSupport
-from agent.probes.system import SystemProbe
+from agent.probes.perf import PerfSupport
 from agent.procstart import WorkerStarter
 from agent.repeats import pool_processes
 from agent.sustained import sustained_columns
+from agent.worker_messages import Capped, Done, Emulated, Ended, Failed, Pinned, StageSeconds, Started, WorkerMessage
 from agent.thermal import cool_down
-from shared.schema import Status
+from shared.schema import ENDED_OK, Status, TrialEnd
 from shared.stages import StageTimes
 from shared.sweep import TelemetrySpec, TimingSpec
 
@@ -69,6 +69,7 @@ FAULT_ENV = "EDGEPRUNE_TEST_FAULT"
 ACCURACY_PASS = "accuracy"  # the key of the accuracy pass's one pseudo-trial
 GPU_PROFILE_CALLS = 5  # forward passes traced for the kernel-level profile
 PROFILE_MARGIN_S = 5.0  # an external profiler must end this long before the trial's limit
+AFTER_OOM = TrialEnd(Status.SKIPPED, "after_oom: a smaller batch ran out of memory")
 
 
 @dataclass(frozen=True)
@@ -148,34 +149,6 @@ def _test_fault(where: int | str) -> None:
                 time.sleep(60)
 
 
-def _probes(job: WorkerJob, times: StageTimes) -> ProbeSet:
-    """The probes around one timed region: samplers first, perf last (it starts nearest
-    the region and stops first, so it counts the least of the others' work)."""
-    probes: list[Probe] = [SystemProbe(job.telemetry.system_interval_s),
-                           # each says why where it cannot measure (no tegrastats, no RAPL)
-                           make_probe("tegrastats", interval_s=job.telemetry.tegrastats_interval_s)]
-    if job.device.startswith("cuda"):
-        probes.append(NvmlProbe(nvml_index_for_cuda(_cuda_index(job.device)), job.telemetry.nvml_interval_s))
-    probes.append(make_probe("rapl"))
-    if job.perf is not None:
-        probes.append(PerfAttachProbe(support=job.perf))
-    return ProbeSet(probes, timer=lambda name: times.stage(stages.probe_stage(name)))
-
-
-def _cuda_index(device: str) -> int:
-    return int(device.partition(":")[2] or 0)
-
-
-def _absent(job: WorkerJob) -> ProbeOutcome:
-    """The probes that do not run for this job, with the reason in place of their columns."""
-    absent = []
-    if not job.device.startswith("cuda"):
-        absent.append(("nvml", NvmlProbe().failed("not a CUDA device")))
-    if job.perf is None:
-        absent.append(("perf", PerfAttachProbe().failed("telemetry.perf is off")))
-    return merge_results(absent)
-
-
 def _combine(outcomes: list[ProbeOutcome]) -> ProbeOutcome:
     combined = ProbeOutcome({}, {}, {})
     for outcome in outcomes:
@@ -185,20 +158,11 @@ def _combine(outcomes: list[ProbeOutcome]) -> ProbeOutcome:
     return combined
 
 
-def _no_profile(job: WorkerJob) -> str | None:
-    """Why this job takes no kernel-level profile, or None."""
-    if not job.telemetry.gpu_profile:
-        return "telemetry.gpu_profile is off"
-    if not job.device.startswith("cuda"):
-        return "not a CUDA device"
-    return None
-
-
 def _profile_choice(job: WorkerJob) -> Choice:
     """The sweep's profiler where this GPU and host allow it. Under a memory cap, never an
     external one: its child process would count against the trial's cap (cgroup or rlimit)
     and an OOM kill there could take the trial."""
-    choice = choose_profiler(device_capability(_cuda_index(job.device)), wanted=job.telemetry.gpu_profiler)
+    choice = choose_profiler(device_capability(cuda_index(job.device)), wanted=job.telemetry.gpu_profiler)
     if choice.external and job.mem_limit_bytes is not None:
         choice = Choice("torch_profiler", f"{choice.reason}; but under a memory cap its child process would "
                                           "count against the trial's, so torch.profiler in the worker")
@@ -209,8 +173,8 @@ def _gpu_profile(job: WorkerJob, backend: Any, model: Any, trial: TrialSpec, sta
     """A kernel-level profile in a pass of its own: tracing slows launches, so it must not
     touch the timed pass. An external tool profiles a child process of its own, within what
     is left of the trial's time limit (``started``: the trial's monotonic start)."""
-    failed = lambda why: merge_results([("gpuprofile", GpuProfileProbe().failed(why))])  # noqa: E731
-    reason = _no_profile(job)
+    failed = lambda why: merge_results([("gpuprofile", GpuProfileProbe.absent(why))])  # noqa: E731
+    reason = GpuProfileProbe.why_not(job)
     if reason:
         return failed(reason)
     try:
@@ -227,7 +191,7 @@ def _gpu_profile(job: WorkerJob, backend: Any, model: Any, trial: TrialSpec, sta
         return merge_results([("gpuprofile", result)])
     if job.backend != "torch":  # the in-process profiler is torch's
         return failed(f"{choice.reason}; the in-process profile runs in torch workers only")
-    probe = ProbeSet([GpuProfileProbe(_cuda_index(job.device), choice=choice)])
+    probe = ProbeSet([GpuProfileProbe(cuda_index(job.device), choice=choice)])
     profile_timing = TimingSpec(warmup_s=0.0, min_reps=GPU_PROFILE_CALLS, min_time_s=0.0, max_time_s=1.0,
                                percentiles=())  # exactly GPU_PROFILE_CALLS passes: no percentile is reported
     sink: dict[str, ProbeOutcome] = {}
@@ -278,16 +242,17 @@ def _measure_one(job: WorkerJob, backend: Any, model: Any, trial: TrialSpec,
     started = {"started_at": utc_now(), **conditions}
     sink: dict[str, ProbeOutcome] = {}
     try:
+        running, absent = region_probes(job)  # each probe says whether it runs for this job
+        probes = ProbeSet(running, timer=lambda name: times.stage(stages.probe_stage(name)))
         result = measure_model(backend, model, trial.input_shape, job.device, job.threads, job.timing,
-                               timed_region=lambda: _probing(_probes(job, times), sink))
+                               timed_region=lambda: _probing(probes, sink))
         with times.stage(stages.GPU_PROFILE):  # ~0 where no profile is taken (a CPU)
             profile = _gpu_profile(job, backend, model, trial, started_s)
         layer_time, layer_error = _layer_time(job, backend, model, artifact, trial, times)
     except Exception as exc:  # a failed trial is a row, and the worker may go on
-        oom = backend.is_oom(exc)
-        return {**started, "status": (Status.OOM if oom else Status.ERROR).value, "is_oom": oom,
-                "error": error_text(exc), **backend.sparse_kernel_columns(artifact, model)}
-    telemetry = _combine([_absent(job), sink["outcome"], profile, model_outcome])
+        end = TrialEnd.failure(backend.is_oom(exc), error_text(exc))
+        return {**started, **end.columns(), **backend.sparse_kernel_columns(artifact, model)}
+    telemetry = _combine([absent, sink["outcome"], profile, model_outcome])
     telemetry.errors.update(layer_error)
     if result.sustained is not None:
         telemetry.columns.update(sustained_columns(result.sustained))
@@ -298,7 +263,7 @@ def _measure_one(job: WorkerJob, backend: Any, model: Any, trial: TrialSpec,
         telemetry.errors["energy"] = why
     return {**started, **result.stats.columns(trial.batch_size, job.timing),
             **telemetry.row_columns(), "threads": result.threads,
-            "status": Status.OK.value, "is_oom": False, "peak_rss_mb": result.peak_rss_mb,
+            **ENDED_OK.columns(), "peak_rss_mb": result.peak_rss_mb,
             "peak_gpu_mem_mb": result.peak_gpu_mem_mb, "samples_ms": list(result.stats.samples_ms),
             "telemetry_side": telemetry.side, **layer_time}
 
@@ -314,15 +279,15 @@ def _model_columns(backend: Backend, model: object, artifact: Artifact, job: Wor
 
 def _accuracy_pass(conn: Any, backend: Backend, model: object, artifact: Artifact, job: WorkerJob) -> None:
     (trial,) = job.trials
-    conn.send(("start", trial.key))
+    conn.send(Started(trial.key))
     _test_fault(ACCURACY_PASS)
     try:
         columns = device_accuracy(backend, model, artifact, job.device, trial.batch_size)
         result = {"accuracy": DeviceAccuracy(columns, {})}
     except Exception as exc:  # the latency of a model whose evaluation fails is still worth having
         result = {"accuracy": DeviceAccuracy({}, {"accuracy_device": error_text(exc)})}
-    conn.send(("done", trial.key, result))
-    conn.send(("end",))
+    conn.send(Done(trial.key, result))
+    conn.send(Ended())
 
 
 def _one_thread_a_core(job: WorkerJob, cpus: tuple[int, ...]) -> WorkerJob:
@@ -345,42 +310,40 @@ def worker_main(conn: Any, job: WorkerJob) -> None:
     faulthandler.enable(sys.stderr)  # a segfault leaves its Python stack in the tail
     if job.cpu is not None:  # before anything is loaded: the load is the device's work too
         # an emulated device's cores are the device: they take the place of the sweep's cpus
-        conn.send(("emulation", job.cpu.apply_in_worker(job.cpu_group)))
+        conn.send(Emulated(job.cpu.apply_in_worker(job.cpu_group)))
     try:
         # before the runtime starts its threads, so that every one inherits it
         cpus = pin(None if job.cpu is not None and job.cpu.cores is not None else job.cpus)
     except OSError as exc:  # checked by the agent; a core taken offline since is still a row
-        conn.send(("failed", {"status": Status.ERROR.value, "is_oom": False,
-                              "error": f"before the first trial: pinning to cpus {job.cpus}: {error_text(exc)}"}))
+        conn.send(Failed(TrialEnd(Status.ERROR, f"before the first trial: pinning to cpus {job.cpus}: "
+                                                f"{error_text(exc)}")))
         return
-    conn.send(("pinned", format_cpus(cpus)))
+    conn.send(Pinned(format_cpus(cpus)))
     job = _one_thread_a_core(job, cpus)
     backend = BACKENDS.get(job.backend)(job.backend_options)
     artifact = Artifact(Path(job.artifact_dir), job.artifact_meta)
     times = StageTimes()
     try:
-        conn.send(("capped", _apply_memory_cap(job)))
+        conn.send(Capped(_apply_memory_cap(job)))
         with times.stage(stages.MODEL_LOAD):
             model = backend.load(artifact, job.device)
     except Exception as exc:  # no model to measure: the same ending for every trial
-        oom = backend.is_oom(exc)
-        conn.send(("failed", {"status": (Status.OOM if oom else Status.ERROR).value, "is_oom": oom,
-                              "error": f"before the first trial: {error_text(exc)}"}))
+        conn.send(Failed(TrialEnd.failure(backend.is_oom(exc), f"before the first trial: {error_text(exc)}")))
         return
     if job.accuracy_only:
         _accuracy_pass(conn, backend, model, artifact, job)
         return
     model_outcome = _model_columns(backend, model, artifact, job)
     for trial in job.trials:
-        conn.send(("start", trial.key))
+        conn.send(Started(trial.key))
         _test_fault(trial.batch_size)
         columns = _measure_one(job, backend, model, trial, model_outcome, times, artifact)
-        conn.send(("stages", times.seconds))
+        conn.send(StageSeconds(times.seconds))
         times = StageTimes()
-        conn.send(("done", trial.key, columns))
+        conn.send(Done(trial.key, columns))
         if columns["is_oom"] and job.stop_after_oom:
             break
-    conn.send(("end",))
+    conn.send(Ended())
 
 
 # ---------------------------------------------------------------- the manager (parent) side
@@ -440,8 +403,7 @@ class WorkerPool:
             oom = any(o.columns.get("is_oom") for o in finished)
             if oom and job.stop_after_oom:
                 for trial in pending:
-                    yield Outcome(trial.key, {"status": Status.SKIPPED.value, "is_oom": False,
-                                              "error": "after_oom: a smaller batch ran out of memory"})
+                    yield Outcome(trial.key, AFTER_OOM.columns())
                 return
 
     def device_accuracy(self, job: WorkerJob) -> DeviceAccuracy:
@@ -538,12 +500,17 @@ class _Watch:
         self.current: str | None = None  # the trial the worker is on
         self.cap: str | None = None
         self.missing = missing  # emulated: the profile's constraints not applied, and why
+        self.cpus: str | None = None  # the cores the worker reported it may run on
 
     def _caps(self) -> dict[str, Any]:
         """How the worker was constrained, for every row it ends."""
         missing = json.dumps(self.missing, sort_keys=True) if self.missing else None
         return {"mem_cap_method": self.cap, "emulation_missing": missing, "cpus": self.cpus}
-        self.cpus: str | None = None  # the cores the worker reported it may run on
+
+    def _ended(self, end: TrialEnd) -> Iterator[Outcome]:
+        """``end`` for every trial it took (:meth:`_victims`), with how the worker was constrained."""
+        for key in self._victims():
+            yield Outcome(key, {**end.columns(), **self._caps()})
 
     def outcomes(self) -> Iterator[Outcome]:
         deadline = time.monotonic() + self.timeout_s  # loading the model counts too
@@ -558,25 +525,29 @@ class _Watch:
                 yield from self._died()
                 return
             self.clock.heard()
-            if message[0] == "capped":
-                self.cap = message[1]
-            elif message[0] == "emulation":
-                self.missing = {**(self.missing or {}), **message[1]}
-            elif message[0] == "stages":
-                self.clock.times.merge(message[1])
-            elif message[0] == "pinned":
-                self.cpus = message[1]
-            elif message[0] == "start":
-                self.current, deadline = message[1], time.monotonic() + self.timeout_s
-            elif message[0] == "done":
+            if isinstance(message, Started):
+                self.current, deadline = message.key, time.monotonic() + self.timeout_s
+            elif isinstance(message, Done):
                 self.current = None
-                yield Outcome(message[1], {**message[2], **self._caps()})
-            elif message[0] == "failed":
-                for key in self._victims():
-                    yield Outcome(key, {**message[1], **self._caps()})
+                yield Outcome(message.key, {**message.columns, **self._caps()})
+            elif isinstance(message, Failed):
+                yield from self._ended(message.end)
                 return
-            else:  # "end"
+            elif isinstance(message, Ended):
                 return
+            else:
+                self._note(message)
+
+    def _note(self, message: WorkerMessage) -> None:
+        """A message that only tells the manager something for the rows to come."""
+        if isinstance(message, Capped):
+            self.cap = message.method
+        elif isinstance(message, Emulated):
+            self.missing = {**(self.missing or {}), **message.missing}
+        elif isinstance(message, StageSeconds):
+            self.clock.times.merge(message.seconds)
+        elif isinstance(message, Pinned):
+            self.cpus = message.cpus
 
     def _victims(self) -> list[str]:
         """The trial that was running, or, if none had started, every trial of the worker."""
@@ -586,16 +557,12 @@ class _Watch:
         _kill_group(self.process)
         self.process.join(5)
         reason = f"timeout: no result within {self.timeout_s:g} s; the worker was killed"
-        for key in self._victims():
-            yield Outcome(key, {"status": Status.TIMEOUT.value, "is_oom": False,
-                                "error": self._with_tail(reason), **self._caps()})
+        yield from self._ended(TrialEnd(Status.TIMEOUT, self._with_tail(reason)))
 
     def _died(self) -> Iterator[Outcome]:
         self.process.join(5)
         status, reason = self._classify(self.process.exitcode)
-        for key in self._victims():
-            yield Outcome(key, {"status": status.value, "is_oom": status is Status.OOM,
-                                "error": self._with_tail(reason), **self._caps()})
+        yield from self._ended(TrialEnd(status, self._with_tail(reason)))
 
     def _classify(self, exitcode: int | None) -> tuple[Status, str]:
         if exitcode is None or exitcode >= 0:

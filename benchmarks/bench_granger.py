@@ -39,7 +39,7 @@ from torch import nn
 from agent.granger.sgd import SGDSettings, loader, train_recorded
 from agent.granger.validate.problem import Problem, ProblemSpec, causal_and_magnitude, causal_options, make_problem
 from agent.data import load_dataset
-from agent.machine import machine_info
+from agent.fingerprint import machine_info
 from agent.memory import peak_rss_mb, reset_peak_rss
 from agent.models import classifier_head, prunable_layers
 from agent.pruning import METHODS, PruneContext

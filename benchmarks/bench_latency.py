@@ -26,7 +26,7 @@ from rich.table import Table
 from torch.utils import benchmark as tbench
 
 from agent.backends import BACKENDS
-from agent.machine import machine_info
+from agent.fingerprint import machine_info
 from agent.measure import measure_model
 from agent.models import build_model
 from shared.sweep import TimingSpec

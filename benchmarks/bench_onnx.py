@@ -36,7 +36,7 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
-from agent.machine import machine_info
+from agent.fingerprint import machine_info
 from shared.comparison import COMPARISON_HEADER, format_comparison, seed_comparisons
 from shared.resultlog import ResultLog
 from shared.resultsdir import SampleIndex, load_samples

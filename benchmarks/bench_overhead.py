@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.table import Table
 
 from agent.cache import default_cache_dir
-from agent.machine import machine_info
+from agent.fingerprint import machine_info
 from agent.runner import SweepRunner
 from agent.stages import format_breakdown
 from shared.sweep import load_sweep

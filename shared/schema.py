@@ -29,6 +29,7 @@ from __future__ import annotations
 import enum
 import math
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from shared.artifact_columns import ARTIFACT_COLUMNS
@@ -51,6 +52,36 @@ class Status(str, enum.Enum):
     SKIPPED = "skipped"
 
 
+@dataclass(frozen=True)
+class TrialEnd:
+    """How a trial ended: the one source of a row's ``status``, ``is_oom`` and ``error``.
+
+    ``is_oom`` follows from the status, so no row can say ``oom`` without ``is_oom`` (or the
+    reverse); anything but ``ok`` carries its reason.
+    """
+
+    status: Status
+    reason: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.status is not Status.OK and not self.reason:
+            raise ValueError(f"a trial that ended {self.status.value!r} needs a reason")
+
+    @classmethod
+    def failure(cls, oom: bool, reason: str) -> TrialEnd:
+        """An exception's ending: out of memory where the backend says so, else an error."""
+        return cls(Status.OOM if oom else Status.ERROR, reason)
+
+    @property
+    def is_oom(self) -> bool:
+        return self.status is Status.OOM
+
+    def columns(self) -> dict[str, Any]:
+        """The row's ``status``, ``is_oom`` and ``error``."""
+        return {"status": self.status.value, "is_oom": self.is_oom, "error": self.reason}
+
+
+ENDED_OK = TrialEnd(Status.OK)
 
 
 COLUMNS: tuple[Column, ...] = (

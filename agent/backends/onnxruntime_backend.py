@@ -20,8 +20,8 @@ import psutil
 
 from agent.artifacts import MODEL_ONNX, Artifact
 from agent.backends.base import Backend, Prepared
+from agent.fingerprint import gpus
 from agent.layertime import WARMUP_PASSES, LayerProfile, parse_ort_profile, read_ort_profile, run_passes
-from agent.machine import gpus
 from shared.errors import UserError
 
 PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider",

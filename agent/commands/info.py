@@ -8,7 +8,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from agent.machine import machine_info
+from agent.fingerprint import machine_info
 from agent.runtime import runtime_support
 
 

@@ -4,6 +4,11 @@ A probe measures something around one timed region of a worker: ``start()`` righ
 before it, ``stop()`` right after. Neither ever raises: a probe that cannot measure
 (no perf, no GPU, no NVML library, no /proc/pressure) gives null columns and the reason,
 which the worker keeps in the row's ``probe_errors`` column (probe name -> reason).
+
+Each probe says itself whether it runs for a worker's job (:meth:`Probe.why_not`) and how it
+is set up for it (:meth:`Probe.for_job`); the worker runs what :func:`region_probes` builds
+from the registry. Adding a probe is a module with its class and one line in
+:data:`PROBE_CLASSES`.
 """
 from __future__ import annotations
 
@@ -15,13 +20,23 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 from shared.registry import Registry
+from shared.sweep import TelemetrySpec
 
-# The names a worker may ask for. "perf" is the fifo-controlled probe of a worker that the
-# parent started under perf; "perf_attach" starts its own perf on the worker's pid.
-PROBE_NAMES = ("perf", "perf_attach", "nvml", "gpuprofile", "system", "tegrastats", "rapl")
+# Every probe: name -> its class, imported on first use. In the order a worker starts them
+# around its timed region: samplers first, perf last (it starts nearest the region and stops
+# first, so it counts the least of the others' work).
+PROBE_CLASSES: dict[str, str] = {
+    "system": "agent.probes.system:SystemProbe",
+    "tegrastats": "agent.probes.tegrastats:TegrastatsProbe",
+    "nvml": "agent.probes.nvml:NvmlProbe",
+    "rapl": "agent.probes.rapl:RaplProbe",
+    "perf": "agent.probes.perf:PerfAttachProbe",
+    "gpuprofile": "agent.probes.gpuprofile:GpuProfileProbe",
+}
+PROBE_NAMES = tuple(PROBE_CLASSES)
 
 
 class ProbeUnavailable(RuntimeError):
@@ -42,6 +57,29 @@ class ProbeResult:
     side: dict[str, Any] | None = None
 
 
+class ProbeJob(Protocol):
+    """What a probe may ask of a worker's job (agent.worker.WorkerJob) to decide whether and
+    how it runs."""
+
+    @property
+    def device(self) -> str: ...  # "cpu", "cuda:0"
+
+    @property
+    def telemetry(self) -> TelemetrySpec: ...
+
+    @property
+    def perf(self) -> Any: ...  # the parent's agent.probes.perf.PerfSupport; None: perf not wanted
+
+
+def is_cuda(device: str) -> bool:
+    return device.startswith("cuda")
+
+
+def cuda_index(device: str) -> int:
+    """``cuda:1`` -> 1, ``cuda`` -> 0."""
+    return int(device.partition(":")[2] or 0)
+
+
 class Probe(ABC):
     """Start right before a timed region, stop right after; never raises.
 
@@ -51,6 +89,25 @@ class Probe(ABC):
 
     name: ClassVar[str]
     columns: ClassVar[tuple[str, ...]] = ()
+    # True: in the worker's set around the timed region; False: the worker runs it in a pass
+    # of its own (a kernel-level profile slows what it watches)
+    around_timed_region: ClassVar[bool] = True
+
+    @classmethod
+    def why_not(cls, job: ProbeJob) -> str | None:
+        """Why this probe does not run for ``job`` (its columns are then null with this
+        reason); None: it runs. A probe that runs and cannot measure says so at ``stop()``."""
+        return None
+
+    @classmethod
+    def for_job(cls, job: ProbeJob) -> Probe:
+        """This probe set up for ``job``."""
+        return cls()
+
+    @classmethod
+    def absent(cls, reason: str) -> ProbeResult:
+        """The result of a probe that does not run: every column null, and why."""
+        return ProbeResult(columns=dict.fromkeys(cls.columns), error=reason)
 
     def __init__(self) -> None:
         self._start_error: str | None = None
@@ -106,12 +163,8 @@ def _reason(exc: BaseException) -> str:
 
 
 PROBES: Registry[type[Probe]] = Registry("probe", PROBE_NAMES)
-
-
-def make_probe(name: str, **options: Any) -> Probe:
-    """The probe registered as ``name``, built with ``options``; an unknown name is a
-    UserError listing the valid ones."""
-    return PROBES.get(name)(**options)
+for _name, _target in PROBE_CLASSES.items():
+    PROBES.register_lazy(_name, _target)
 
 
 @dataclass(frozen=True)
@@ -146,6 +199,23 @@ def merge_results(results: Iterable[tuple[str, ProbeResult]]) -> ProbeOutcome:
         if result.side is not None:
             side[name] = result.side
     return ProbeOutcome(columns, errors, side)
+
+
+def region_probes(job: ProbeJob) -> tuple[list[Probe], ProbeOutcome]:
+    """The registry's probes around a timed region that run for ``job``, set up for it, in
+    starting order; and the outcome of those that do not (null columns, and why)."""
+    running: list[Probe] = []
+    absent: list[tuple[str, ProbeResult]] = []
+    for name in PROBES:
+        probe_class = PROBES.get(name)
+        if not probe_class.around_timed_region:
+            continue
+        reason = probe_class.why_not(job)
+        if reason is None:
+            running.append(probe_class.for_job(job))
+        else:
+            absent.append((probe_class.name, probe_class.absent(reason)))
+    return running, merge_results(absent)
 
 
 class ProbeSet:

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from typing import Any, ClassVar
 
-from agent.probes.base import PROBES, Probe, ProbeResult, ProbeUnavailable
+from agent.probes.base import Probe, ProbeJob, ProbeResult, ProbeUnavailable, is_cuda
 from agent.probes.gpuprofile_parse import KernelAgg, kind_of
 from agent.probes.gpuprofilers import EXTERNAL_PROFILERS
 
@@ -164,13 +164,21 @@ def device_capability(cuda_index: int) -> tuple[int, int]:
 
 # ------------------------------------------------------------------------- the in-process probe
 
-@PROBES.register("gpuprofile")
 class GpuProfileProbe(Probe):
     """Kernel time and count of the region on one CUDA device, with a per-kernel table, by
     CUPTI through ``torch.profiler`` (where no external profiler is chosen)."""
 
     name: ClassVar[str] = "gpuprofile"
     columns: ClassVar[tuple[str, ...]] = GPUPROFILE_COLUMNS
+    around_timed_region: ClassVar[bool] = False  # tracing slows launches: a pass of its own
+
+    @classmethod
+    def why_not(cls, job: ProbeJob) -> str | None:
+        if not job.telemetry.gpu_profile:
+            return "telemetry.gpu_profile is off"
+        if not is_cuda(job.device):
+            return "not a CUDA device"
+        return None
 
     def __init__(self, device_index: int = 0, top_kernels: int = TOP_KERNELS,
                  choice: Choice | None = None) -> None:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, fields
 from types import ModuleType
 from typing import Any, ClassVar
 
-from agent.probes.base import PROBES, Probe, ProbeResult, ProbeUnavailable, Sampler, format_reasons
+from agent.probes.base import Probe, ProbeJob, ProbeResult, ProbeUnavailable, Sampler, cuda_index, format_reasons, is_cuda
 
 DEFAULT_INTERVAL_S = 0.05
 # NVML's clocks-event (throttle) reason bits, named for the column
@@ -130,12 +130,19 @@ def _import_pynvml() -> ModuleType:
     return pynvml
 
 
-@PROBES.register("nvml")
 class NvmlProbe(Probe):
     """Samples one GPU every ``interval_s`` on a thread, plus once at start and at stop."""
 
     name: ClassVar[str] = "nvml"
     columns: ClassVar[tuple[str, ...]] = NVML_COLUMNS
+
+    @classmethod
+    def why_not(cls, job: ProbeJob) -> str | None:
+        return None if is_cuda(job.device) else "not a CUDA device"
+
+    @classmethod
+    def for_job(cls, job: ProbeJob) -> NvmlProbe:
+        return cls(nvml_index_for_cuda(cuda_index(job.device)), job.telemetry.nvml_interval_s)
 
     def __init__(self, device_index: int | str = 0, interval_s: float = DEFAULT_INTERVAL_S,
                  nvml: ModuleType | None = None) -> None:

@@ -1,23 +1,16 @@
 """``perf stat`` around the timed region only, never around model loading.
 
-Two ways to put perf around a region, both counting from an ``enable`` to a ``disable``
-written on perf's control channel (``perf stat -D -1 --control``: events start disabled):
-
-- :class:`PerfProbe` (name ``perf``): the parent starts the worker as
-  ``perf_command_prefix(ctl, ack, out) + worker_argv``; the worker's probe writes
-  ``enable``/``disable`` to the control fifo; the parent parses ``out`` with
-  :func:`read_perf_output` once the worker has exited. Counts add up over every region
-  of that worker, so use it for a worker that times one region.
-- :class:`PerfAttachProbe` (name ``perf_attach``): the probe starts its own
-  ``perf stat -p <this pid>`` for each region (about 20-40 ms before the region, outside
-  it) and parses perf's output itself: per-region counts for a forked worker that times
-  several regions.
+:class:`PerfAttachProbe` (name ``perf``) starts its own ``perf stat -p <this pid>`` for each
+region (about 20-40 ms before the region, outside it), counting from an ``enable`` to a
+``disable`` written on perf's control channel (``perf stat -D -1 --control``: events start
+disabled), and parses perf's output itself: per-region counts for a forked worker that
+times several regions.
 
 perf always runs in the C locale (:func:`perf_env`): perf honours ``LC_NUMERIC`` even with
 ``-x,``, so under ``de_DE.UTF-8`` it prints ``230,44,msec,task-clock`` and the CSV reader
-would take 44. The worker started under perf gets the caller's locale back.
+would take 44.
 
-Either counts every thread of the worker, the probes' sampler threads included. Where an
+It counts every thread of the worker, the probes' sampler threads included. Where an
 event is ``<not supported>`` (a VM without hardware counters), perf is missing, or
 ``perf_event_paranoid`` forbids it, the column is null and the reason is kept.
 """
@@ -28,7 +21,6 @@ import os
 import select
 import shutil
 import signal
-import stat
 import subprocess
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
@@ -36,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
-from agent.probes.base import PROBES, Probe, ProbeResult, ProbeUnavailable, format_reasons
+from agent.probes.base import Probe, ProbeJob, ProbeResult, ProbeUnavailable, format_reasons
 
 PERF_EVENTS: tuple[str, ...] = (
     "instructions", "cycles", "cache-references", "cache-misses", "branches", "branch-misses",
@@ -129,19 +121,6 @@ def result_from_text(text: str, events: Sequence[str] = PERF_EVENTS) -> ProbeRes
     return ProbeResult(columns=dict(values), error=format_reasons(reasons))
 
 
-def read_perf_output(out: Path, events: Sequence[str] = PERF_EVENTS) -> ProbeResult:
-    """Parent side of :class:`PerfProbe`: the columns from perf's ``-o`` file, never raises."""
-    try:
-        text = Path(out).read_text(errors="replace")
-    except OSError as exc:
-        text, why = "", f"perf wrote no output ({exc.strerror}: {out})"
-    else:
-        why = f"perf output {out} holds no counts"
-    if not any(_fields(line.strip(), ",") for line in text.splitlines() if not line.startswith("#")):
-        return ProbeResult(columns=dict.fromkeys(column_name(e) for e in events), error=why)
-    return result_from_text(text, events)
-
-
 # ------------------------------------------------------------------------- the C locale
 
 
@@ -150,12 +129,6 @@ def perf_env(env: Mapping[str, str] | None = None) -> dict[str, str]:
     so perf prints a decimal point whatever the user's locale (LC_ALL overrides every
     other LC_* and LANG)."""
     return {**(os.environ if env is None else env), "LC_ALL": "C"}
-
-
-def _restore_locale(env: Mapping[str, str] | None = None) -> list[str]:
-    """``env ...`` that gives a command run by perf the caller's own LC_ALL back."""
-    env = os.environ if env is None else env
-    return ["env", f"LC_ALL={env['LC_ALL']}"] if "LC_ALL" in env else ["env", "-u", "LC_ALL"]
 
 
 # ------------------------------------------------------------------------- can perf run here?
@@ -219,26 +192,6 @@ def perf_support() -> PerfSupport:
     return check_perf()
 
 
-def perf_unavailable_reason() -> str | None:
-    """Why :func:`perf_command_prefix` returns None (None when perf is usable)."""
-    return perf_support().reason
-
-
-def perf_command_prefix(ctl: Path, ack: Path, out: Path,
-                        events: Sequence[str] = PERF_EVENTS) -> list[str] | None:
-    """``env LC_ALL=C perf stat ... -- env <caller's LC_ALL>`` to put before the worker's
-    argv, or None where perf cannot run (the reason: :func:`perf_unavailable_reason`).
-    Creates the two fifos if absent."""
-    support = perf_support()
-    if not support.ok or support.binary is None:
-        return None
-    for path in (ctl, ack):
-        if not (path.exists() and stat.S_ISFIFO(path.stat().st_mode)):
-            os.mkfifo(path)
-    return ["env", "LC_ALL=C", support.binary, "stat", "-x,", "-o", str(out), "-D", "-1",
-            "--control", f"fifo:{ctl},{ack}", "-e", ",".join(events), "--", *_restore_locale()]
-
-
 # ------------------------------------------------------------------------- the control channel
 
 def _command(ctl_fd: int, ack_fd: int, command: str, timeout_s: float) -> None:
@@ -252,49 +205,6 @@ def _command(ctl_fd: int, ack_fd: int, command: str, timeout_s: float) -> None:
         raise ProbeUnavailable(f"perf answered {command!r} with {answer!r} (perf exited?)")
 
 
-@PROBES.register("perf")
-class PerfProbe(Probe):
-    """Worker side of a worker started under :func:`perf_command_prefix`: enables the
-    counters at ``start()`` and disables them at ``stop()``. It yields no columns: the
-    parent reads them with :func:`read_perf_output` after the worker exits."""
-
-    name: ClassVar[str] = "perf"
-    columns: ClassVar[tuple[str, ...]] = ()
-
-    def __init__(self, ctl_path: Path | str, ack_path: Path | str,
-                 timeout_s: float = ACK_TIMEOUT_S) -> None:
-        super().__init__()
-        self.ctl_path, self.ack_path = Path(ctl_path), Path(ack_path)
-        self.timeout_s = timeout_s
-        self._fds: tuple[int, int] | None = None
-
-    def _start(self) -> None:
-        try:  # non-blocking: fails at once (ENXIO) when no perf holds the fifo open
-            ctl = os.open(self.ctl_path, os.O_WRONLY | os.O_NONBLOCK)
-        except OSError as exc:
-            raise ProbeUnavailable(f"no perf is reading {self.ctl_path} ({exc.strerror}): was the "
-                               "worker started under perf_command_prefix()?") from None
-        os.set_blocking(ctl, True)
-        ack = os.open(self.ack_path, os.O_RDONLY | os.O_NONBLOCK)
-        self._fds = (ctl, ack)
-        _command(ctl, ack, "enable", self.timeout_s)
-
-    def _stop(self) -> ProbeResult:
-        assert self._fds is not None
-        try:
-            _command(*self._fds, "disable", self.timeout_s)
-        finally:
-            self._cleanup()
-        return ProbeResult(columns={})
-
-    def _cleanup(self) -> None:
-        if self._fds is not None:
-            for fd in self._fds:
-                os.close(fd)
-            self._fds = None
-
-
-@PROBES.register("perf_attach")
 class PerfAttachProbe(Probe):
     """Starts ``perf stat -p <pid>`` for each region and returns the ``perf_*`` columns.
 
@@ -305,6 +215,14 @@ class PerfAttachProbe(Probe):
 
     name: ClassVar[str] = "perf"
     columns: ClassVar[tuple[str, ...]] = PERF_COLUMNS
+
+    @classmethod
+    def why_not(cls, job: ProbeJob) -> str | None:
+        return None if job.perf is not None else "telemetry.perf is off"
+
+    @classmethod
+    def for_job(cls, job: ProbeJob) -> PerfAttachProbe:
+        return cls(support=job.perf)  # checked once by the parent, not again in every worker
 
     def __init__(self, events: Sequence[str] = PERF_EVENTS, pid: int | None = None,
                  timeout_s: float = ACK_TIMEOUT_S, support: PerfSupport | None = None) -> None:

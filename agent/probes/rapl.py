@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-from agent.probes.base import PROBES, Probe, ProbeResult, ProbeUnavailable, format_reasons
+from agent.probes.base import Probe, ProbeResult, ProbeUnavailable, format_reasons
 
 POWERCAP_DIR = Path("/sys/class/powercap")
 RAPL_COLUMNS: tuple[str, ...] = ("rapl_package_j", "rapl_core_j", "rapl_dram_j")
@@ -83,7 +83,6 @@ def summarize_rapl(zones: list[RaplZone], start: dict[Path, int], end: dict[Path
     return columns, reasons
 
 
-@PROBES.register("rapl")
 class RaplProbe(Probe):
     """Reads every RAPL zone's energy counter at start and stop."""
 

@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 
 import psutil
 
-from agent.probes.base import PROBES, Probe, ProbeResult, Sampler, format_reasons
+from agent.probes.base import Probe, ProbeJob, ProbeResult, Sampler, format_reasons
 from agent.thermal import read_temp_c
 
 DEFAULT_INTERVAL_S = 0.5
@@ -262,12 +262,15 @@ def system_time_series(samples: Sequence[SystemSample], interval_s: float) -> di
 
 # ------------------------------------------------------------------------- the probe
 
-@PROBES.register("system")
 class SystemProbe(Probe):
     """Samples the machine at start, every ``interval_s`` during the region, and at stop."""
 
     name: ClassVar[str] = "system"
     columns: ClassVar[tuple[str, ...]] = SYSTEM_COLUMNS
+
+    @classmethod
+    def for_job(cls, job: ProbeJob) -> SystemProbe:
+        return cls(job.telemetry.system_interval_s)
 
     def __init__(self, interval_s: float = DEFAULT_INTERVAL_S, psi_dir: Path | str = PSI_DIR,
                  reader: Callable[[float, Path], SystemSample] = read_sample) -> None:

@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any, ClassVar
 
-from agent.probes.base import PROBES, Probe, ProbeResult, ProbeUnavailable, format_reasons
+from agent.probes.base import Probe, ProbeJob, ProbeResult, ProbeUnavailable, format_reasons
 from agent.probes.tegraparse import TegraSample, UnknownLine, parse_line
 
 DEFAULT_INTERVAL_S = 0.1
@@ -128,12 +128,16 @@ def summarize_tegra(samples: Sequence[TegraSample], end_s: float) -> tuple[dict[
     return columns, reasons
 
 
-@PROBES.register("tegrastats")
 class TegrastatsProbe(Probe):
     """Runs ``tegrastats --interval`` for the region and parses each line as it comes."""
 
     name: ClassVar[str] = "tegrastats"
     columns: ClassVar[tuple[str, ...]] = TEGRA_COLUMNS
+
+    @classmethod
+    def for_job(cls, job: ProbeJob) -> TegrastatsProbe:
+        # runs everywhere: where there is no tegrastats it says so, as a Jetson-less row should
+        return cls(interval_s=job.telemetry.tegrastats_interval_s)
 
     def __init__(self, interval_s: float = DEFAULT_INTERVAL_S, binary: str | None = None) -> None:
         super().__init__()

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from agent.machine import cpu_slug, device_class, gpu_slug, machine_info
+from agent.fingerprint import machine_info
+from agent.machine import cpu_slug, device_class, gpu_slug
 
 
 @pytest.mark.parametrize(("model", "slug"), [

@@ -4,14 +4,17 @@ from __future__ import annotations
 import json
 import threading
 import time
+from types import SimpleNamespace
 from typing import ClassVar
 
 import pytest
 
-from agent.probes import PROBES, Probe, ProbeResult, ProbeSet, make_probe, merge_results
+from agent.probes import PROBES, Probe, ProbeResult, ProbeSet, merge_results, region_probes
 from agent.probes.base import ProbeUnavailable, Sampler, format_reasons
+from agent.probes.perf import PerfSupport
 from shared.errors import UserError
 from shared.schema import COLUMNS
+from shared.sweep import TelemetrySpec
 
 BY_NAME = {c.name: c for c in COLUMNS}
 
@@ -42,14 +45,15 @@ class Recording(Probe):
 
 
 def test_registry_lists_every_probe_and_rejects_an_unknown_name() -> None:
-    assert set(PROBES.names()) == {"perf", "perf_attach", "nvml", "gpuprofile", "system", "tegrastats", "rapl"}
+    assert set(PROBES.names()) == {"perf", "nvml", "gpuprofile", "system", "tegrastats", "rapl"}
     with pytest.raises(UserError, match=r"unknown probe 'pref' \(valid: gpuprofile, nvml, perf, "
-                                        r"perf_attach, rapl, system, tegrastats\)"):
-        make_probe("pref")
-    assert make_probe("system", interval_s=0.2).interval_s == 0.2
+                                        r"rapl, system, tegrastats\)"):
+        PROBES.get("pref")
+    for name in PROBES:  # the name a row's probe_errors uses is the registry's
+        assert PROBES.get(name).name == name
 
 
-@pytest.mark.parametrize("name", ["perf_attach", "nvml", "gpuprofile", "system", "tegrastats", "rapl"])
+@pytest.mark.parametrize("name", ["perf", "nvml", "gpuprofile", "system", "tegrastats", "rapl"])
 def test_every_probe_column_is_a_schema_column_of_a_matching_type(name: str) -> None:
     probe_class = PROBES.get(name)
     assert probe_class.columns, name
@@ -125,3 +129,32 @@ def test_the_sampler_ticks_at_its_interval_and_survives_a_failing_sample() -> No
     assert sampler.error == "RuntimeError: sensor gone"
     with pytest.raises(ValueError, match="interval"):
         Sampler(sample, 0, "bad")
+
+
+def _job(device: str, perf: object | None, **telemetry: object) -> SimpleNamespace:
+    return SimpleNamespace(device=device, perf=perf, telemetry=TelemetrySpec(**telemetry))
+
+
+def test_each_probe_says_whether_it_runs_for_a_job_and_why_not() -> None:
+    running, absent = region_probes(_job("cpu", None, system_interval_s=0.25))
+    assert [p.name for p in running] == ["system", "tegrastats", "rapl"]  # samplers first
+    assert running[0].interval_s == 0.25  # set up from the job's telemetry
+    assert absent.errors == {"nvml": "not a CUDA device", "perf": "telemetry.perf is off"}
+    nulls = {*PROBES.get("nvml").columns, *PROBES.get("perf").columns}
+    assert set(absent.columns) == nulls and not any(absent.columns.values())
+
+
+def test_on_a_gpu_with_perf_every_region_probe_runs_perf_nearest_the_region() -> None:
+    support = PerfSupport("/usr/bin/perf", None)
+    running, absent = region_probes(_job("cuda:1", support, nvml_interval_s=0.02))
+    assert [p.name for p in running] == ["system", "tegrastats", "nvml", "rapl", "perf"]
+    assert running[2].interval_s == 0.02 and running[-1].support is support
+    assert absent.errors == {} and absent.columns == {}
+
+
+def test_the_kernel_profile_runs_in_a_pass_of_its_own_and_says_why_not() -> None:
+    profile = PROBES.get("gpuprofile")
+    assert not profile.around_timed_region
+    assert profile.why_not(_job("cuda:0", None)) is None
+    assert profile.why_not(_job("cpu", None)) == "not a CUDA device"
+    assert profile.why_not(_job("cuda:0", None, gpu_profile=False)) == "telemetry.gpu_profile is off"

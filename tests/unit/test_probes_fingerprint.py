@@ -22,12 +22,12 @@ from agent.fingerprint import (
     collect_gpu,
     collect_jetson,
     collect_os,
+    machine_info,
     parse_dmidecode_memory,
     parse_lscpu_caches,
     parse_nvpmodel,
     read_caches,
 )
-from agent.machine import machine_info
 
 # HAND-WRITTEN from dmidecode 3.x's layout: one empty slot and one installed module
 DMIDECODE = """# dmidecode 3.4

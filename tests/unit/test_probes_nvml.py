@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from agent.machine import gpus
+from agent.fingerprint import gpus
 from agent.probes.nvml import (
     NVML_COLUMNS,
     GpuSample,

@@ -32,7 +32,7 @@ def test_which_builds_run_which_gpus(arch_list: list[str], cc: tuple[int, int], 
 
 
 def test_this_torch_on_a_p40_is_a_problem_that_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
-    p40 = {"index": 0, "name": "Tesla P40", "memory_mb": 24576.0, "compute_capability": [6, 1]}
+    p40 = {"index": 0, "name": "Tesla P40", "memory_mb": 24576.0, "compute_capability": "6.1"}
     monkeypatch.setattr(runtime, "gpus", lambda: ([p40], None))  # the NVML answer of a P40 host
     support = runtime_support()
     if not support["torch"]["installed"] or arch_supports(support["torch"]["arch_list"], (6, 1)):
