@@ -45,7 +45,6 @@ from agent.disturbance import wait_until_quiet
 from agent.emulate import CpuCap, CpuGroup
 from agent.layertime import DEFAULT_PASSES
 from agent.measure import measure_model
-from agent.outdir import utc_now
 from agent.probes import Probe, ProbeOutcome, ProbeSet, make_probe, merge_results
 from agent.probes.energy import energy_columns
 from agent.probes.external_profile import ProfileTarget, profile_with
@@ -58,6 +57,7 @@ from agent.procstart import WorkerStarter
 from agent.repeats import pool_processes
 from agent.sustained import sustained_columns
 from agent.thermal import cool_down
+from shared.resultsdir import utc_now
 from shared.schema import Status
 from shared.stages import StageTimes
 from shared.sweep import TelemetrySpec, TimingSpec
