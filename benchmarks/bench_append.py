@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -23,7 +24,9 @@ from rich.console import Console
 from rich.table import Table
 
 from shared.resultlog import ResultLog
-from tests.synthetic.known_effects import synthetic_rows
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the synthetic data is under tests/
+from tests.synthetic.known_effects import synthetic_rows  # noqa: E402
 
 
 def append_times_ms(folder: Path, size: int, rows: list[dict], appends: int) -> list[float]:
