@@ -254,10 +254,10 @@ class MeasureRunner:
         finally:
             summary.build_wall_s += time.perf_counter() - started
         if variant.key not in self._layers_written:  # a resumed variant has its record from before
-            self.out.append(ResultsFolder.LAYERS, {"run_id": context["run_id"], "variant_key": variant.key,
-                                           "model": variant.model, "method": variant.method,
-                                           "target_ratio": variant.target_ratio, "layers": artifact.meta["layers"],
-                                           "artifact_sha256": artifact.sha256})
+            self.out.append(ResultsFolder.LAYERS, {
+                "run_id": context["run_id"], "variant_key": variant.key, "model": variant.model,
+                "method": variant.method, "target_ratio": variant.target_ratio, "layers": artifact.meta["layers"],
+                "artifact_sha256": artifact.sha256})
             self._layers_written.add(variant.key)
         context = {**context, **_artifact_columns(artifact)}
         started = time.perf_counter()
@@ -301,7 +301,8 @@ class MeasureRunner:
 
     def _outcome_columns(self, trial: Trial, device: str, columns: dict[str, Any]) -> dict[str, Any]:
         for process, samples in enumerate(columns.pop(SAMPLES_BY_PROCESS, None) or ()):
-            self.out.append(ResultsFolder.SAMPLES, {"trial_key": trial.key, "process": process, "samples_ms": samples})
+            self.out.append(ResultsFolder.SAMPLES,
+                            {"trial_key": trial.key, "process": process, "samples_ms": samples})
         side = columns.pop("telemetry_side", None)
         if side:  # time series of the samplers, per-kernel GPU table
             self.out.append(ResultsFolder.TELEMETRY, {"trial_key": trial.key, **side})

@@ -252,7 +252,8 @@ def execute(args: argparse.Namespace) -> int:
         console.print("where the measuring time went (also in run.json, `overhead`):")
         for line in format_breakdown(summary.stages.seconds, summary.measure_wall_s):
             console.print(line, markup=False)
-    console.print(f"results: {runner.out.results.path}  csv: {runner.out.path(ResultsFolder.RESULTS_CSV)}", markup=False)
+    console.print(f"results: {runner.out.results.path}  csv: {runner.out.path(ResultsFolder.RESULTS_CSV)}",
+                  markup=False)
     console.print(f"artifacts: {runner.store.root} ({folder_mib(runner.store.root):,.0f} MiB; kept so that a rerun "
                   f"builds nothing, delete it to free the space)", markup=False)
     if not args.events:  # driven by a collector, which writes one report for the whole fleet
