@@ -95,10 +95,15 @@ class ResultsFolder:
     REPORT_MD = "report.md"
     REPORT_TABLES = "report-tables"
 
-    # copied to the collector once a run ends (results.jsonl is streamed as it grows, events
-    # are read as they come); the raw samples too: every speed-up interval is computed from them
+    # What the collector does with each file of a host's run folder; every name above is in
+    # exactly one of these (tests/unit/test_results_folder.py), so a new side file cannot be
+    # left out of fleet fetches unnoticed.
+    STREAMED = (RESULTS, EVENTS)  # read from a byte offset as they grow (collector/stream.py)
+    # copied once the run ends; the raw samples too: every speed-up interval is computed from them
     FETCHED_AT_END = (MACHINE, RUN, LAYERS, TELEMETRY, SAMPLES, LAYER_TIME, RESULTS_CSV, SEED_COMPARISON,
                       STRATEGY, AGENT_LOG)
+    NOT_FETCHED = (ARTIFACTS, WORK)  # pushed or built apart from the rows; scratch
+    COLLECTOR_FILES = (HOST, STREAM_STATE)  # the collector's own, in its copy
     # beside the host folders of a fleet folder: a host whose folder had one of these names
     # would collide with it (shared/inventory.py refuses such a host)
     FLEET_FILES = (STORE, STORE + ".wal", FLEET, PARQUET, REPORT, REPORT_MD, REPORT_TABLES, ANALYSIS,
