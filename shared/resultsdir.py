@@ -57,7 +57,8 @@ class ResultsFolder:
 
     The one place that spells a file name of a results folder, reads and writes the files, and
     carries the folder's format version (asv's ``Results``, pyperf's ``Benchmark``): a new side
-    file is a name here, and a place in :data:`FETCHED_AT_END` when the collector should copy it.
+    file is a name here, placed in one of the groups that say what the collector does with it
+    (:data:`FETCHED_AT_END`: copied when the run ends).
     """
 
     root: Path
