@@ -7,29 +7,22 @@ strategy.jsonl (order, trial key, round, reason) once.
 """
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Any
 
 from agent import seam
 from shared.errors import UserError
 from shared.plan import Trial, Variant
-from shared.resultlog import append_jsonl
+from shared.resultsdir import ResultsFolder
 
 if TYPE_CHECKING:
     from agent.measure_runner import MeasureRunner, RunSummary
     from agent.worker import WorkerPool
 
 
-def _logged(path: Any) -> set[str]:
-    if not path.exists():
-        return set()
-    keys = set()
-    for line in path.read_text().splitlines():
-        try:
-            keys.add(json.loads(line)["trial_key"])
-        except (ValueError, KeyError, TypeError):
-            continue  # a torn last line of an interrupted run: that choice is logged again
-    return keys
+def _logged(folder: ResultsFolder) -> set[str]:
+    # a torn last line of an interrupted run holds no choice: that choice is logged again
+    return {record["trial_key"] for record in folder.records(ResultsFolder.STRATEGY)
+            if isinstance(record.get("trial_key"), str)}
 
 
 def run_adaptive(runner: MeasureRunner, summary: RunSummary, pool: WorkerPool, run_id: str,
@@ -49,7 +42,7 @@ def run_adaptive(runner: MeasureRunner, summary: RunSummary, pool: WorkerPool, r
                         source=runner.sweep.source, field="strategy") from None
     summary.total, summary.already_done = planner.budget_trials, 0  # counted as the planner reads them back
     runner.progress.start(summary.total, 0)
-    logged = _logged(runner.out.strategy)
+    logged = _logged(runner.out)
 
     def measure(keys: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
         rows: list[dict[str, Any]] = []
@@ -68,8 +61,9 @@ def run_adaptive(runner: MeasureRunner, summary: RunSummary, pool: WorkerPool, r
 
     def log(choice: Any) -> None:
         if choice.key[1] not in logged:
-            append_jsonl(runner.out.strategy, {"run_id": run_id, **choice.to_json(), "grid_trials": len(design),
-                                               "budget": runner.sweep.strategy.budget})
+            runner.out.append(ResultsFolder.STRATEGY, {"run_id": run_id, **choice.to_json(),
+                                                       "grid_trials": len(design),
+                                                       "budget": runner.sweep.strategy.budget})
             logged.add(choice.key[1])
 
     runner.progress.stage(f"adaptive sweep: up to {planner.budget_trials} of {len(design)} trials")

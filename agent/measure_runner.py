@@ -27,7 +27,6 @@ from agent.disturbance import judge
 from agent.emulate import Emulation, machine_turn
 from agent.fingerprint import machine_info
 from agent.layertime import record_of
-from agent.outdir import OutputFolder, utc_now
 from agent.probes.perf import perf_support
 from agent.repeats import SAMPLES_BY_PROCESS
 from agent.stages import overhead_record
@@ -36,15 +35,13 @@ from shared.errors import MissingDependency
 from shared.comparison import seed_comparisons, write_comparisons_csv
 from shared.plan import Trial, Variant, trials, variants
 from shared.profile import DeviceProfile
-from shared.resultlog import append_jsonl, write_csv
-from shared.resultsdir import load_samples
+from shared.resultsdir import ResultsFolder, load_samples, utc_now
 from shared.schema import COLUMN_NAMES, Status, TrialEnd
 from shared.stages import StageTimes
 from shared.sweep import Sweep
 from shared.version import __version__
 
 MISSING_ARTIFACT = "missing_artifact"  # the reason's prefix: these skipped trials are retried
-SEED_COMPARISON_CSV = "seed_comparison.csv"  # original / mask-only / pruned latency, side by side
 
 
 class Progress(Protocol):
@@ -127,7 +124,7 @@ class MeasureRunner:
         if profile is not None and profile.memory_bytes is not None:  # the smaller cap wins
             mem_limit_bytes = min(mem_limit_bytes or profile.memory_bytes, profile.memory_bytes)
         self.sweep = sweep
-        self.out = OutputFolder(out_dir)
+        self.out = ResultsFolder(Path(out_dir))
         self.store = store
         self.progress = progress or QuietProgress()
         self.mem_limit_bytes = mem_limit_bytes
@@ -199,10 +196,10 @@ class MeasureRunner:
             self.out.record_run(overhead=summary.overhead())
         latest_rows = list(self._latest_rows().values())
         summary.still_disturbed = sum(bool(r["disturbed"]) for r in latest_rows)
-        write_csv(latest_rows, self.out.results_csv)
+        self.out.write_csv(latest_rows)
         comparisons = seed_comparisons(latest_rows, load_samples(self.out.root))
         if comparisons:
-            write_comparisons_csv(comparisons, self.out.root / SEED_COMPARISON_CSV)
+            write_comparisons_csv(comparisons, self.out.path(ResultsFolder.SEED_COMPARISON))
         return summary
 
     def _run_adaptive(self, summary: RunSummary, pool: WorkerPool, run_id: str,
@@ -216,18 +213,8 @@ class MeasureRunner:
 
     def _variants_with_layers(self) -> set[str]:
         """The variants layers.jsonl already holds (a torn or damaged line holds none)."""
-        found: set[str] = set()
-        if not Path(self.out.layers).exists():
-            return found
-        with open(self.out.layers, "rb") as f:
-            for line in f:
-                try:
-                    record = json.loads(line)
-                except ValueError:
-                    continue
-                if isinstance(record, dict) and isinstance(record.get("variant_key"), str):
-                    found.add(record["variant_key"])
-        return found
+        return {record["variant_key"] for record in self.out.records(ResultsFolder.LAYERS)
+                if isinstance(record.get("variant_key"), str)}
 
     def _measure(self, summary: RunSummary, pool: WorkerPool, run_id: str,
                  plan: list[tuple[Variant, list[Trial]]], latest: dict[str, dict[str, Any]],
@@ -265,10 +252,10 @@ class MeasureRunner:
         finally:
             summary.build_wall_s += time.perf_counter() - started
         if variant.key not in self._layers_written:  # a resumed variant has its record from before
-            append_jsonl(self.out.layers, {"run_id": context["run_id"], "variant_key": variant.key,
-                                           "model": variant.model, "method": variant.method,
-                                           "target_ratio": variant.target_ratio, "layers": artifact.meta["layers"],
-                                           "artifact_sha256": artifact.sha256})
+            self.out.append(ResultsFolder.LAYERS, {
+                "run_id": context["run_id"], "variant_key": variant.key, "model": variant.model,
+                "method": variant.method, "target_ratio": variant.target_ratio, "layers": artifact.meta["layers"],
+                "artifact_sha256": artifact.sha256})
             self._layers_written.add(variant.key)
         context = {**context, **_artifact_columns(artifact)}
         started = time.perf_counter()
@@ -311,15 +298,16 @@ class MeasureRunner:
 
     def _outcome_columns(self, trial: Trial, device: str, columns: dict[str, Any]) -> dict[str, Any]:
         for process, samples in enumerate(columns.pop(SAMPLES_BY_PROCESS, None) or ()):
-            append_jsonl(self.out.samples, {"trial_key": trial.key, "process": process, "samples_ms": samples})
+            self.out.append(ResultsFolder.SAMPLES,
+                            {"trial_key": trial.key, "process": process, "samples_ms": samples})
         side = columns.pop("telemetry_side", None)
         if side:  # time series of the samplers, per-kernel GPU table
-            append_jsonl(self.out.telemetry, {"trial_key": trial.key, **side})
+            self.out.append(ResultsFolder.TELEMETRY, {"trial_key": trial.key, **side})
         layer_time = columns.pop("layer_time", None)
         if layer_time is not None:  # telemetry.layer_time: the per-layer profile of this trial
             record = record_of(layer_time, self._run_id, trial.key, trial.variant, trial.backend, device,
                                trial.batch_size)
-            append_jsonl(self.out.layer_time, record.to_json())
+            self.out.append(ResultsFolder.LAYER_TIME, record.to_json())
         limit_mb = self.mem_limit_bytes / 2**20 if self.mem_limit_bytes else None
         if columns.get("status") == Status.OK.value:
             quota = self.emulation.cpu.cpu_quota if self.emulation else None

@@ -22,8 +22,8 @@ from agent.data import DataBundle
 from agent.export import EXPORT_OPSET, ExportResult, export_onnx
 from agent.fingerprint import package_versions
 from agent.modelio import save_model
-from agent.outdir import utc_now
 from shared.plan import Variant
+from shared.resultsdir import utc_now
 from shared.version import __version__
 
 EVAL_MAX_SAMPLES = 512

@@ -18,11 +18,10 @@ from agent.backends import Backend
 from agent.fingerprint import machine_info
 from agent.layertime import DEFAULT_PASSES, record_of
 from agent.measure_runner import load_backends
-from agent.outdir import OutputFolder
 from shared.errors import UserError
 from shared.layertime import LayerTimes
 from shared.plan import Variant, variants
-from shared.resultlog import append_jsonl
+from shared.resultsdir import ResultsFolder
 from shared.sweep import Sweep
 
 
@@ -52,7 +51,7 @@ class Profiler:
                  passes: int = DEFAULT_PASSES, batch_size: int | None = None) -> None:
         self.sweep, self.store, self.builder, self.passes = sweep, store, builder, passes
         self.batch_size = batch_size or min(sweep.batch_sizes)
-        self.out = OutputFolder(out_dir)
+        self.out = ResultsFolder(Path(out_dir))
         self.backends = load_backends(sweep)
 
     def profile(self, key: str) -> tuple[list[LayerTimes], list[str]]:
@@ -78,7 +77,7 @@ class Profiler:
             except NotImplementedError as exc:
                 skipped.append(f"{name}: {exc}")
         for record in records:
-            append_jsonl(self.out.layer_time, record.to_json())
+            self.out.append(ResultsFolder.LAYER_TIME, record.to_json())
         return records, skipped
 
     def _artifact(self, variant: Variant) -> Artifact:

@@ -29,6 +29,7 @@ from agent.worker import error_text
 from shared.errors import UserError
 from shared.plan import Variant
 from shared.profile import DeviceProfile
+from shared.resultsdir import ResultsFolder
 from shared.schema import Status, TrialEnd
 from shared.sweep import MethodSpec, Sweep
 
@@ -113,7 +114,8 @@ class SweepRunner(MeasureRunner):
     def __init__(self, sweep: Sweep, out_dir: Path, cache_dir: Path, progress: Progress | None = None,
                  mem_limit_bytes: int | None = None, store_dir: Path | None = None,
                  profile: DeviceProfile | None = None) -> None:
-        store = ArtifactStore(store_dir if store_dir is not None else Path(out_dir) / "artifacts")
+        store = ArtifactStore(store_dir if store_dir is not None
+                              else ResultsFolder(Path(out_dir)).path(ResultsFolder.ARTIFACTS))
         self.builder = ArtifactBuilder(sweep, store, cache_dir, progress,
                                        export="onnxruntime" in sweep.backends)
         super().__init__(sweep, out_dir, store, progress, mem_limit_bytes, profile)

@@ -45,7 +45,6 @@ from agent.disturbance import wait_until_quiet
 from agent.emulate import CpuCap, CpuGroup
 from agent.layertime import DEFAULT_PASSES
 from agent.measure import measure_model
-from agent.outdir import utc_now
 from agent.probes import ProbeOutcome, ProbeSet, merge_results, region_probes
 from agent.probes.base import cuda_index
 from agent.probes.energy import energy_columns
@@ -58,6 +57,7 @@ from agent.repeats import pool_processes
 from agent.sustained import sustained_columns
 from agent.worker_messages import Capped, Done, Emulated, Ended, Failed, Pinned, StageSeconds, Started, WorkerMessage
 from agent.thermal import cool_down
+from shared.resultsdir import utc_now
 from shared.schema import ENDED_OK, Status, TrialEnd
 from shared.stages import StageTimes
 from shared.sweep import TelemetrySpec, TimingSpec

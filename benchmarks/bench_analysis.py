@@ -5,7 +5,7 @@ default questions (latency per backend and device class: 6 groups on the synthet
 so 10 effects), each estimated and refuted with random common cause, data subset and
 placebo at 100 simulations, bootstrap at 100, the hidden-confounder sensitivity analysis;
 then dowhy.gcm outcome models, arrow strengths for latency and OOM, and the per-device
-recommendations. The rows are the synthetic fleet of collector/analysis/synthetic.py
+recommendations. The rows are the synthetic fleet of tests/synthetic/known_effects.py
 (six hosts, three device classes, ratio confounded by batch size, ~9% OOM).
 
     .venv/bin/python benchmarks/bench_analysis.py              # 10,000 rows, 3 runs
@@ -29,7 +29,11 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from collector.analysis.synthetic import TRUE_LATENCY_MS_PER_RATIO, synthetic_rows, write_results
+from shared.resultsdir import ResultsFolder
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the synthetic data is under tests/
+from tests.synthetic.known_effects import (TRUE_LATENCY_MS_PER_RATIO, synthetic_rows,  # noqa: E402
+                                           write_results)
 
 GOAL_S = 30.0
 RUN = ("from collector.cli import main; import sys; "
@@ -40,7 +44,7 @@ def one_run(folder: Path) -> tuple[float, dict]:
     start = time.perf_counter()
     subprocess.run([sys.executable, "-c", RUN, str(folder)], check=True, stdout=subprocess.DEVNULL)
     wall = time.perf_counter() - start
-    return wall, json.loads((folder / "analysis.json").read_text())
+    return wall, json.loads(ResultsFolder(folder).path(ResultsFolder.ANALYSIS).read_text())
 
 
 def main() -> int:

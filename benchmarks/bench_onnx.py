@@ -38,8 +38,7 @@ from rich.table import Table
 
 from agent.fingerprint import machine_info
 from shared.comparison import COMPARISON_HEADER, format_comparison, seed_comparisons
-from shared.resultlog import ResultLog
-from shared.resultsdir import SampleIndex, load_samples
+from shared.resultsdir import ResultsFolder, SampleIndex, load_samples
 from shared.sweep import parse_sweep
 
 ROOT = Path(__file__).parents[1]
@@ -155,7 +154,7 @@ def p8(args: argparse.Namespace, console: Console) -> Table:
         figures = [peak_rss_mb(argv, env) for _ in range(args.runs if "run" not in command else 1)]
         table.add_row(command, install, f"{statistics.median(figures):.1f}", f"{max(figures):.1f}")
     if args.artifacts and args.sweep:  # the workers' own figure, from the rows they wrote
-        workers = [r["peak_rss_mb"] for r in ResultLog(Path(out) / "results.jsonl").rows() if r["peak_rss_mb"]]
+        workers = [r["peak_rss_mb"] for r in ResultsFolder(Path(out)).results.rows() if r["peak_rss_mb"]]
         table.add_row("its workers (peak_rss_mb column)", LIGHT, f"{statistics.median(workers):.1f}",
                       f"{max(workers):.1f}")
     return table
@@ -184,8 +183,9 @@ def main() -> None:
         console.print(p8(args, console))
         return
     out = args.results or run_p6(args, console)
-    rows = list({r["trial_key"]: r for r in ResultLog(out / "results.jsonl").rows()}.values())
-    store = args.store or (out / "artifacts" if (out / "artifacts").is_dir() else None)
+    rows = list({r["trial_key"]: r for r in ResultsFolder(out).results.rows()}.values())
+    built = ResultsFolder(out).path(ResultsFolder.ARTIFACTS)
+    store = args.store or (built if built.is_dir() else None)
     console.print(p6_table(rows, load_samples(out)))
     console.print(unstructured_table(rows, store))
     sweep = p6_sweep(args.models, args.ratios, args.train_epochs, args.threads)

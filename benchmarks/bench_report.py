@@ -1,7 +1,7 @@
 """The report at fleet scale: 50 hosts x 1,000 trials -> report.html, how long it takes to make,
 how big it is, and how long a browser takes to open it.
 
-The fleet is synthetic (collector/report/synthetic.py, rows made with shared.schema.make_row):
+The fleet is synthetic (tests/synthetic/fleet_folder.py, rows made with shared.schema.make_row):
 one folder a host as `collector run` writes it, 8 device classes, 5 models x 5 methods x
 5 ratios x 4 batch sizes x 2 backends a host, OOM and skipped rows on the small devices.
 
@@ -33,7 +33,9 @@ from rich.console import Console
 from rich.table import Table
 
 from collector.analysis.output import dump_analysis
-from collector.report.synthetic import PLATFORMS, synthetic_analysis, write_fleet
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the synthetic data is under tests/
+from tests.synthetic.fleet_folder import PLATFORMS, synthetic_analysis, write_fleet  # noqa: E402
 
 GOAL_LOAD_S = 2.0   # "opens in a second or two"
 STAGES = """

@@ -1,6 +1,7 @@
 """Progress events: what a running agent tells whoever watches it, one JSON object a line.
 
-The agent appends them to ``OUT/events.jsonl`` (``agent run --events FILE``); the collector
+The agent appends them to ``OUT/events.jsonl`` (``agent run --events FILE``; the name is
+``shared.resultsdir.ResultsFolder.EVENTS``); the collector
 reads the file over SSH from a byte offset, so a dropped connection resumes where it left
 off and nothing is streamed twice. Results themselves travel in ``results.jsonl``; events
 only say how far a run is.
@@ -20,9 +21,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from shared.resultlog import append_line
-
-EVENTS_FILE = "events.jsonl"
+from shared.resultlog import LineLog
 
 
 def trial_label(row: Mapping[str, Any]) -> str:
@@ -36,13 +35,14 @@ class EventWriter:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lines = LineLog(self.path, sync=False)
 
     def _write(self, event: str, **fields: Any) -> None:
         # one write of one whole line: a reader never sees half an event unless the
         # process dies mid-write, and readers only take lines that end in "\n"; the half
-        # line such a death leaves is cut off before the next one is written
+        # line such a death leaves is cut off before the next writer's first line
         line = json.dumps({"event": event, "t": round(time.time(), 3), **fields}) + "\n"
-        append_line(self.path, line.encode(), sync=False)
+        self._lines.append_line(line.encode())
 
     def start(self, total: int, done: int) -> None:
         self._write("start", total=total, done=done)

@@ -30,7 +30,7 @@ from shared.profile import DeviceProfile
 from shared.inventory_ansible import is_ansible, parse_ansible
 from shared.inventory_fields import (ANSIBLE_TAGS, EXTRAS, FIELD_KEYS, OWN_PASSWORD_KEYS, TRANSPORTS,
                                      FieldReader, check_name, password_error)
-from shared.resultsdir import FLEET_FILES, PLAIN_NAME
+from shared.resultsdir import PLAIN_NAME, ResultsFolder
 from shared.yamlfile import decode_utf8, load_yaml, read_bounded
 
 __all__ = ["EXTRAS", "TRANSPORTS", "Host", "Inventory", "load_inventory", "parse_inventory", "safe_folder_name"]
@@ -191,7 +191,7 @@ def _check_folders(r: FieldReader, raw: list[tuple[str, dict[str, Any], str]]) -
     first: dict[str, tuple[str, str]] = {}
     for name, _, where in raw:
         folder = safe_folder_name(name)
-        if folder.casefold() in (f.casefold() for f in FLEET_FILES):
+        if folder.casefold() in (f.casefold() for f in ResultsFolder.FLEET_FILES):
             raise r.fail(f"{where}: name", f"host name {shown(name)} is the name of a file the collector "
                                            "writes beside the host folders; rename the host")
         other = first.get(folder.casefold())

@@ -1,7 +1,7 @@
 """Per-layer time: where a forward pass spends its time, layer by layer, for a variant and
 for its unpruned original. One record format for both profilers (torch.profiler in a torch
 worker, onnxruntime's own profiler in an onnxruntime one), one line a profiled model in
-``layer_time.jsonl`` (the name: shared.resultsdir.LAYER_TIME_FILE).
+``layer_time.jsonl`` (the name: shared.resultsdir.ResultsFolder.LAYER_TIME).
 
 A record is a profile of ``passes`` forward passes of one batch after a warm-up; each op's
 ``time_ms`` is its mean time per forward pass and ``calls`` how often it ran in one. The two

@@ -3,7 +3,13 @@
 A crash (or a full disk) can leave at most a half-written last line; readers ignore it and
 the next writer cuts it off before appending, so no completed row is ever lost or doubled.
 Every append-only JSON-lines file of a run (rows, side files, progress events) is written
-through :func:`append_line`, so that none is ever left with a torn line in its middle.
+through a :class:`LineLog`, so that none is ever left with a torn line in its middle.
+
+A LineLog checks the file's tail once, at its first append (the moment a writer opens the
+file: only a writer that died can have torn it, and one folder has one writer, shared/outlock.py);
+every later append writes and syncs its line and reads nothing, so the ten-thousandth row costs
+what the first did (benchmarks/bench_append.py). A write that fails sends the next append back
+to the check.
 """
 from __future__ import annotations
 
@@ -45,25 +51,41 @@ def cut_torn_tail(path: Path) -> None:
         f.truncate(0)
 
 
-def append_line(path: Path, line: bytes, sync: bool = True) -> None:
-    """Append one whole line (after cutting a torn one); a full disk is one NoSpace error,
-    with the half-written line taken back."""
-    try:
-        cut_torn_tail(path)
-        with path.open("ab") as f:
-            f.write(line)
-            f.flush()
-            if sync:
-                os.fsync(f.fileno())
-    except OSError as exc:
-        full = no_space(exc, path)
-        if full is None:
-            raise
+class LineLog:
+    """One append-only JSON-lines file, written a whole line at a time by this process."""
+
+    def __init__(self, path: str | Path, sync: bool = True) -> None:
+        self.path = Path(path)
+        self._sync = sync  # fsync every line (rows, side files); events are progress only
+        self._tail_checked = False  # True once the file is known to end in a whole line
+
+    def append_line(self, line: bytes) -> None:
+        """Append one whole line; a full disk is one NoSpace error, with the half-written
+        line taken back."""
         try:
-            cut_torn_tail(path)  # taking bytes back needs no room
-        except OSError:
-            pass  # the next writer cuts it; readers skip it meanwhile
-        raise full from None
+            if not self._tail_checked:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                cut_torn_tail(self.path)
+                self._tail_checked = True
+            with self.path.open("ab") as f:
+                f.write(line)
+                f.flush()
+                if self._sync:
+                    os.fsync(f.fileno())
+        except OSError as exc:
+            self._tail_checked = False  # whatever this write left, the next one cuts
+            full = no_space(exc, self.path)
+            if full is None:
+                raise
+            try:
+                cut_torn_tail(self.path)  # taking bytes back needs no room
+            except OSError:
+                pass  # the next append cuts it; readers skip it meanwhile
+            raise full from None
+
+    def append(self, record: Mapping[str, Any]) -> None:
+        """Append one record (a side file's line: samples, per-layer sparsity, ...)."""
+        self.append_line((json.dumps(record, separators=(",", ":")) + "\n").encode())
 
 
 class ResultLog:
@@ -71,6 +93,7 @@ class ResultLog:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
+        self._lines = LineLog(self.path)
 
     def rows(self) -> Iterator[dict[str, Any]]:
         """Every complete row, upgraded to the current schema; a torn last line is skipped.
@@ -92,9 +115,8 @@ class ResultLog:
     def append(self, values: Mapping[str, Any]) -> dict[str, Any]:
         """Check a row against the schema, append it and fsync before returning it."""
         row = make_row(values)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         line = json.dumps(row, separators=(",", ":"), allow_nan=False) + "\n"
-        append_line(self.path, line.encode())
+        self._lines.append_line(line.encode())
         return row
 
     def write_csv(self, path: str | Path) -> int:
@@ -133,7 +155,6 @@ def write_csv(rows: Iterable[Mapping[str, Any]], path: str | Path) -> int:
 
 
 def append_jsonl(path: str | Path, record: Mapping[str, Any]) -> None:
-    """Append one record to a side file (samples, per-layer sparsity), flushed and synced."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    append_line(path, (json.dumps(record, separators=(",", ":")) + "\n").encode())
+    """Append one record to a JSON-lines file written now and then (a validation's rows),
+    flushed and synced; a file appended row after row keeps a :class:`LineLog` instead."""
+    LineLog(path).append(record)

@@ -1,14 +1,14 @@
-"""Where a results folder keeps its rows, for one device or for a fleet.
+"""A results folder: :class:`ResultsFolder` names every file in it, reads and writes them.
 
 Two layouts, told apart by what is there:
 
-* one device (``agent run --out DIR``): ``DIR/results.jsonl`` beside ``machine.json``,
-  ``run.json``, ``layers.jsonl``, ``telemetry.jsonl``, ``samples.jsonl``, ``layer_time.jsonl``;
+* one device (``agent run --out DIR``): ``DIR/results.jsonl`` and its side files (the names:
+  :class:`ResultsFolder`);
 * a fleet (``collector run --out DIR``): one such folder a host, ``DIR/<host>/...`` (the asv
-  layout: merging is copying), plus the merged store ``DIR/fleet.duckdb`` and
-  ``DIR/results.parquet`` that the collector writes from them. ``DIR/<host>/host.json`` names
-  the inventory host the collector fetched the folder's rows from (the folder's name is a slug
-  of it); a folder without one is its own name.
+  layout: merging is copying), plus the merged store, the fleet record, the analysis and the
+  report that the collector writes beside them (:data:`ResultsFolder.FLEET_FILES`).
+  ``DIR/<host>/host.json`` names the inventory host the collector fetched the folder's rows
+  from (the folder's name is a slug of it); a folder without one is its own name.
 
 In a fleet folder a row's host is its folder's host, never the ``host`` the row claims: a
 device (or a file dropped into the folder) claiming another host's name must not overwrite that
@@ -25,40 +25,100 @@ with its reason and the other hosts are read; one device's unreadable file is a 
 from __future__ import annotations
 
 import json
+import os
 import re
+import uuid
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from shared.errors import UserError
-from shared.resultlog import ResultLog
-from shared.schema import SchemaError
+from shared.errors import UserError, no_space
+from shared.outlock import lock_folder
+from shared.resultlog import LineLog, ResultLog, write_csv
+from shared.schema import SCHEMA_VERSION, SchemaError
 
-RESULTS_FILE = "results.jsonl"
-SAMPLES_FILE = "samples.jsonl"
-STRATEGY_FILE = "strategy.jsonl"  # an adaptive sweep's choices: order, trial, round, reason
-LAYER_TIME_FILE = "layer_time.jsonl"  # per-layer time (shared/layertime.py), one line a profiled model
-HOST_FILE = "host.json"
 ROW_IDENTITY = ("run_id", "host", "trial_key")
-# What the collector writes at the top of a fleet folder, beside the host folders: a host whose
-# folder had one of these names would collide with it (tests check the writers agree).
-FLEET_FILES = ("fleet.duckdb", "fleet.duckdb.wal", "fleet.json", "results.parquet", "report.html",
-               "report.md", "report-tables", "analysis.json", "analysis.json.tmp", RESULTS_FILE)
 # A name that is a folder as it is: no separator, no leading '.' ('..') or '-' (an option), and
 # short enough for any file system (sweep names, and host names that need no slug).
 PLAIN_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,99}")
 
 
+def utc_now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
 @dataclass(frozen=True)
-class DeviceFolder:
-    """The output folder of one agent run (on its own, or one host's copy in a fleet folder)."""
+class ResultsFolder:
+    """One results folder: an agent's ``--out``, one host's copy of it in a fleet folder, or a
+    fleet folder's top (its fleet files).
+
+    The one place that spells a file name of a results folder, reads and writes the files, and
+    carries the folder's format version (asv's ``Results``, pyperf's ``Benchmark``): a new side
+    file is a name here, placed in one of the groups that say what the collector does with it
+    (:data:`FETCHED_AT_END`: copied when the run ends).
+    """
 
     root: Path
     host: str | None = None  # a fleet's host folder: the host its rows are from; None: one device
 
-    @property
+    # The folder's format is its rows' schema (shared/schema.py lists every change and upgrades
+    # old rows on reading); a side file whose shape changes bumps it too.
+    FORMAT_VERSION = SCHEMA_VERSION
+
+    # what an agent writes (README, "Using the agent")
+    RESULTS = "results.jsonl"  # one row a trial, appended and fsync'd (shared/resultlog.py)
+    RESULTS_CSV = "results.csv"  # the same rows, the last of each trial, written at the end
+    SAMPLES = "samples.jsonl"  # raw latency samples (ms), one line a trial and process
+    LAYERS = "layers.jsonl"  # per-layer sparsity, one line a variant
+    TELEMETRY = "telemetry.jsonl"  # probe time series and GPU kernel tables, one line a trial
+    LAYER_TIME = "layer_time.jsonl"  # per-layer time (shared/layertime.py), one line a profiled model
+    STRATEGY = "strategy.jsonl"  # an adaptive sweep's choices: order, trial, round, reason
+    SEED_COMPARISON = "seed_comparison.csv"  # original / mask-only / pruned latency, side by side
+    RUN = "run.json"  # the run id (kept across resumes), where the measuring time went
+    MACHINE = "machine.json"  # the hardware fingerprint
+    ARTIFACTS = "artifacts"  # the variants as built, unless --artifacts names another store
+    WORK = ".work"  # scratch of a running sweep: the model handed to workers, their stderr
+    # what a collector-driven agent's run folder holds besides (collector/remote_agent.py)
+    EVENTS = "events.jsonl"  # progress events (shared/events.py)
+    AGENT_LOG = "agent.log"  # the detached agent's stdout and stderr
+    # what the collector writes into its copy of a host's folder
+    HOST = "host.json"  # the inventory host the rows were fetched from
+    STREAM_STATE = ".stream.json"  # where the next read of the host's results.jsonl starts
+    # what the collector, the analysis and the report write at a folder's top
+    FLEET = "fleet.json"  # every host asked and how it ended
+    STORE = "fleet.duckdb"
+    PARQUET = "results.parquet"
+    ANALYSIS = "analysis.json"
+    REPORT = "report.html"  # with report.md and report-tables/ beside it
+    REPORT_MD = "report.md"
+    REPORT_TABLES = "report-tables"
+
+    # What the collector does with each file of a host's run folder; every name above is in
+    # exactly one of these (tests/unit/test_results_folder.py), so a new side file cannot be
+    # left out of fleet fetches unnoticed.
+    STREAMED = (RESULTS, EVENTS)  # read from a byte offset as they grow (collector/stream.py)
+    # copied once the run ends; the raw samples too: every speed-up interval is computed from them
+    FETCHED_AT_END = (MACHINE, RUN, LAYERS, TELEMETRY, SAMPLES, LAYER_TIME, RESULTS_CSV, SEED_COMPARISON,
+                      STRATEGY, AGENT_LOG)
+    NOT_FETCHED = (ARTIFACTS, WORK)  # pushed or built apart from the rows; scratch
+    COLLECTOR_FILES = (HOST, STREAM_STATE)  # the collector's own, in its copy
+    # beside the host folders of a fleet folder: a host whose folder had one of these names
+    # would collide with it (shared/inventory.py refuses such a host)
+    FLEET_FILES = (STORE, STORE + ".wal", FLEET, PARQUET, REPORT, REPORT_MD, REPORT_TABLES, ANALYSIS,
+                   ANALYSIS + ".tmp", RESULTS)
+
+    def path(self, name: str) -> Path:
+        return self.root / name
+
+    # ------------------------------------------------------------ rows
+
+    @cached_property
     def results(self) -> ResultLog:
-        return ResultLog(self.root / RESULTS_FILE)
+        """The rows' log; one a folder object, so that its tail is checked once."""
+        return ResultLog(self.path(self.RESULTS))
 
     def read_rows(self) -> tuple[list[dict[str, Any]], set[str]]:
         """Its rows, upgraded, each with the folder's host; and the other hosts rows claimed."""
@@ -68,18 +128,29 @@ class DeviceFolder:
         claimed = {str(row["host"]) for row in rows if row["host"] != self.host}
         return [{**row, "host": self.host} for row in rows], claimed
 
-    def json_file(self, name: str) -> dict[str, Any]:
-        """``machine.json`` or ``run.json``; {} where it is missing or unreadable."""
-        try:
-            data = json.loads((self.root / name).read_text())
-        except (OSError, ValueError):
-            return {}
-        return data if isinstance(data, dict) else {}
+    def write_csv(self, rows: Iterable[Mapping[str, Any]]) -> int:
+        """``results.csv``: ``rows`` in schema column order; returns the row count."""
+        return write_csv(rows, self.path(self.RESULTS_CSV))
 
-    def jsonl(self, name: str) -> list[dict[str, Any]]:
-        """``layers.jsonl`` or ``telemetry.jsonl``: every complete line that holds a JSON object
-        (a torn last line, or a damaged one, is skipped: these files only add detail to the rows)."""
-        path = self.root / name
+    # ------------------------------------------------------------ side files
+
+    @cached_property
+    def _side_logs(self) -> dict[str, LineLog]:
+        return {}
+
+    def append(self, name: str, record: Mapping[str, Any]) -> None:
+        """Append one record to the JSON-lines side file ``name``, synced (its tail is checked
+        at the first append only)."""
+        log = self._side_logs.get(name)
+        if log is None:
+            log = self._side_logs[name] = LineLog(self.path(name))
+        log.append(record)
+
+    def records(self, name: str) -> list[dict[str, Any]]:
+        """A JSON-lines side file (``layers.jsonl``, ``telemetry.jsonl``, ...): every complete line
+        that holds a JSON object (a torn last line, or a damaged one, is skipped: these files
+        only add detail to the rows)."""
+        path = self.path(name)
         if not path.exists():
             return []
         records = []
@@ -94,6 +165,13 @@ class DeviceFolder:
                         records.append(record)
         return records
 
+    def write_records(self, name: str, records: Iterable[Mapping[str, Any]]) -> Path:
+        """A whole JSON-lines file in one write (made-up folders: no fsync a line)."""
+        path = self.path(name)
+        path.write_text("".join(json.dumps(r, separators=(",", ":"), allow_nan=False) + "\n" for r in records),
+                        encoding="utf-8")
+        return path
+
     def samples(self) -> dict[str, list[list[float]]]:
         """``samples.jsonl``: each trial key's raw latency samples (ms), one list a process.
 
@@ -101,7 +179,7 @@ class DeviceFolder:
         has N lines; a line written again for the same trial and process (a retried trial)
         replaces the earlier one. Lines that do not hold a list of numbers are skipped."""
         found: dict[str, dict[Any, list[float]]] = {}
-        for record in self.jsonl(SAMPLES_FILE):
+        for record in self.records(self.SAMPLES):
             key, values = record.get("trial_key"), record.get("samples_ms")
             if not isinstance(key, str) or not isinstance(values, list):
                 continue
@@ -109,6 +187,83 @@ class DeviceFolder:
                 continue
             found.setdefault(key, {})[record.get("process", 0)] = [float(v) for v in values]
         return {key: list(by_process.values()) for key, by_process in found.items()}
+
+    # ------------------------------------------------------------ JSON documents
+
+    def read_json(self, name: str) -> dict[str, Any]:
+        """A JSON document of the folder (``machine.json``, ``run.json``, ...); {} where it is
+        missing or unreadable."""
+        try:
+            data = json.loads(self.path(name).read_text())
+        except (OSError, ValueError):
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    def write_json(self, name: str, data: Mapping[str, Any], indent: int | None = 2) -> Path:
+        """Whole or not at all: a reader never sees half a file, and a full disk (one NoSpace
+        error) leaves the file as it was."""
+        path = self.path(name)
+        tmp = path.with_name(name + ".part")
+        try:
+            tmp.write_text(json.dumps(data, indent=indent) + "\n")
+            tmp.replace(path)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise no_space(exc, path) or exc from None
+        return path
+
+    def read_run(self) -> dict[str, Any]:
+        return self.read_json(self.RUN)
+
+    def read_machine(self) -> dict[str, Any]:
+        return self.read_json(self.MACHINE)
+
+    # ------------------------------------------------------------ an agent's run into it
+
+    def open(self, sweep_name: str, machine: dict[str, Any]) -> str:
+        """Create (or reopen) the folder for an agent's run, locked for this process; writes
+        ``machine.json``. The run id of a first run is kept for every resume."""
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            probe = self.path(f".write-test-{os.getpid()}")
+            probe.write_text("")
+            probe.unlink()
+        except OSError as exc:
+            raise UserError(f"cannot write to output folder {str(self.root)!r}: {exc.strerror or exc}",
+                            field="--out") from None
+        lock_folder(self.root, "agent")  # two agents would interleave and double its rows
+        if self.path(self.RUN).exists():
+            run = json.loads(self.path(self.RUN).read_text())
+        else:
+            run = {"run_id": f"{utc_now()[:10]}-{uuid.uuid4().hex[:8]}", "sweep": sweep_name,
+                   "created_at": utc_now()}
+            self.write_json(self.RUN, run)
+        self.write_json(self.MACHINE, machine)
+        return str(run["run_id"])
+
+    def record_run(self, **fields: Any) -> None:
+        """Add ``fields`` to run.json (replacing those of an earlier run into this folder)."""
+        self.write_json(self.RUN, {**json.loads(self.path(self.RUN).read_text()), **fields})
+
+    @property
+    def work(self) -> Path:
+        """Scratch space of a running sweep (made on first use)."""
+        path = self.path(self.WORK)
+        path.mkdir(exist_ok=True)
+        return path
+
+    # ------------------------------------------------------------ the collector's copy
+
+    def write_host(self, name: str) -> None:
+        """``host.json``: the inventory host whose rows this folder holds (rewritten only when
+        it changes)."""
+        if self.read_json(self.HOST) != {"name": name}:
+            self.write_json(self.HOST, {"name": name}, indent=None)
+
+    def host_name(self) -> str:
+        """The inventory name in ``host.json`` (written by the collector), else the folder's name."""
+        name = self.read_json(self.HOST).get("name")
+        return name if isinstance(name, str) and name else self.root.name
 
 
 @dataclass(frozen=True)
@@ -128,27 +283,18 @@ def load_samples(root: str | Path) -> SampleIndex:
     return SampleIndex({device.host: device.samples() for device in device_folders(root)})
 
 
-def device_folders(root: str | Path) -> list[DeviceFolder]:
+def device_folders(root: str | Path) -> list[ResultsFolder]:
     """The device folders under ``root``: itself (one device) or its host subfolders (a fleet)."""
     folder = Path(root)
     if not folder.is_dir():
         raise UserError("no such results folder", source=str(folder))
-    if (folder / RESULTS_FILE).is_file():
-        return [DeviceFolder(folder)]
-    hosts = sorted(p.parent for p in folder.glob(f"*/{RESULTS_FILE}"))
+    if (folder / ResultsFolder.RESULTS).is_file():
+        return [ResultsFolder(folder)]
+    hosts = sorted(p.parent for p in folder.glob(f"*/{ResultsFolder.RESULTS}"))
     if not hosts:
         raise UserError(f"no results.jsonl here or in a host folder below: run `agent run --out DIR` "
                         f"or `collector run --out DIR` first", source=str(folder))
-    return [DeviceFolder(p, _host_name(p)) for p in hosts]
-
-
-def _host_name(folder: Path) -> str:
-    """The inventory name in ``host.json`` (written by the collector), else the folder's name."""
-    try:
-        name = json.loads((folder / HOST_FILE).read_text()).get("name")
-    except (OSError, ValueError, AttributeError):
-        name = None
-    return name if isinstance(name, str) and name else folder.name
+    return [ResultsFolder(p, ResultsFolder(p).host_name()) for p in hosts]
 
 
 def latest_and_earlier(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:

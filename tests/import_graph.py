@@ -43,11 +43,7 @@ SEAM = "agent.seam"
 SEAM_REACHES = frozenset({"collector.analysis", "collector.report"})
 # Cycles known and owned elsewhere, each with why it is still here; an entry whose cycle is gone
 # is itself reported, so that this list only shrinks. Keep it empty when you can.
-ALLOWED_CYCLES: dict[frozenset[str], str] = {
-    # machine.collect_machine imports fingerprint inside a function, fingerprint imports machine's
-    # cpu_model and device_class_of: issue 17 item 4 makes them one fingerprint module (another part)
-    frozenset({"agent.machine", "agent.fingerprint"}): "two sources of truth for the fingerprint",
-}
+ALLOWED_CYCLES: dict[frozenset[str], str] = {}  # none today; an entry says why the cycle must stay
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from rich.table import Table
 
 from shared.errors import UserError
 from shared.layertime import ORIGINAL, LayerTimes, side_by_side
+from shared.resultsdir import ResultsFolder
 from shared.sweep import DEFAULT_SWEEP, Sweep, load_sweep
 
 if TYPE_CHECKING:
@@ -82,7 +83,7 @@ def execute(args: argparse.Namespace) -> int:
         if value is not None and value < 1:
             raise UserError("must be a positive whole number", field=field)
     out = args.out or Path("results") / sweep.name
-    store = ArtifactStore(args.artifacts or out / "artifacts")
+    store = ArtifactStore(args.artifacts or ResultsFolder(out).path(ResultsFolder.ARTIFACTS))
     profiler = Profiler(sweep, out, store, _builder(sweep, store, args.cache_dir),
                         args.passes or DEFAULT_PASSES, args.batch_size)
     records, skipped = profiler.profile(args.variant)
@@ -94,5 +95,5 @@ def execute(args: argparse.Namespace) -> int:
         console.print(comparison_table(records))
     for line in skipped:
         console.print(f"not profiled: {line}", markup=False)
-    console.print(f"layer times: {profiler.out.layer_time}", markup=False)
+    console.print(f"layer times: {profiler.out.path(ResultsFolder.LAYER_TIME)}", markup=False)
     return 0 if records else 1

@@ -23,6 +23,7 @@ from shared.cli import output_console
 from shared.errors import UserError
 from shared.events import EventWriter
 from shared.profile import DeviceProfile, misfit_here, parse_profile
+from shared.resultsdir import ResultsFolder
 from shared.sweep import DEFAULT_SWEEP, Sweep, load_sweep
 
 if TYPE_CHECKING:
@@ -239,7 +240,7 @@ def execute(args: argparse.Namespace) -> int:
     console.print(f"{summary.total} trials ({summary.already_done} already done; this run: {counts})")
     if sweep.strategy.adaptive:
         console.print(f"adaptive sweep: at most {sweep.strategy.budget:.0%} of the grid's trials, chosen by the "
-                      f"causal model; why each was chosen: {runner.out.strategy}")
+                      f"causal model; why each was chosen: {runner.out.path(ResultsFolder.STRATEGY)}")
     if (disturbed := summary.disturbed_line()) is not None:
         console.print(disturbed, markup=False)
     if summary.timed_s > 0:
@@ -251,7 +252,8 @@ def execute(args: argparse.Namespace) -> int:
         console.print("where the measuring time went (also in run.json, `overhead`):")
         for line in format_breakdown(summary.stages.seconds, summary.measure_wall_s):
             console.print(line, markup=False)
-    console.print(f"results: {runner.out.results.path}  csv: {runner.out.results_csv}", markup=False)
+    console.print(f"results: {runner.out.results.path}  csv: {runner.out.path(ResultsFolder.RESULTS_CSV)}",
+                  markup=False)
     console.print(f"artifacts: {runner.store.root} ({folder_mib(runner.store.root):,.0f} MiB; kept so that a rerun "
                   f"builds nothing, delete it to free the space)", markup=False)
     if not args.events:  # driven by a collector, which writes one report for the whole fleet

@@ -18,10 +18,10 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
-from agent.outdir import utc_now
 from shared import catalog
 from shared.errors import UserError
 from shared.resultlog import append_jsonl
+from shared.resultsdir import utc_now
 from shared.sweep import DatasetSpec
 from shared.version import MIN_PYTHON_FULL
 

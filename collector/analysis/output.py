@@ -18,9 +18,9 @@ from typing import Any
 
 from collector.analysis.values import Analysis
 from shared.errors import UserError
+from shared.resultsdir import ResultsFolder
 
 FORMAT_VERSION = 1
-ANALYSIS_FILE = "analysis.json"
 # version -> function turning a document of that version into one of version + 1
 UPGRADES: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
 
@@ -29,7 +29,7 @@ def dump_analysis(analysis: Analysis, path: str | Path) -> Path:
     """Write ``path`` (a folder gets ``analysis.json`` in it) via a temporary file and a rename."""
     path = Path(path)
     if path.is_dir():
-        path = path / ANALYSIS_FILE
+        path = path / ResultsFolder.ANALYSIS
     document = {"format_version": FORMAT_VERSION, **analysis.to_dict()}
     tmp = path.with_name(path.name + ".tmp")
     try:
@@ -56,7 +56,7 @@ def load_analysis(path: str | Path) -> Analysis:
     """Read an analysis.json written by this or an older edgeprune."""
     path = Path(path)
     if path.is_dir():
-        path = path / ANALYSIS_FILE
+        path = path / ResultsFolder.ANALYSIS
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:

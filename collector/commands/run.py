@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import threading
 import time
 from pathlib import Path
@@ -19,9 +18,10 @@ from collector.fleet.orchestrate import (add_fleet_arguments, claim_out, console
                                          selected_hosts, transport_factory)
 from shared import strategy
 from shared.cli import EXIT_INTERRUPTED, output_console
-from shared.errors import UserError, no_space, require_modules
+from shared.errors import UserError, require_modules
 from shared.inventory import Inventory, safe_folder_name
 from shared.profile import misfit_here
+from shared.resultsdir import ResultsFolder
 from shared.sweep import DEFAULT_SWEEP, parse_sweep, read_sweep_file
 
 EXIT_HOSTS_FAILED = 1
@@ -89,14 +89,7 @@ def _write_fleet_file(out: Path, args: argparse.Namespace, run_name: str, views:
              "hosts": [{"name": v.name, "outcome": v.outcome, "reason": v.reason, "trials_done": v.done,
                         "trials_total": v.total, "not_ok": v.failures, "restarts": v.restarts,
                         "reconnects": v.reconnects} for v in views]}
-    path = out / "fleet.json"
-    tmp = path.with_name(path.name + ".part")
-    try:  # whole or not at all: a full disk leaves the last run's file as it was
-        tmp.write_text(json.dumps(fleet, indent=2) + "\n")
-        tmp.replace(path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise no_space(exc, path) or exc from None
+    ResultsFolder(out).write_json(ResultsFolder.FLEET, fleet)  # a full disk leaves the last run's file
 
 
 def _run_hosts(args: argparse.Namespace, console: Console, runs: list[HostRun], views: list[HostView],

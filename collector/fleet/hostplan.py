@@ -8,6 +8,7 @@ from typing import Any
 import yaml
 
 from shared.inventory import Host
+from shared.resultsdir import ResultsFolder
 from shared.sweep import Sweep, parse_sweep
 
 
@@ -23,7 +24,7 @@ def agent_args(host: Host, artifacts: str | None, build_missing: bool = False) -
     """``agent run`` arguments, relative to the host's run folder. ``artifacts``: the host's
     store, pushed to (``build_missing`` False) or built into by the agent, once for every
     inventory name on that machine (``build_missing`` True)."""
-    args = ["--sweep", "../sweep.yml", "--out", ".", "--events", "events.jsonl", "--host-name", host.name]
+    args = ["--sweep", "../sweep.yml", "--out", ".", "--events", ResultsFolder.EVENTS, "--host-name", host.name]
     if host.mem_limit:
         args += ["--mem-limit", host.mem_limit]
     if host.profile is not None:

@@ -22,13 +22,13 @@ from pathlib import Path
 from collector.fleet.deploy import Wheel, agent_command, check_version, deploy
 from collector.fleet.hostlock import host_lock
 from collector.fleet.hostplan import agent_args
-from collector.fleet.remote_agent import FETCHED_AT_END, RemoteRun, RunState
+from collector.fleet.remote_agent import RemoteRun, RunState
 from collector.fleet.stream import RowStream, add_new_lines
 from collector.fleet.transport import AuthFailed, ConnectionLost, Transport, TransportError, Unreachable
 from shared.errors import NoSpace, no_space
-from shared.events import EVENTS_FILE, parse_events
+from shared.events import parse_events
 from shared.inventory import Host
-from shared.resultsdir import HOST_FILE, RESULTS_FILE
+from shared.resultsdir import ResultsFolder
 
 OK, PARTIAL, UNREACHABLE, AUTH_FAILED, AGENT_ERROR = "ok", "partial", "unreachable", "auth-failed", "agent-error"
 OUTCOMES = (OK, PARTIAL, UNREACHABLE, AUTH_FAILED, AGENT_ERROR)
@@ -93,7 +93,8 @@ class HostRun:
         self.stop = stop or threading.Event()  # set by Ctrl-C in `collector run`
         self.log = log
         self.local = settings.out_dir / host.folder_name
-        self.results_local = self.local / RESULTS_FILE
+        self.folder = ResultsFolder(self.local)  # the collector's copy of the host's results folder
+        self.results_local = self.folder.path(ResultsFolder.RESULTS)
         self.rows = RowStream(self.local)
         self.events_offset = 0
         self.remote: RemoteRun | None = None
@@ -140,12 +141,7 @@ class HostRun:
         """``OUT/<host>/`` and its ``host.json``: which inventory host these rows are from."""
         try:
             self.local.mkdir(parents=True, exist_ok=True)
-            host_file = self.local / HOST_FILE
-            text = json.dumps({"name": self.host.name}) + "\n"
-            if not host_file.exists() or host_file.read_text() != text:
-                tmp = host_file.with_name(HOST_FILE + ".part")
-                tmp.write_text(text)
-                tmp.replace(host_file)
+            self.folder.write_host(self.host.name)
         except OSError as exc:
             raise no_space(exc, self.local) or exc from None
 
@@ -291,7 +287,7 @@ class HostRun:
         remote = self.remote.results
         polled = self.rows.poll(remote, lambda offset: self.t.read_from(remote, offset))
         if polled.restarted:
-            self.log(f"{self.host.name}: {RESULTS_FILE} there is not the file read before (its run folder "
+            self.log(f"{self.host.name}: {ResultsFolder.RESULTS} there is not the file read before (its run folder "
                      f"wiped or replaced): re-reading it from the start; the rows fetched before are kept")
         for line in polled.new_lines:
             try:
@@ -308,7 +304,7 @@ class HostRun:
 
     def _warn_skipped(self, skipped: int) -> None:
         if skipped:
-            self.log(f"{self.host.name}: skipped {skipped} unreadable line(s) of {EVENTS_FILE} (a write cut "
+            self.log(f"{self.host.name}: skipped {skipped} unreadable line(s) of {ResultsFolder.EVENTS} (a write cut "
                      f"short: the agent killed, a power cut, a full disk); rows are not affected")
 
     def _on_event(self, event: dict) -> None:
@@ -402,17 +398,17 @@ class HostRun:
     def _fetch_side_files(self) -> None:
         """Copy the side files; a JSON-lines one (layers, telemetry) keeps the lines it had."""
         assert self.remote is not None
-        for name in FETCHED_AT_END:
+        for name in ResultsFolder.FETCHED_AT_END:
             if not name.endswith(".jsonl"):
-                self.t.get(self.remote.file(name), self.local / name)
-            elif self.t.get(self.remote.file(name), staged := self.local / f".{name}.fetched"):
-                add_new_lines(staged, self.local / name)
+                self.t.get(self.remote.file(name), self.folder.path(name))
+            elif self.t.get(self.remote.file(name), staged := self.folder.path(f".{name}.fetched")):
+                add_new_lines(staged, self.folder.path(name))
 
     def _say_store_size(self) -> None:
         """Where the variants built on the host are kept and how much disk they take (738 MB for
         the quick sweep): kept for reruns, so the operator should know they are there."""
         assert self.remote is not None
-        store = self._store_in_use() or self.remote.file("artifacts")
+        store = self._store_in_use() or self.remote.file(ResultsFolder.ARTIFACTS)
         done = self.t.run(f"du -sk {shlex.quote(store)} 2>/dev/null")
         fields = done.stdout.split()
         if done.returncode == 0 and fields and fields[0].isdigit():
@@ -421,6 +417,6 @@ class HostRun:
 
     def _log_tail(self) -> str:
         assert self.remote is not None
-        data = self.t.read_from(self.remote.file("agent.log"), 0)
+        data = self.t.read_from(self.remote.file(ResultsFolder.AGENT_LOG), 0)
         lines = [line for line in data.decode(errors="replace").splitlines() if line.strip()]
         return " | ".join(lines[-3:])[-400:] or "(empty log)"

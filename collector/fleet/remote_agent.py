@@ -1,10 +1,12 @@
 """One sweep's run folder on a host, and the shell commands that start, watch and stop its
 agent there. The agent runs detached (``setsid nohup``): a dropped SSH connection, or a
 collector that exits, does not stop it; its pid and exit status are files the collector
-reads on its next visit. Every path and argument is quoted with ``shlex.quote``.
+reads on its next visit. Every path and argument is quoted with ``shlex.quote``. The
+control files (agent.pid, agent.child, agent.exit) are this module's; every other name in the
+output folder is ResultsFolder's, which also says what is fetched when the run ends.
 
     <workdir>/runs/<run>/<host>/sweep.yml        the plan for this host (<host>: its folder name)
-    <workdir>/runs/<run>/<host>/out/             the agent's output folder (results.jsonl, ...)
+    <workdir>/runs/<run>/<host>/out/             the agent's output folder (shared.resultsdir.ResultsFolder)
     <workdir>/runs/<run>/<host>/out/events.jsonl progress events (shared/events.py)
     <workdir>/runs/<run>/<host>/out/agent.pid    the detached session's leader, which waits for the agent
     <workdir>/runs/<run>/<host>/out/agent.child  the agent's own pid
@@ -20,15 +22,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from shared.cli import EXIT_INTERRUPTED
-from shared.events import EVENTS_FILE
-from shared.resultsdir import LAYER_TIME_FILE, RESULTS_FILE, SAMPLES_FILE, STRATEGY_FILE
+from shared.resultsdir import ResultsFolder
 
 q = shlex.quote
-
-# files fetched beside results.jsonl once the run ends (results.jsonl is streamed as it grows);
-# the raw samples too: every speed-up interval (shared/stats.speedup) is computed from them
-FETCHED_AT_END = ("machine.json", "run.json", "layers.jsonl", "telemetry.jsonl", SAMPLES_FILE, LAYER_TIME_FILE,
-                  "results.csv", "seed_comparison.csv", STRATEGY_FILE, "agent.log")
 
 
 @dataclass(frozen=True)
@@ -70,11 +66,11 @@ class RemoteRun:
 
     @property
     def results(self) -> str:
-        return self.file(RESULTS_FILE)
+        return self.file(ResultsFolder.RESULTS)
 
     @property
     def events(self) -> str:
-        return self.file(EVENTS_FILE)
+        return self.file(ResultsFolder.EVENTS)
 
     def prepare_command(self) -> str:
         return f"mkdir -p {q(self.out)}"
@@ -87,7 +83,7 @@ class RemoteRun:
                  f"echo $! > agent.child; wait $!; echo $? > agent.exit.part && mv agent.exit.part agent.exit")
         # waits (5 s at most) for the pid file, so that the next look at the state sees it
         return (f"cd {q(self.out)} && rm -f agent.exit agent.pid agent.child && "
-                f"{{ setsid nohup sh -c {q(inner)} >> agent.log 2>&1 < /dev/null & }} && "
+                f"{{ setsid nohup sh -c {q(inner)} >> {ResultsFolder.AGENT_LOG} 2>&1 < /dev/null & }} && "
                 f"for i in $(seq 50); do [ -s agent.pid ] && break; sleep 0.1; done; test -s agent.pid")
 
     def state_command(self) -> str:

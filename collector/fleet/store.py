@@ -21,11 +21,9 @@ import duckdb
 import pandas as pd
 
 from shared.errors import NoSpace, UserError, no_space
-from shared.resultsdir import ROW_IDENTITY, device_folders, latest_and_earlier
+from shared.resultsdir import ROW_IDENTITY, ResultsFolder, device_folders, latest_and_earlier
 from shared.schema import COLUMNS, COLUMN_NAMES, SchemaError
 
-STORE_FILE = "fleet.duckdb"
-PARQUET_FILE = "results.parquet"
 TABLE = "results"
 EARLIER_TABLE = "earlier_rows"  # rows superseded by a later row of the same trial
 SQL_TYPES = {int: "BIGINT", float: "DOUBLE", str: "VARCHAR", bool: "BOOLEAN"}
@@ -84,10 +82,11 @@ def merge(out_dir: Path) -> MergeResult:
     """Upsert every host folder's rows; write the Parquet export. A full disk is one NoSpace
     error: a new store is made as ``fleet.duckdb.part`` and renamed when whole (DuckDB leaves
     a file it could not finish unreadable), an existing one commits the upsert or not."""
-    result = MergeResult(out_dir / STORE_FILE, out_dir / PARQUET_FILE)
+    fleet = ResultsFolder(out_dir)
+    result = MergeResult(fleet.path(ResultsFolder.STORE), fleet.path(ResultsFolder.PARQUET))
     _set_aside_if_unreadable(result)
     fresh = not result.store.exists()
-    target = result.store.with_name(STORE_FILE + ".part") if fresh else result.store
+    target = result.store.with_name(ResultsFolder.STORE + ".part") if fresh else result.store
     try:
         _merge(out_dir, result, target)
         if fresh:
@@ -115,9 +114,9 @@ def _set_aside_if_unreadable(result: MergeResult) -> None:
     except duckdb.IOException as exc:
         if "not a valid DuckDB database file" not in str(exc):
             raise
-        aside = result.store.with_name(STORE_FILE + ".unreadable")
+        aside = result.store.with_name(ResultsFolder.STORE + ".unreadable")
         result.store.replace(aside)
-        result.notes.append(f"{STORE_FILE} was not a DuckDB file (half written?): renamed {aside.name}; "
+        result.notes.append(f"{ResultsFolder.STORE} was not a DuckDB file (half written?): renamed {aside.name}; "
                             f"made again from the host folders")
 
 

@@ -25,9 +25,7 @@ from pathlib import Path
 from shared.errors import no_space
 from shared.events import complete_lines
 from shared.resultlog import cut_torn_tail
-from shared.resultsdir import RESULTS_FILE
-
-STATE_FILE = ".stream.json"
+from shared.resultsdir import ResultsFolder
 
 
 def _digest(line: bytes) -> str:
@@ -53,8 +51,9 @@ class Polled:
 
 class RowStream:
     def __init__(self, folder: Path) -> None:
-        self.path = folder / RESULTS_FILE
-        self.state_path = folder / STATE_FILE
+        copy = ResultsFolder(folder)
+        self.path = copy.path(ResultsFolder.RESULTS)
+        self.state_path = copy.path(ResultsFolder.STREAM_STATE)
         self._held: set[str] | None = None  # sha256 of every line here; read on first use
 
     def _load(self) -> tuple[set[str], Position]:

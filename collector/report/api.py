@@ -14,9 +14,9 @@ from collector.report.model import Budgets, Report, Section
 from collector.report.sections import (accuracy, causal, energy, latency, layertime, memory, overview, parameters,
                                        quality, recommend, strategy)
 from shared.errors import UserError
+from shared.resultsdir import ResultsFolder
 from shared.version import __version__
 
-REPORT_FILE = "report.html"
 # in reading order: who ran what, what pruning did, what it costs, what it causes, what to use, how sure.
 # A section's build may return None (energy, layer time, an adaptive sweep's: where there is
 # nothing of the kind): it is left out.
@@ -75,6 +75,6 @@ def write_report_and_headline(results_dir: str | Path, out: str | Path | None = 
     chosen = Budgets(**{k: v for k, v in budgets.items() if v is not None})
     data = load_report_data(results_dir, analysis)
     _check_batch_size(data, chosen)
-    target = Path(out) if out else Path(results_dir) / REPORT_FILE
+    target = Path(out) if out else Path(results_dir) / ResultsFolder.REPORT
     report = build_report(data, chosen)
     return export.write(report, target), report.headline

@@ -14,14 +14,12 @@ import numpy as np
 import pandas as pd
 
 from shared.layertime import LayerTimes, read_records
-from shared.resultsdir import LAYER_TIME_FILE, STRATEGY_FILE, SampleIndex, device_folders, load_results, load_samples
+from shared.resultsdir import ResultsFolder, SampleIndex, device_folders, load_results, load_samples
 from shared.schema import COLUMN_NAMES, COLUMNS
 
 if TYPE_CHECKING:
     from collector.analysis.values import Analysis
 
-ANALYSIS_FILE = "analysis.json"
-FLEET_FILE = "fleet.json"  # written by `collector run`: every host asked and how it ended
 FLEET_HOST_COLUMNS = ("host", "outcome", "reason", "trials_done", "trials_total", "not_ok", "restarts", "reconnects")
 # the unpruned model of a host: what accuracy drop and speed-up are measured against
 BASE_KEYS = ("host", "model", "dataset", "input_size", "seed")
@@ -242,19 +240,19 @@ def load_report_data(results_dir: str | Path, analysis_path: str | Path | None =
     """Everything under ``results_dir``; a UserError when it holds no results."""
     source = Path(results_dir)
     folders = device_folders(source)
-    machines = pd.DataFrame([_machine_row(f.root.name, f.json_file("machine.json"), f.json_file("run.json"))
-                             for f in folders])
-    layers = _layers([record for f in folders for record in f.jsonl("layers.jsonl")])
+    machines = pd.DataFrame([_machine_row(f.root.name, f.read_machine(), f.read_run()) for f in folders])
+    layers = _layers([record for f in folders for record in f.records(ResultsFolder.LAYERS)])
     # a fleet's host is its folder's (as its rows'), one device's its fingerprint's
     layer_times = tuple((f.host or host, record) for f, host in zip(folders, machines["host"])
-                        for record in read_records(f.jsonl(LAYER_TIME_FILE)))
+                        for record in read_records(f.records(ResultsFolder.LAYER_TIME)))
     loaded = load_results(source)
     rows = derive(rows_frame(loaded.rows), machines)
-    path = Path(analysis_path) if analysis_path else source / ANALYSIS_FILE
+    top = ResultsFolder(source)
+    path = Path(analysis_path) if analysis_path else top.path(ResultsFolder.ANALYSIS)
     analysis, problem = _analysis(path)
-    fleet, fleet_problem = _fleet(source / FLEET_FILE)
+    fleet, fleet_problem = _fleet(top.path(ResultsFolder.FLEET))  # written by `collector run`
     strategy = pd.DataFrame([{**record, "host": f.host or record.get("host")}
-                             for f in folders for record in f.jsonl(STRATEGY_FILE)])
+                             for f in folders for record in f.records(ResultsFolder.STRATEGY)])
     return ReportData(source, rows, machines, layers, analysis, path, problem, fleet, fleet_problem,
                       loaded.notes(), load_samples(source), strategy, layer_times)
 

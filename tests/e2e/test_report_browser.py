@@ -18,7 +18,7 @@ from PIL import Image
 
 from collector.analysis.output import dump_analysis
 from collector.report import write_report
-from collector.report.synthetic import PLATFORMS, synthetic_analysis, write_fleet
+from tests.synthetic.fleet_folder import PLATFORMS, synthetic_analysis, write_fleet
 
 pytestmark = pytest.mark.slow
 

@@ -3,7 +3,7 @@ analysis's reader: a valid results file always gives a report (and never says "n
 one is one line naming the file, or, in a fleet, that host left out with its reason; text from
 the rows is never markup in report.md.
 
-The base fleet is collector/report/synthetic.py's (two hosts, one of them stopped half way, with
+The base fleet is tests/synthetic/fleet_folder.py's (two hosts, one of them stopped half way, with
 fleet.json); each case rewrites its rows and nothing else, so every row stays valid for the
 schema: only nullable columns are nulled, statuses are any of the schema's.
 """
@@ -22,15 +22,14 @@ import pytest
 from collector.analysis.config import Thresholds
 from collector.analysis.frame import build_frame, read_rows
 from collector.report.api import write_report
-from collector.report.synthetic import write_fleet
 from shared.errors import UserError
 from shared.schema import COLUMNS, STATUSES
+from tests.synthetic.fleet_folder import write_fleet
 
 Rows = list[dict[str, Any]]
 NULLABLE = tuple(c.name for c in COLUMNS if not c.required)
 # the nullable columns the report's code names: each one nulled in every row is a case of its own
-_REPORT_SOURCE = "".join(p.read_text() for p in (Path(__file__).parents[2] / "collector" / "report").rglob("*.py")
-                         if p.name != "synthetic.py")
+_REPORT_SOURCE = "".join(p.read_text() for p in (Path(__file__).parents[2] / "collector" / "report").rglob("*.py"))
 REPORT_COLUMNS = tuple(c for c in NULLABLE if f'"{c}"' in _REPORT_SOURCE)
 NAN = re.compile(r"\bnan\b", re.IGNORECASE)
 

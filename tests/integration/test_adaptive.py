@@ -15,8 +15,8 @@ from collector.analysis.config import AnalysisConfig
 from collector.analysis.frame import ANALYSIS_COLUMNS, DERIVED_FROM
 from collector.analysis.graph import load_graph
 from collector.analysis.replay import DESIGN_COLUMNS, replay
-from collector.analysis.synthetic import synthetic_rows, write_results
 from shared.errors import UserError
+from tests.synthetic.known_effects import synthetic_rows, write_results
 
 FEW = AnalysisConfig().replace("refuters", bootstrap_simulations=30)
 GRAPH = load_graph(None, ANALYSIS_COLUMNS, DERIVED_FROM)

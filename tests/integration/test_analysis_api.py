@@ -7,8 +7,8 @@ import pytest
 
 from collector.analysis import analyze, dump_analysis, load_analysis
 from collector.analysis.config import AnalysisConfig
-from collector.analysis.synthetic import TRUE_LATENCY_MS_PER_RATIO, synthetic_rows, write_results
 from shared.errors import UserError
+from tests.synthetic.known_effects import TRUE_LATENCY_MS_PER_RATIO, synthetic_rows, write_results
 
 CONFIG = (AnalysisConfig().replace("refuters", simulations=10, bootstrap_simulations=10)
           .replace("gcm", samples=100, whatif_resamples=2, max_rows=1500))

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from agent.cli import main as agent_main
-from collector.analysis.synthetic import synthetic_rows, write_results
 from collector.cli import main as collector_main
+from tests.synthetic.known_effects import synthetic_rows, write_results
 
 QUICK = ["--simulations", "5", "--no-gcm"]
 

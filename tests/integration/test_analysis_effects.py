@@ -19,8 +19,8 @@ from collector.analysis.estimators import FastLinearRegression, FastPropensitySc
 from collector.analysis.frame import ANALYSIS_COLUMNS, DERIVED_FROM, build_frame
 from collector.analysis.graph import load_graph
 from collector.analysis.quiet import quiet_dowhy
-from collector.analysis.synthetic import TRUE_LATENCY_MS_PER_RATIO, synthetic_rows, write_results
 from shared.errors import UserError
+from tests.synthetic.known_effects import TRUE_LATENCY_MS_PER_RATIO, synthetic_rows, write_results
 
 FEW = AnalysisConfig().replace("refuters", simulations=20, bootstrap_simulations=20)
 GRAPH = load_graph(None, ANALYSIS_COLUMNS)

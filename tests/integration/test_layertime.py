@@ -12,7 +12,7 @@ from agent.cli import main
 from agent.runner import SweepRunner
 from shared.layertime import ORIGINAL, VARIANT, read_records
 from shared.plan import variants
-from shared.resultsdir import LAYER_TIME_FILE
+from shared.resultsdir import ResultsFolder
 from shared.sweep import parse_sweep
 from tests.conftest import TINY_SWEEP
 
@@ -21,7 +21,7 @@ SWEEP = {**TINY_SWEEP, "methods": [{"name": "structured", "importance": "l1"}], 
 
 
 def records(folder: Path) -> list:
-    lines = [json.loads(line) for line in (folder / LAYER_TIME_FILE).read_text().splitlines()]
+    lines = [json.loads(line) for line in (folder / ResultsFolder.LAYER_TIME).read_text().splitlines()]
     found = read_records(lines)
     assert len(found) == len(lines)  # every line is a record the report can read
     return found
@@ -66,4 +66,4 @@ def test_an_unknown_variant_is_one_line_naming_the_file_and_the_field(tmp_path: 
     (line,) = capsys.readouterr().err.strip().splitlines()
     assert f"{sweep}: --variant: no variant of the sweep has key 'nope'; its variants: " in line
     assert "lenet5 structured r=0.5" in line
-    assert not (tmp_path / "out" / LAYER_TIME_FILE).exists()
+    assert not (tmp_path / "out" / ResultsFolder.LAYER_TIME).exists()

@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 
 from agent.artifacts import ArtifactStore
-from agent.measure_runner import SEED_COMPARISON_CSV, MeasureRunner
+from agent.measure_runner import MeasureRunner
 from agent.runner import ArtifactBuilder
 from shared.plan import variants
-from shared.resultsdir import SAMPLES_FILE, load_samples
+from shared.resultsdir import ResultsFolder, load_samples
 from shared.stats import FASTER, NO_DIFFERENCE, SLOWER
 from shared.sweep import parse_sweep
 from tests.conftest import TINY_SWEEP
@@ -67,7 +67,7 @@ def test_a_percentile_is_null_where_too_few_samples_back_it(store: Path, tmp_pat
 
 def test_each_process_is_kept_and_the_row_pools_them(store: Path, tmp_path: Path) -> None:
     rows = measure(store, tmp_path / "out", {**TIMING, "processes": 2})
-    lines = [json.loads(line) for line in (tmp_path / "out" / SAMPLES_FILE).read_text().splitlines()]
+    lines = [json.loads(line) for line in (tmp_path / "out" / ResultsFolder.SAMPLES).read_text().splitlines()]
     samples = load_samples(tmp_path / "out")
     for row in rows:
         assert row["process_count"] == 2
@@ -76,7 +76,7 @@ def test_each_process_is_kept_and_the_row_pools_them(store: Path, tmp_path: Path
         assert len(groups) == 2 and row["n_samples"] == sum(map(len, groups))
         assert row["latency_p50_process_min_ms"] <= row["latency_p50_ms"] <= row["latency_p50_process_max_ms"]
         assert row["latency_p50_process_cv"] >= 0.0
-    with (tmp_path / "out" / SEED_COMPARISON_CSV).open() as f:
+    with (tmp_path / "out" / ResultsFolder.SEED_COMPARISON).open() as f:
         (compared,) = list(csv.DictReader(f))
     assert compared["pruned verdict"] in (FASTER, SLOWER, NO_DIFFERENCE)  # measured: the samples were there
     assert compared["interval basis"] == "processes"

@@ -9,7 +9,7 @@ import pytest
 
 from collector.analysis import after_run
 from collector.analysis.after_run import AFTER_RUN_SIMULATIONS, analyse_after_run
-from collector.analysis.synthetic import synthetic_rows, write_results
+from tests.synthetic.known_effects import synthetic_rows, write_results
 
 
 def test_it_writes_analysis_json_with_the_bounded_simulations(tmp_path: Path) -> None:

@@ -9,8 +9,8 @@ import pytest
 
 from collector.analysis.config import Thresholds
 from collector.analysis.frame import build_frame, groups, question_rows, read_rows, unit_rows
-from collector.analysis.synthetic import synthetic_rows, write_results
 from shared.errors import UserError
+from tests.synthetic.known_effects import synthetic_rows, write_results
 
 ROWS = synthetic_rows(600, seed=1)
 

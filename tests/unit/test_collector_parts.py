@@ -114,7 +114,7 @@ def test_a_torn_event_line_is_skipped_and_the_next_writer_starts_a_new_line(tmp_
     assert [e["event"] for e in events] == ["start"] and skipped == 2 and used == len(garbled)
     with path.open("ab") as f:
         f.write(b'{"event": "row", "t": 17')  # a writer killed mid-write
-    writer.stage("building")  # the next one cuts the half line first
+    EventWriter(path).stage("building")  # the next writer cuts the half line first
     events, _, skipped = parse_events(path.read_bytes())
     assert [e["event"] for e in events] == ["start", "stage"] and skipped == 0
 

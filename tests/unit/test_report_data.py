@@ -10,8 +10,8 @@ import pytest
 
 from collector.analysis.output import dump_analysis
 from collector.report.data import load_report_data, probe_errors
-from collector.report.synthetic import PLATFORMS, synthetic_analysis, write_fleet
 from shared.errors import UserError
+from tests.synthetic.fleet_folder import PLATFORMS, synthetic_analysis, write_fleet
 
 MODELS, METHODS = ("lenet5", "resnet18"), ("l1_unstructured", "structured")
 

@@ -17,7 +17,7 @@ from collector.cli import main as collector_main
 from collector.report import write_report
 from collector.report.api import build_report
 from collector.report.data import load_report_data
-from collector.report.synthetic import PLATFORMS, synthetic_analysis, write_fleet
+from tests.synthetic.fleet_folder import PLATFORMS, synthetic_analysis, write_fleet
 
 SECTION_IDS = ("overview", "accuracy", "latency", "parameters", "memory", "causal", "recommendations", "quality")
 MODELS, METHODS = ("lenet5", "vgg16_bn"), ("l1_unstructured", "ln_structured_mask", "structured")

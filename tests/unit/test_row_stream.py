@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from collector.fleet.stream import STATE_FILE, RowStream
+from collector.fleet.stream import RowStream
+from shared.resultsdir import ResultsFolder
 
 
 def reader(path: Path):
@@ -62,7 +63,7 @@ def test_an_older_copy_without_a_position_is_matched_line_by_line(tmp_path: Path
     polled = RowStream(local).poll(str(remote), reader(remote))
     assert [line for line in polled.new_lines] == lines(2, "a", start=3).splitlines(keepends=True)
     assert (local / "results.jsonl").read_bytes() == lines(5, "a")
-    (local / STATE_FILE).write_text("{garbled")  # a lost position is a re-read, never a fragment
+    (local / ResultsFolder.STREAM_STATE).write_text("{garbled")  # a lost position is a re-read, never a fragment
     assert RowStream(local).poll(str(remote), reader(remote)).new_lines == []
     assert (local / "results.jsonl").read_bytes() == lines(5, "a")
 

@@ -14,7 +14,7 @@ import yaml
 from shared import yamlfile
 from shared.errors import EXTRA_OF_MODULE, MAX_MESSAGE_CHARS, UserError, needs_module, shown
 from shared.plan import trials, variants
-from shared.resultsdir import FLEET_FILES
+from shared.resultsdir import ResultsFolder
 from shared.sweep import parse_sweep
 from shared.yamlfile import decode_utf8, load_yaml, read_bounded
 
@@ -103,12 +103,13 @@ def test_every_optional_module_names_the_extra_that_brings_it() -> None:
 
 
 def test_the_fleet_files_are_those_the_collector_writes() -> None:
-    from collector.analysis.output import ANALYSIS_FILE
-    from collector.report.api import REPORT_FILE
-    from collector.fleet.store import PARQUET_FILE, STORE_FILE
+    from collector.report.export import paths
 
-    for name in (STORE_FILE, PARQUET_FILE, REPORT_FILE, ANALYSIS_FILE, "fleet.json", "report.md"):
-        assert name in FLEET_FILES
+    fleet = ResultsFolder(Path("out"))
+    report_files = {p.name for p in paths(fleet.path(ResultsFolder.REPORT))}  # the report's own names
+    for name in {ResultsFolder.STORE, ResultsFolder.PARQUET, ResultsFolder.ANALYSIS, ResultsFolder.FLEET,
+                 *report_files}:
+        assert name in ResultsFolder.FLEET_FILES
 
 
 def test_an_accepted_sweep_never_has_two_trials_with_one_key() -> None:

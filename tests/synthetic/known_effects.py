@@ -11,7 +11,6 @@ Rows are complete schema rows (``shared.schema.make_row``). An out-of-memory tri
 """
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from shared.plan import stable_hash
-from shared.resultsdir import RESULTS_FILE, SAMPLES_FILE
+from shared.resultsdir import ResultsFolder
 from shared.schema import make_row
 
 TRUE_LATENCY_MS_PER_RATIO = -8.0    # d latency_p50_ms / d target_ratio, everywhere
@@ -150,14 +149,9 @@ def write_results(out_dir: str | Path, rows: list[dict[str, Any]], samples: bool
     """``out_dir/results.jsonl`` holding ``rows`` (one write: a synthetic file needs no fsync a row),
     and with ``samples`` their raw samples beside them (samples.jsonl: every measured speed-up
     is computed from them)."""
-    folder = Path(out_dir)
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / RESULTS_FILE
-    path.write_text(_jsonl(rows), encoding="utf-8")
+    folder = ResultsFolder(Path(out_dir))
+    folder.root.mkdir(parents=True, exist_ok=True)
+    path = folder.write_records(ResultsFolder.RESULTS, rows)
     if samples:
-        (folder / SAMPLES_FILE).write_text(_jsonl(synthetic_samples(rows)), encoding="utf-8")
+        folder.write_records(ResultsFolder.SAMPLES, synthetic_samples(rows))
     return path
-
-
-def _jsonl(records: list[dict[str, Any]]) -> str:
-    return "".join(json.dumps(r, separators=(",", ":"), allow_nan=False) + "\n" for r in records)

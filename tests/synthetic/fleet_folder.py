@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from shared.plan import stable_hash
-from shared.resultsdir import SAMPLES_FILE
+from shared.resultsdir import ResultsFolder
 from shared.schema import make_row
 
 
@@ -232,11 +232,6 @@ def _samples(rows: Sequence[dict[str, Any]], n: int) -> list[dict[str, Any]]:
     return found
 
 
-def _write_jsonl(path: Path, records: Sequence[dict[str, Any]]) -> None:
-    path.write_text("".join(json.dumps(r, separators=(",", ":"), allow_nan=False) + "\n" for r in records),
-                    encoding="utf-8")
-
-
 # hosts a fleet.json names that left no host folder: (name, outcome, reason)
 NO_FOLDER_HOSTS = (
     ("edge-gw-17", "unreachable", "ssh: connect to host 10.0.4.17 port 22: Connection timed out"),
@@ -274,8 +269,8 @@ def write_fleet(root: str | Path, hosts: int = 50, trials_per_host: int = 1000, 
     for index in range(hosts):
         platform = PLATFORMS[index % len(PLATFORMS)]
         host = f"{'-'.join(platform.device_class.split('-')[1:3])}-{index // len(PLATFORMS) + 1:02d}"
-        folder = root / host
-        folder.mkdir(parents=True, exist_ok=True)
+        folder = ResultsFolder(root / host)
+        folder.root.mkdir(parents=True, exist_ok=True)
         version = "0.0.9" if index % 7 == 6 else "0.1.0"  # a fleet is rarely upgraded all at once
         done, outcome, reason, restarts, reconnects = (_host_end(index, hosts, planned) if fleet_file
                                                        else (planned, "ok", "", 0, 0))
@@ -283,17 +278,17 @@ def write_fleet(root: str | Path, hosts: int = 50, trials_per_host: int = 1000, 
                                  agent_version=version, models=models, methods=methods)
         entries.append(_fleet_entry(host, outcome, reason, len(rows), planned,
                                     sum(r["status"] != "ok" for r in rows), restarts, reconnects))
-        _write_jsonl(folder / "results.jsonl", rows)
-        _write_jsonl(folder / "layers.jsonl", layers)
-        _write_jsonl(folder / SAMPLES_FILE, _samples(rows, samples))
-        (folder / "machine.json").write_text(json.dumps(_machine(host, platform), indent=1), encoding="utf-8")
-        (folder / "run.json").write_text(json.dumps({"run_id": f"run-{host}", "sweep": "fleet"}), encoding="utf-8")
+        folder.write_records(ResultsFolder.RESULTS, rows)
+        folder.write_records(ResultsFolder.LAYERS, layers)
+        folder.write_records(ResultsFolder.SAMPLES, _samples(rows, samples))
+        folder.write_json(ResultsFolder.MACHINE, _machine(host, platform), indent=1)
+        folder.write_json(ResultsFolder.RUN, {"run_id": f"run-{host}", "sweep": "fleet"}, indent=None)
     if fleet_file:
         entries += [_fleet_entry(name, outcome, reason, 0, planned, 0) for name, outcome, reason in
                     NO_FOLDER_HOSTS]
         fleet = {"run_name": "fleet", "sweep": "sweeps/fleet.yml", "inventory": "hosts.yml",
                  "started_at": "2026-11-21T08:00:00Z", "wall_s": 5025.4, "hosts": entries}
-        (root / "fleet.json").write_text(json.dumps(fleet, indent=2) + "\n", encoding="utf-8")
+        ResultsFolder(root).write_json(ResultsFolder.FLEET, fleet)
     return root
 
 
