@@ -41,6 +41,7 @@ from agent.accuracy import EVAL_BATCH, device_accuracy, same_as_build
 from agent.affinity import format_cpus, pin
 from agent.artifacts import Artifact
 from agent.backends import BACKENDS, Backend
+from agent.backends.base import ModelOnDevice
 from agent.disturbance import wait_until_quiet
 from agent.emulate import CpuCap, CpuGroup
 from agent.layertime import DEFAULT_PASSES
@@ -80,16 +81,10 @@ class TrialSpec:
 
 
 @dataclass(frozen=True)
-class WorkerJob:
+class WorkerJob(ModelOnDevice):
     """Everything a worker needs; picklable, sent to the forked child. The artifact was
     verified by the parent; its meta travels along so the worker does not hash it again."""
 
-    artifact_dir: str
-    artifact_meta: Mapping[str, Any]
-    backend: str
-    backend_options: Mapping[str, Any]
-    device: str
-    threads: int | None
     timing: TimingSpec
     trials: tuple[TrialSpec, ...]
     stop_after_oom: bool

@@ -81,7 +81,7 @@ class ResultsFolder:
     MACHINE = "machine.json"  # the hardware fingerprint
     ARTIFACTS = "artifacts"  # the variants as built, unless --artifacts names another store
     WORK = ".work"  # scratch of a running sweep: the model handed to workers, their stderr
-    # what a collector-driven agent's run folder holds besides (collector/remote_agent.py)
+    # what a collector-driven agent's run folder holds besides (collector/fleet/remote_agent.py)
     EVENTS = "events.jsonl"  # progress events (shared/events.py)
     AGENT_LOG = "agent.log"  # the detached agent's stdout and stderr
     # what the collector writes into its copy of a host's folder
@@ -99,7 +99,7 @@ class ResultsFolder:
     # What the collector does with each file of a host's run folder; every name above is in
     # exactly one of these (tests/unit/test_results_folder.py), so a new side file cannot be
     # left out of fleet fetches unnoticed.
-    STREAMED = (RESULTS, EVENTS)  # read from a byte offset as they grow (collector/stream.py)
+    STREAMED = (RESULTS, EVENTS)  # read from a byte offset as they grow (collector/fleet/stream.py)
     # copied once the run ends; the raw samples too: every speed-up interval is computed from them
     FETCHED_AT_END = (MACHINE, RUN, LAYERS, TELEMETRY, SAMPLES, LAYER_TIME, RESULTS_CSV, SEED_COMPARISON,
                       STRATEGY, AGENT_LOG)

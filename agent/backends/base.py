@@ -27,6 +27,20 @@ if TYPE_CHECKING:  # numpy and the store are light, but only types are needed he
 
 
 @dataclass(frozen=True)
+class ModelOnDevice:
+    """Which built model a process loads, on which backend and device, with how many threads:
+    what a measuring worker (agent.worker.WorkerJob) and an external GPU profiler's child
+    (agent.probes.external_profile.ProfileTarget) both start from. Picklable."""
+
+    artifact_dir: str
+    artifact_meta: Mapping[str, Any]
+    backend: str
+    backend_options: Mapping[str, Any]
+    device: str
+    threads: int | None
+
+
+@dataclass(frozen=True)
 class Prepared:
     """A model ready to time: ``call()`` runs one batch, synchronised, inside ``session()``.
 

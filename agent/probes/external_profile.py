@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from agent.backends.base import ModelOnDevice
 from agent.probes.base import ProbeResult, format_reasons
 from agent.probes.gpuprofile import GPUPROFILE_COLUMNS, TOP_KERNELS, Choice, summarize_aggregates
 from agent.probes.gpuprofile_parse import ProfileParseError
@@ -28,15 +29,9 @@ TARGET_MODULE = "agent.profile_target"
 
 
 @dataclass(frozen=True)
-class ProfileTarget:
+class ProfileTarget(ModelOnDevice):
     """What the child loads and runs: the timed pass's model, device and batch."""
 
-    artifact_dir: str
-    artifact_meta: Mapping[str, Any]
-    backend: str
-    backend_options: Mapping[str, Any]
-    device: str
-    threads: int | None
     input_shape: tuple[int, ...]
     calls: int
 
